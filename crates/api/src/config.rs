@@ -1,0 +1,217 @@
+//! Configuration: one typed struct from defaults, an optional TOML file and `BILLING_*`
+//! environment variables (`BILLING_AUTH__HS256_SECRET`, `BILLING_SERVER__BIND`, ...), plus
+//! `DATABASE_URL`. Validated at start-up; secrets are never printed.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use billing_domain::period::BillingOffset;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The file read when it exists (or the one named by `BILLING_CONFIG`).
+pub const DEFAULT_CONFIG_FILE: &str = "billing.toml";
+
+/// The secret `serve` uses when none is configured. Tokens it signs are worthless elsewhere.
+pub const DEV_SECRET: &str = "billing-dev-secret-do-not-use-in-production-0123456789";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub billing: BillingSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub bind: String,
+    /// Public base URL, written into the OpenAPI document's `servers`.
+    pub public_url: String,
+    /// Largest accepted JSON body, in bytes.
+    pub json_limit_bytes: usize,
+    pub workers: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// `sqlite://billing.db?mode=rwc` (default) or `postgres://...`.
+    pub url: String,
+    pub max_connections: u32,
+    /// PostgreSQL schema (search path); empty for the server's default.
+    pub schema: String,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// HS256 shared secret (at least 32 bytes). Empty: `serve` falls back to a dev secret.
+    pub hs256_secret: String,
+    /// PEM public key for RS256 or EdDSA tokens from an external identity provider.
+    pub public_key_pem: String,
+    /// `RS256` or `EdDSA`: the algorithm of `public_key_pem`.
+    pub public_key_algorithm: String,
+    /// PEM private key matching `public_key_pem`, only for `billing token`.
+    pub private_key_pem: String,
+    /// Required `iss` claim.
+    pub issuer: String,
+    /// Required `aud` claim.
+    pub audience: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_seconds: u64,
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &str| {
+            if s.is_empty() {
+                "<unset>"
+            } else {
+                "<redacted>"
+            }
+        };
+        f.debug_struct("AuthSettings")
+            .field("hs256_secret", &redact(&self.hs256_secret))
+            .field("public_key_pem", &redact(&self.public_key_pem))
+            .field("public_key_algorithm", &self.public_key_algorithm)
+            .field("private_key_pem", &redact(&self.private_key_pem))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BillingSettings {
+    /// Billing UTC offset of new accounts that do not name one (`+09:00`).
+    pub default_offset: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogSettings {
+    /// `json` (structured, default) or `pretty`.
+    pub format: String,
+    /// An `EnvFilter` directive such as `info` or `billing_api=debug,info`.
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSettings {
+                bind: "127.0.0.1:8080".into(),
+                public_url: "http://127.0.0.1:8080".into(),
+                json_limit_bytes: 1024 * 1024,
+                workers: 2,
+            },
+            database: DatabaseSettings {
+                url: "sqlite://billing.db?mode=rwc".into(),
+                max_connections: 10,
+                schema: String::new(),
+            },
+            auth: AuthSettings {
+                hs256_secret: String::new(),
+                public_key_pem: String::new(),
+                public_key_algorithm: "RS256".into(),
+                private_key_pem: String::new(),
+                issuer: "billing".into(),
+                audience: "billing-api".into(),
+                leeway_seconds: 30,
+            },
+            billing: BillingSettings {
+                default_offset: "+00:00".into(),
+            },
+            log: LogSettings {
+                format: "json".into(),
+                filter: "info".into(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, then the config file, then `BILLING_*` variables, then `DATABASE_URL`.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let file = std::env::var_os("BILLING_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("BILLING_").split("__").ignore(&["config"]));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            if !url.is_empty() {
+                figment = figment.merge(("database.url", url));
+            }
+        }
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        BillingOffset::parse(&self.billing.default_offset)
+            .map_err(|e| ConfigError::Invalid(format!("billing.default_offset: {e}")))?;
+        if !self.auth.hs256_secret.is_empty() && self.auth.hs256_secret.len() < 32 {
+            return Err(ConfigError::Invalid(
+                "auth.hs256_secret must be at least 32 bytes".into(),
+            ));
+        }
+        if !matches!(self.auth.public_key_algorithm.as_str(), "RS256" | "EdDSA") {
+            return Err(ConfigError::Invalid(
+                "auth.public_key_algorithm must be RS256 or EdDSA".into(),
+            ));
+        }
+        if self.server.json_limit_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "server.json_limit_bytes must be at least 1024".into(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "json" | "pretty") {
+            return Err(ConfigError::Invalid(
+                "log.format must be json or pretty".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The default billing offset (validated by [`Settings::validate`]).
+    pub fn default_offset(&self) -> BillingOffset {
+        BillingOffset::parse(&self.billing.default_offset).unwrap_or(BillingOffset::UTC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let mut settings = Settings::default();
+        settings.auth.hs256_secret = "super-secret-value-that-is-long-enough".into();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("super-secret"));
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn validation_refuses_short_secrets_and_bad_offsets() {
+        let mut settings = Settings::default();
+        settings.auth.hs256_secret = "short".into();
+        assert!(settings.validate().is_err());
+        let mut settings = Settings::default();
+        settings.billing.default_offset = "+25:00".into();
+        assert!(settings.validate().is_err());
+        assert!(Settings::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,182 @@
+//! Ingesting usage events: one transaction per batch; every event answered as accepted,
+//! duplicate or rejected with a reason; a bad event never sinks the batch.
+
+use std::collections::{BTreeMap, HashSet};
+
+use billing_domain::catalog::Code;
+use billing_domain::names::{AccountId, ProjectId};
+use billing_domain::period::{BillingOffset, BillingPeriod};
+use billing_domain::usage::{
+    accumulate, check_timestamp, hour_bucket, judge, parse_event_quantity, EventContext, EventId,
+    Rejection, RollupKey, UsageEvent,
+};
+use billing_persistence::repo;
+use billing_persistence::repo::usage::NewEvent;
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// One event as the client sent it.
+pub struct EventInput {
+    pub id: String,
+    pub project_id: String,
+    pub product: String,
+    pub quantity: String,
+    pub timestamp: OffsetDateTime,
+    /// A JSON object, as text.
+    pub properties: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EventOutcome {
+    Accepted,
+    Duplicate,
+    Rejected(Rejection),
+}
+
+struct Candidate {
+    index: usize,
+    event: UsageEvent,
+    properties: Option<String>,
+}
+
+fn parse(
+    input: &EventInput,
+    now: OffsetDateTime,
+    offset: BillingOffset,
+) -> Result<UsageEvent, Rejection> {
+    let id = EventId::parse(&input.id).map_err(|_| Rejection::InvalidId)?;
+    let project = ProjectId::parse(&input.project_id).map_err(|_| Rejection::UnknownProject)?;
+    let product = Code::parse(&input.product).map_err(|_| Rejection::UnknownProduct)?;
+    let quantity = parse_event_quantity(&input.quantity)?;
+    let timestamp = check_timestamp(input.timestamp, now, offset)?;
+    Ok(UsageEvent {
+        id,
+        project,
+        product,
+        quantity,
+        timestamp,
+    })
+}
+
+/// Stores a batch of an account's usage. Answers one outcome per event, in order.
+pub async fn ingest(
+    state: &AppState,
+    account_id: &AccountId,
+    inputs: Vec<EventInput>,
+) -> Result<Vec<EventOutcome>, ApiError> {
+    let now = state.clock.now();
+    let txn = billing_persistence::db::begin_write(&state.db).await?;
+    let account = repo::accounts::find(&txn, account_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let offset = account.billing_offset;
+
+    let mut outcomes: Vec<Option<EventOutcome>> = vec![None; inputs.len()];
+    let mut candidates = Vec::with_capacity(inputs.len());
+    let mut seen = HashSet::new();
+    for (index, input) in inputs.into_iter().enumerate() {
+        match parse(&input, now, offset) {
+            Err(reason) => outcomes[index] = Some(EventOutcome::Rejected(reason)),
+            // A repeated id within the batch counts once: the first one.
+            Ok(event) if !seen.insert(event.id.clone()) => {
+                outcomes[index] = Some(EventOutcome::Duplicate)
+            }
+            Ok(event) => candidates.push(Candidate {
+                index,
+                event,
+                properties: input.properties,
+            }),
+        }
+    }
+
+    let project_ids: Vec<&ProjectId> = candidates.iter().map(|c| &c.event.project).collect();
+    let projects = repo::projects::find_many(&txn, account_id, &project_ids).await?;
+    let codes: Vec<&Code> = candidates.iter().map(|c| &c.event.product).collect();
+    let product_ids = repo::catalog::product_ids(&txn, &codes).await?;
+    let closed = repo::usage::closed_periods(&txn, account_id).await?;
+
+    candidates.retain(|c| {
+        let e = &c.event;
+        let context = EventContext {
+            project: projects.get(&e.project).copied(),
+            product_known: product_ids.contains_key(&e.product),
+            period_closed: BillingPeriod::containing(e.timestamp, offset)
+                .is_ok_and(|p| closed.contains(&p.to_string())),
+        };
+        match judge(e, context) {
+            Ok(()) => true,
+            Err(reason) => {
+                outcomes[c.index] = Some(EventOutcome::Rejected(reason));
+                false
+            }
+        }
+    });
+
+    let new_events: Vec<NewEvent> = candidates
+        .iter()
+        .map(|c| NewEvent {
+            event: &c.event,
+            product_id: product_ids
+                .get(&c.event.product)
+                .map(String::as_str)
+                .unwrap_or_default(),
+            properties: c.properties.clone(),
+        })
+        .collect();
+    let inserted = repo::usage::insert_events(&txn, account_id, &new_events, now).await?;
+    candidates.retain(|c| {
+        let new = inserted.contains(c.event.id.as_str());
+        if !new {
+            outcomes[c.index] = Some(EventOutcome::Duplicate);
+        }
+        new
+    });
+
+    // Fold the new events onto the stored rollups; refuse the ones that would overflow.
+    let keys: Vec<RollupKey> = candidates
+        .iter()
+        .map(|c| RollupKey {
+            project: c.event.project.clone(),
+            product: c.event.product.clone(),
+            bucket_start: hour_bucket(c.event.timestamp, offset),
+        })
+        .collect();
+    let key_refs: Vec<&RollupKey> = keys.iter().collect();
+    let current = repo::usage::lock_rollups(&txn, &key_refs, &product_ids).await?;
+    let (_, refused) = accumulate(
+        candidates.iter().map(|c| (c.index, &c.event)),
+        offset,
+        &current,
+    );
+    let refused: HashSet<usize> = refused.into_iter().collect();
+    let refused_ids: Vec<&str> = candidates
+        .iter()
+        .filter(|c| refused.contains(&c.index))
+        .map(|c| c.event.id.as_str())
+        .collect();
+    repo::usage::delete_events(&txn, account_id, &refused_ids).await?;
+    candidates.retain(|c| {
+        let over = refused.contains(&c.index);
+        if over {
+            outcomes[c.index] = Some(EventOutcome::Rejected(Rejection::QuantityOutOfRange));
+        }
+        !over
+    });
+    let (deltas, _) = accumulate(
+        candidates.iter().map(|c| (c.index, &c.event)),
+        offset,
+        &BTreeMap::new(),
+    );
+    repo::usage::add_to_rollups(&txn, &deltas, &product_ids).await?;
+    txn.commit().await?;
+
+    for c in &candidates {
+        outcomes[c.index] = Some(EventOutcome::Accepted);
+    }
+    outcomes
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| ApiError::Internal("an event was left without an outcome".into()))
+}

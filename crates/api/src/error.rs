@@ -1,0 +1,344 @@
+//! The API's one error type. Every error response, including actix's own (bad JSON, bad path or
+//! query, unknown route, wrong method, body too large), is an RFC 9457
+//! `application/problem+json` body with a stable `type` per kind, the request id and, for bad
+//! input, one entry per offending field.
+
+use std::fmt;
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use billing_domain::DomainError;
+use billing_persistence::PersistenceError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+tokio::task_local! {
+    /// The id of the request being served, set by the request-context middleware.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id, or `unknown` outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// One offending input field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldError {
+    /// JSON pointer-like path of the field (`name`, `tax_rate`, `limit`).
+    #[schema(example = "tax_rate")]
+    pub field: String,
+    /// Stable machine-readable reason (`length`, `pattern`, `invalid`, `required`, ...).
+    #[schema(example = "invalid")]
+    pub code: String,
+    #[schema(example = "a tax rate is a fraction between 0 and 1 with at most 6 decimal places")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A field whose value the domain refused.
+    pub fn domain(field: impl Into<String>, error: &DomainError) -> Self {
+        Self::new(field, "invalid", error.to_string())
+    }
+}
+
+/// An RFC 9457 problem details body.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/validation-error",
+    "title": "The request has invalid fields",
+    "status": 422,
+    "detail": "1 field is invalid",
+    "request_id": "0193a4f0-6c1e-7c52-9a43-3f6a3a1b2c4d",
+    "errors": [{"field": "currency", "code": "invalid", "message": "`ABC` is not an ISO 4217 currency code with minor units"}]
+}))]
+pub struct Problem {
+    /// Stable identifier of the error kind; branch on this.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The id of the request, also in the `x-request-id` response header.
+    pub request_id: String,
+    /// Per-field errors for invalid input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required: {0}")]
+    Unauthenticated(&'static str),
+    #[error("the token does not grant this operation")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<Method>),
+    #[error("invalid request body: {0}")]
+    MalformedBody(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("request body too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("invalid parameters")]
+    InvalidParameters(Vec<FieldError>),
+    #[error("invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("conflict: {detail}")]
+    Conflict { kind: &'static str, detail: String },
+    #[error("not ready: {0}")]
+    NotReady(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable problem `type`, its title and status, for each kind.
+    pub fn kind(&self) -> (&'static str, &'static str, StatusCode) {
+        match self {
+            ApiError::Unauthenticated(_) => (
+                "unauthenticated",
+                "A valid bearer token is required",
+                StatusCode::UNAUTHORIZED,
+            ),
+            ApiError::Forbidden => (
+                "forbidden",
+                "The token does not grant this operation",
+                StatusCode::FORBIDDEN,
+            ),
+            ApiError::NotFound => ("not-found", "No such resource", StatusCode::NOT_FOUND),
+            ApiError::MethodNotAllowed(_) => (
+                "method-not-allowed",
+                "The resource does not support this method",
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            ApiError::MalformedBody(_) => (
+                "malformed-body",
+                "The request body is not valid JSON of the expected shape",
+                StatusCode::BAD_REQUEST,
+            ),
+            ApiError::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "The request body must be application/json",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            ApiError::PayloadTooLarge { .. } => (
+                "payload-too-large",
+                "The request body is too large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            ApiError::InvalidParameters(_) => (
+                "invalid-parameters",
+                "The path or query has invalid parameters",
+                StatusCode::BAD_REQUEST,
+            ),
+            ApiError::Validation(_) => (
+                "validation-error",
+                "The request has invalid fields",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            ApiError::Conflict { kind, .. } => (
+                kind,
+                "The request conflicts with the current state",
+                StatusCode::CONFLICT,
+            ),
+            ApiError::NotReady(_) => (
+                "not-ready",
+                "The service is not ready",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            ApiError::Internal(_) => (
+                "internal-error",
+                "Internal server error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            ApiError::Unauthenticated(reason) => Some((*reason).to_owned()),
+            ApiError::MalformedBody(detail) => Some(detail.clone()),
+            ApiError::PayloadTooLarge { limit } => {
+                Some(format!("the body exceeds the limit of {limit} bytes"))
+            }
+            ApiError::InvalidParameters(errors) | ApiError::Validation(errors) => Some(format!(
+                "{} field{} invalid",
+                errors.len(),
+                if errors.len() == 1 { " is" } else { "s are" }
+            )),
+            ApiError::Conflict { detail, .. } => Some(detail.clone()),
+            // Internal details go to the log, never to the client.
+            ApiError::Internal(_) | ApiError::NotReady(_) => None,
+            ApiError::Forbidden | ApiError::NotFound | ApiError::MethodNotAllowed(_) => None,
+            ApiError::UnsupportedMediaType => None,
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (kind, title, status) = self.kind();
+        let errors = match self {
+            ApiError::InvalidParameters(errors) | ApiError::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: problem_type(kind),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            request_id: current_request_id(),
+            errors,
+        }
+    }
+
+    pub fn validation(field: &str, error: &DomainError) -> Self {
+        ApiError::Validation(vec![FieldError::domain(field, error)])
+    }
+}
+
+/// The `type` URI of a problem kind: a stable relative reference.
+pub fn problem_type(kind: &str) -> String {
+    format!("/problems/{kind}")
+}
+
+/// A problem body for a bare status code (used for responses that are not ours).
+pub fn problem_for_status(status: StatusCode) -> Problem {
+    let kind = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        s if s.is_server_error() => "internal-error",
+        _ => "bad-request",
+    };
+    Problem {
+        kind: problem_type(kind),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: None,
+        request_id: current_request_id(),
+        errors: Vec::new(),
+    }
+}
+
+pub fn problem_response(status: StatusCode, problem: &Problem) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE))
+        .json(problem)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind().2
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, request_id = %current_request_id(), "request failed");
+        }
+        let mut response = problem_response(status, &self.to_problem());
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthenticated(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static(
+                        "Bearer realm=\"billing\", error=\"invalid_token\"",
+                    ),
+                );
+            }
+            ApiError::MethodNotAllowed(methods) => {
+                let allow = methods
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if let Ok(value) = header::HeaderValue::from_str(&allow) {
+                    headers.insert(header::ALLOW, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<PersistenceError> for ApiError {
+    fn from(error: PersistenceError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<sea_orm_err::DbErr> for ApiError {
+    fn from(error: sea_orm_err::DbErr) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+/// Re-exported so the api crate can name database errors without depending on sea-orm directly.
+mod sea_orm_err {
+    pub use billing_persistence::DbErr;
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.kind, self.status)
+    }
+}
+
+/// Turns validator's errors into field errors, with nested paths joined by `.`.
+pub fn validation_errors(errors: &validator::ValidationErrors) -> Vec<FieldError> {
+    fn walk(prefix: &str, errors: &validator::ValidationErrors, out: &mut Vec<FieldError>) {
+        for (field, kind) in errors.errors() {
+            let path = if prefix.is_empty() {
+                field.to_string()
+            } else {
+                format!("{prefix}.{field}")
+            };
+            match kind {
+                validator::ValidationErrorsKind::Field(list) => {
+                    for e in list {
+                        let message = e
+                            .message
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_else(|| format!("failed the `{}` rule", e.code));
+                        out.push(FieldError::new(path.clone(), e.code.to_string(), message));
+                    }
+                }
+                validator::ValidationErrorsKind::Struct(inner) => walk(&path, inner, out),
+                validator::ValidationErrorsKind::List(items) => {
+                    for (index, inner) in items {
+                        walk(&format!("{path}[{index}]"), inner, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", errors, &mut out);
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}

@@ -1,0 +1,216 @@
+//! Request extractors that turn every kind of bad input into a problem with field errors.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use validator::Validate;
+
+use crate::error::{validation_errors, ApiError, FieldError};
+
+/// The largest JSON body, set from configuration as app data.
+#[derive(Clone, Copy, Debug)]
+pub struct JsonLimit(pub usize);
+
+/// A JSON body: `application/json` only, within the size limit, deserialized with the path of
+/// any offending field, then checked with its `validator` rules. The second field is the SHA-256
+/// of the raw body, which idempotency keys compare.
+pub struct ValidJson<T>(pub T, pub BodyDigest);
+
+/// Hex SHA-256 of a request body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyDigest(pub String);
+
+impl BodyDigest {
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(bytes);
+        BodyDigest(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+impl<T> FromRequest for ValidJson<T>
+where
+    T: DeserializeOwned + Validate + 'static,
+{
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<JsonLimit>()
+            .map(|l| l.0)
+            .unwrap_or(1024 * 1024);
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared_length.is_some_and(|len| len > limit) {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            // Every request body of this API is a JSON object; serde would also read a struct
+            // from an array, which no client means.
+            let first = body.iter().find(|b| !b.is_ascii_whitespace());
+            if first.is_some_and(|b| *b == b'[') {
+                return Err(ApiError::MalformedBody(
+                    "the body must be a JSON object".into(),
+                ));
+            }
+            let deserializer = &mut serde_json::Deserializer::from_slice(&body);
+            let value: T = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let is_data_error = matches!(inner.classify(), serde_json::error::Category::Data);
+                if !is_data_error || path.is_empty() || path == "." {
+                    // Not JSON at all, truncated, or the wrong top-level shape.
+                    ApiError::MalformedBody(inner.to_string())
+                } else {
+                    ApiError::Validation(vec![FieldError::new(path, "type", inner.to_string())])
+                }
+            })?;
+            value
+                .validate()
+                .map_err(|e| ApiError::Validation(validation_errors(&e)))?;
+            Ok(ValidJson(value, BodyDigest::of(&body)))
+        })
+    }
+}
+
+/// The optional `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+pub struct IdempotencyKey(pub Option<String>);
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let invalid = || {
+            ApiError::InvalidParameters(vec![FieldError::new(
+                "Idempotency-Key",
+                "invalid",
+                "an idempotency key is 1 to 255 visible ASCII characters",
+            )])
+        };
+        let result = match req.headers().get(IDEMPOTENCY_HEADER) {
+            None => Ok(IdempotencyKey(None)),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .filter(|v| {
+                    !v.is_empty() && v.len() <= 255 && v.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .map(|v| IdempotencyKey(Some(v.to_owned())))
+                .ok_or_else(invalid),
+        };
+        std::future::ready(result)
+    }
+}
+
+/// The documentation of the `Idempotency-Key` header.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKeyHeader {
+    /// Makes a retry safe: the same key with the same request answers the first result and
+    /// changes nothing twice; with a different request it answers 409. 1 to 255 visible ASCII
+    /// characters, such as a UUID.
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = r"^[!-~]{1,255}$",
+        example = "0193a4f0-6c1e-7c52-9a43-3f6a3a1b2c4d"
+    )]
+    pub idempotency_key: Option<String>,
+}
+
+/// Keyset pagination parameters shared by every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// How many items to return, 1 to 100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 20)]
+    pub limit: Option<String>,
+    /// Return items after this cursor: the `next_cursor` of the previous page.
+    #[param(max_length = 255)]
+    pub starting_after: Option<String>,
+}
+
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+
+impl PageQuery {
+    pub fn to_request(&self) -> Result<billing_persistence::page::PageRequest, ApiError> {
+        let max = billing_persistence::page::MAX_PAGE_SIZE;
+        let limit = match self.limit.as_deref().map(str::parse::<u64>) {
+            None => DEFAULT_PAGE_SIZE,
+            Some(Ok(n)) if (1..=max).contains(&n) => n,
+            Some(_) => {
+                return Err(ApiError::InvalidParameters(vec![FieldError::new(
+                    "limit",
+                    "range",
+                    "limit must be a whole number from 1 to 100",
+                )]))
+            }
+        };
+        if self
+            .starting_after
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > 255)
+        {
+            return Err(ApiError::InvalidParameters(vec![FieldError::new(
+                "starting_after",
+                "length",
+                "a cursor is at most 255 characters",
+            )]));
+        }
+        Ok(billing_persistence::page::PageRequest {
+            limit,
+            after: self.starting_after.clone(),
+        })
+    }
+}
+
+/// Error handler for actix's `Path` extractor.
+pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::InvalidParameters(vec![FieldError::new("path", "invalid", err.to_string())]).into()
+}
+
+/// Error handler for actix's `Query` extractor.
+pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let message = err.to_string();
+    let field = ["limit", "starting_after"]
+        .into_iter()
+        .find(|f| message.contains(f))
+        .unwrap_or("query");
+    ApiError::InvalidParameters(vec![FieldError::new(field, "invalid", message)]).into()
+}

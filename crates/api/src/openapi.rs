@@ -1,0 +1,271 @@
+//! The OpenAPI 3.1 document, generated from the registered handlers.
+//!
+//! `billing openapi --output openapi/openapi.json` writes it; a test fails when the committed
+//! file and the code differ.
+
+use actix_web::App;
+use serde_json::json;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::ServerBuilder;
+use utoipa::openapi::{Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+
+use crate::error::{FieldError, Problem, PROBLEM_CONTENT_TYPE};
+use crate::routes;
+
+/// The command that regenerates the committed document.
+pub const REGENERATE_COMMAND: &str =
+    "cargo run -p billing-api --bin billing -- openapi --output openapi/openapi.json";
+
+/// Where the committed document says the API is served.
+pub const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:8080";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Billing API",
+        description = "Headless billing for a software-as-a-service provider: usage metering and \
+rating, invoice previews and invoices, credit and promotion codes, a prepaid balance and card \
+payments.\n\n\
+**Conventions.** Amounts are decimal strings (`\"12.34\"`) next to an ISO 4217 `currency`; each \
+invoice line is rounded half away from zero to the currency's minor unit. Timestamps are RFC 3339. \
+Lists are paginated with `limit` and `starting_after` (the `next_cursor` of the previous page). \
+Errors are RFC 9457 `application/problem+json` bodies whose `type` is stable per kind of error; \
+invalid input lists every offending field in `errors`. Every response carries an `x-request-id` \
+header, also in error bodies.\n\n\
+**Access.** Bearer JWTs. Operator tokens carry the `admin` scope and use `/v1/admin/...`; console \
+users call the customer endpoints and see only their accounts: another account's resources answer \
+404, exactly like missing ones.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+        contact(name = "Billing API maintainers")
+    ),
+    tags(
+        (name = "accounts", description = "Customer accounts: each bills in one currency, in its own UTC offset, with its tax rate."),
+        (name = "members", description = "Users of an account and their roles: owner, billing_admin, member."),
+        (name = "projects", description = "Projects (the channels of the console): what usage and costs are grouped by."),
+        (name = "participants", description = "Users taking part in a project, with or without billing permission."),
+        (name = "catalog", description = "Products (services), plans with one price per product, and the plan each project is on."),
+        (name = "usage", description = "Usage events from the provider's metering services, counted exactly once."),
+        (name = "health", description = "Liveness and readiness probes.")
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT signed with the configured key. Operators carry scope `admin`; \
+                         metering services `usage:write` and an `account` claim.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document for a server reachable at `server_url`.
+pub fn document_for(server_url: &str) -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes::configure)
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.servers = Some(vec![ServerBuilder::new()
+        .url(server_url)
+        .description(Some("billing serve"))
+        .build()]);
+    add_problem_responses(&mut doc);
+    close_tagged_unions(&mut doc);
+    doc
+}
+
+/// Tagged unions whose variants refuse unknown fields (`#[serde(deny_unknown_fields)]`). utoipa
+/// does not carry that into the variants of a tagged enum, so the document would promise that
+/// extra fields are accepted; this closes each variant, as the code behaves.
+const CLOSED_UNIONS: &[&str] = &["PriceSpec"];
+
+fn close_tagged_unions(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for name in CLOSED_UNIONS {
+        if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(*name) {
+            for item in &mut one_of.items {
+                if let RefOr::T(Schema::Object(object)) = item {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
+}
+
+/// The committed document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    document_for(DEFAULT_SERVER_URL)
+}
+
+/// The committed document as text: pretty JSON with a final newline.
+pub fn document_json() -> Result<String, serde_json::Error> {
+    let mut text = serde_json::to_string_pretty(&document())?;
+    text.push('\n');
+    Ok(text)
+}
+
+struct StandardResponse {
+    status: &'static str,
+    name: &'static str,
+    description: &'static str,
+    kind: &'static str,
+    title: &'static str,
+}
+
+const STANDARD: &[StandardResponse] = &[
+    StandardResponse {
+        status: "400",
+        name: "BadRequest",
+        description: "Malformed JSON, or invalid path or query parameters",
+        kind: "invalid-parameters",
+        title: "The path or query has invalid parameters",
+    },
+    StandardResponse {
+        status: "401",
+        name: "Unauthenticated",
+        description: "Missing, malformed, expired or wrongly signed bearer token",
+        kind: "unauthenticated",
+        title: "A valid bearer token is required",
+    },
+    StandardResponse {
+        status: "403",
+        name: "Forbidden",
+        description: "The token's scope does not grant this operation",
+        kind: "forbidden",
+        title: "The token does not grant this operation",
+    },
+    StandardResponse {
+        status: "404",
+        name: "NotFound",
+        description: "No such resource, or not one of the caller's",
+        kind: "not-found",
+        title: "No such resource",
+    },
+    StandardResponse {
+        status: "413",
+        name: "PayloadTooLarge",
+        description: "The request body exceeds the configured limit",
+        kind: "payload-too-large",
+        title: "The request body is too large",
+    },
+    StandardResponse {
+        status: "415",
+        name: "UnsupportedMediaType",
+        description: "The request body is not application/json",
+        kind: "unsupported-media-type",
+        title: "The request body must be application/json",
+    },
+    StandardResponse {
+        status: "422",
+        name: "ValidationError",
+        description: "One or more fields are invalid; `errors` names each",
+        kind: "validation-error",
+        title: "The request has invalid fields",
+    },
+    StandardResponse {
+        status: "500",
+        name: "InternalError",
+        description: "An internal error; the request id identifies it in the logs",
+        kind: "internal-error",
+        title: "Internal server error",
+    },
+];
+
+fn problem_response(r: &StandardResponse) -> Response {
+    let status: u16 = r.status.parse().unwrap_or(500);
+    ResponseBuilder::new()
+        .description(r.description)
+        .content(
+            PROBLEM_CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .example(Some(json!({
+                    "type": format!("/problems/{}", r.kind),
+                    "title": r.title,
+                    "status": status,
+                    "request_id": "0193a4f0-6c1e-7c52-9a43-3f6a3a1b2c4d"
+                })))
+                .build(),
+        )
+        .build()
+}
+
+fn add_problem_responses(doc: &mut utoipa::openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    for r in STANDARD {
+        components
+            .responses
+            .insert(r.name.to_owned(), RefOr::T(problem_response(r)));
+    }
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for operation in operations.into_iter().flatten() {
+            add_to_operation(operation);
+        }
+    }
+}
+
+fn add_to_operation(operation: &mut Operation) {
+    let secured = operation
+        .security
+        .as_ref()
+        .is_some_and(|reqs| reqs.iter().any(|r| r != &Default::default()));
+    let params = operation.parameters.as_deref().unwrap_or(&[]);
+    let located = |location: ParameterIn| {
+        params
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&location)))
+    };
+    let has_path = located(ParameterIn::Path);
+    let has_query = located(ParameterIn::Query);
+    let has_body = operation.request_body.is_some();
+    for r in STANDARD {
+        let applies = match r.status {
+            "400" => has_body || has_query || has_path,
+            "401" | "403" => secured,
+            "404" => has_path,
+            "413" | "415" | "422" => has_body,
+            _ => true,
+        };
+        if applies {
+            operation
+                .responses
+                .responses
+                .entry(r.status.to_owned())
+                .or_insert_with(|| {
+                    RefOr::Ref(Ref::new(format!("#/components/responses/{}", r.name)))
+                });
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Customer endpoints: the caller's accounts and the projects it may see.
+
+use actix_web::{get, web, HttpResponse};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::{account_id, project_id};
+use crate::auth::User;
+use crate::core;
+use crate::dto::*;
+use crate::error::ApiError;
+use crate::extract::PageQuery;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_my_accounts)
+        .service(get_my_account)
+        .service(list_my_projects)
+        .service(get_my_project);
+}
+
+/// List my accounts
+///
+/// The accounts the caller belongs to, with its role in each. A token limited to one account
+/// lists only that one.
+#[utoipa::path(
+    tag = "accounts",
+    operation_id = "list_my_accounts",
+    params(PageQuery),
+    responses((status = 200, description = "A page of the caller's accounts", body = MyAccountList)),
+    security(("bearer" = []))
+)]
+#[get("/accounts")]
+async fn list_my_accounts(
+    caller: User,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = core::accounts::list_mine(&state, &caller, &query.to_request()?).await?;
+    let data = page
+        .items
+        .iter()
+        .map(|(account, role)| MyAccountResponse {
+            account: account.into(),
+            role: (*role).into(),
+        })
+        .collect();
+    Ok(
+        HttpResponse::Ok().json(MyAccountList::new(data, page.has_more, |a| {
+            a.account.id.clone()
+        })),
+    )
+}
+
+/// Get one of my accounts
+///
+/// An account the caller does not belong to answers 404, exactly like one that does not exist.
+#[utoipa::path(
+    tag = "accounts",
+    operation_id = "get_my_account",
+    params(AccountPath),
+    responses((status = 200, description = "The account and the caller's role", body = MyAccountResponse)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}")]
+async fn get_my_account(
+    caller: User,
+    state: web::Data<AppState>,
+    path: web::Path<AccountPath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = account_id(&path.account_id)?;
+    let (account, role) = core::accounts::membership_of(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(MyAccountResponse {
+        account: (&account).into(),
+        role: role.into(),
+    }))
+}
+
+/// List my projects
+///
+/// Owners and billing admins see every project of the account; members see the projects they
+/// take part in. `billing_permission` says whether the caller sees each project's costs.
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "list_my_projects",
+    params(AccountPath, PageQuery),
+    responses((status = 200, description = "A page of projects", body = MyProjectList)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/projects")]
+async fn list_my_projects(
+    caller: User,
+    state: web::Data<AppState>,
+    path: web::Path<AccountPath>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = account_id(&path.account_id)?;
+    let page = core::projects::list_mine(&state, &caller, &id, &query.to_request()?).await?;
+    let data = page
+        .items
+        .iter()
+        .map(|(project, access)| MyProjectResponse::new(project, *access))
+        .collect();
+    Ok(
+        HttpResponse::Ok().json(MyProjectList::new(data, page.has_more, |p| {
+            p.project.id.clone()
+        })),
+    )
+}
+
+/// Get one of my projects
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "get_my_project",
+    params(AccountProjectPath),
+    responses((status = 200, description = "The project", body = MyProjectResponse)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/projects/{project_id}")]
+async fn get_my_project(
+    caller: User,
+    state: web::Data<AppState>,
+    path: web::Path<AccountProjectPath>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let project = project_id(&path.project_id)?;
+    let (found, access) = core::projects::get_mine(&state, &caller, &account, &project).await?;
+    Ok(HttpResponse::Ok().json(MyProjectResponse::new(&found, access)))
+}

@@ -1,0 +1,440 @@
+//! Operator endpoints (scope `admin`): accounts, their members, projects and participants.
+
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use billing_domain::account::{AccountChanges, NewAccount};
+use billing_domain::money::{Currency, TaxRate};
+use billing_domain::names::{AccountName, EmailAddress, ProjectName};
+use billing_domain::period::BillingOffset;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::{account_id, project_id, user_id};
+use crate::auth::Operator;
+use crate::core::idempotency::{self, KeyScope, Outcome, RequestFingerprint};
+use crate::core::{self, checked, FieldCheck};
+use crate::dto::*;
+use crate::error::ApiError;
+use crate::extract::{IdempotencyKey, IdempotencyKeyHeader, PageQuery, ValidJson};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_account)
+        .service(list_accounts)
+        .service(get_account)
+        .service(update_account)
+        .service(list_members)
+        .service(set_member)
+        .service(remove_member)
+        .service(create_project)
+        .service(list_account_projects)
+        .service(get_project)
+        .service(update_project)
+        .service(list_participants)
+        .service(set_participant)
+        .service(remove_participant);
+}
+
+fn new_account(body: &CreateAccountRequest, state: &AppState) -> Result<NewAccount, ApiError> {
+    let mut check = FieldCheck::default();
+    let name = check.check("name", AccountName::parse(&body.name));
+    let currency = check.check("currency", Currency::parse(&body.currency.0));
+    let offset = check.optional(
+        "billing_utc_offset",
+        body.billing_utc_offset.as_deref(),
+        BillingOffset::parse,
+    );
+    let tax_rate = check.optional("tax_rate", body.tax_rate.as_deref(), TaxRate::parse);
+    let email = check.optional(
+        "billing_email",
+        body.billing_email.as_deref(),
+        EmailAddress::parse,
+    );
+    check.finish()?;
+    Ok(NewAccount {
+        name: checked(name)?,
+        currency: checked(currency)?,
+        billing_offset: checked(offset)?.unwrap_or(state.default_offset),
+        tax_rate: checked(tax_rate)?.unwrap_or(TaxRate::ZERO),
+        billing_email: checked(email)?,
+    })
+}
+
+fn account_changes(body: &UpdateAccountRequest) -> Result<AccountChanges, ApiError> {
+    let mut check = FieldCheck::default();
+    let name = check.optional("name", body.name.as_deref(), AccountName::parse);
+    let offset = check.optional(
+        "billing_utc_offset",
+        body.billing_utc_offset.as_deref(),
+        BillingOffset::parse,
+    );
+    let tax_rate = check.optional("tax_rate", body.tax_rate.as_deref(), TaxRate::parse);
+    let email = match &body.billing_email {
+        None => Some(None),
+        Some(None) => Some(Some(None)),
+        Some(Some(text)) => check
+            .check("billing_email", EmailAddress::parse(text))
+            .map(|e| Some(Some(e))),
+    };
+    check.finish()?;
+    Ok(AccountChanges {
+        name: checked(name)?,
+        billing_offset: checked(offset)?,
+        tax_rate: checked(tax_rate)?,
+        billing_email: checked(email)?,
+    })
+}
+
+/// Open an account
+///
+/// Creates a customer account billed in one currency, with its billing UTC offset and tax rate.
+/// A retry with the same `Idempotency-Key` answers the first result and opens no second account.
+#[utoipa::path(
+    tag = "accounts",
+    operation_id = "admin_create_account",
+    params(IdempotencyKeyHeader),
+    request_body(content = CreateAccountRequest, example = json!({
+        "name": "Acme Korea", "currency": "KRW", "billing_utc_offset": "+09:00",
+        "tax_rate": "0.1", "billing_email": "billing@acme.example"
+    })),
+    responses(
+        (status = 201, description = "The new account", body = AccountResponse),
+        (status = 409, description = "The Idempotency-Key was used for a different request",
+         body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/admin/accounts")]
+async fn create_account(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: IdempotencyKey,
+    body: ValidJson<CreateAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = new_account(&body.0, &state)?;
+    let fingerprint = RequestFingerprint::new("POST", req.path(), &body.1);
+    let clock = state.clock.clone();
+    let outcome = idempotency::run(&state, KeyScope::Operator, key, fingerprint, |txn| {
+        Box::pin(async move {
+            let account = core::accounts::create(txn, clock.as_ref(), new).await?;
+            let location = format!("/v1/admin/accounts/{}", account.id);
+            Outcome::created(location, AccountResponse::from(&account))
+        })
+    })
+    .await?;
+    Ok(outcome.into_response())
+}
+
+/// List accounts
+///
+/// Every account, oldest first.
+#[utoipa::path(
+    tag = "accounts",
+    operation_id = "admin_list_accounts",
+    params(PageQuery),
+    responses((status = 200, description = "A page of accounts", body = AccountList)),
+    security(("bearer" = ["admin"]))
+)]
+#[get("/admin/accounts")]
+async fn list_accounts(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = core::accounts::list(&state, &query.to_request()?).await?;
+    let data = page.items.iter().map(AccountResponse::from).collect();
+    Ok(HttpResponse::Ok().json(AccountList::new(data, page.has_more, |a| a.id.clone())))
+}
+
+/// Get an account
+#[utoipa::path(
+    tag = "accounts",
+    operation_id = "admin_get_account",
+    params(AccountPath),
+    responses((status = 200, description = "The account", body = AccountResponse)),
+    security(("bearer" = ["admin"]))
+)]
+#[get("/admin/accounts/{account_id}")]
+async fn get_account(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<AccountPath>,
+) -> Result<HttpResponse, ApiError> {
+    let account = core::accounts::get(&state, &account_id(&path.account_id)?).await?;
+    Ok(HttpResponse::Ok().json(AccountResponse::from(&account)))
+}
+
+/// Change an account
+///
+/// Renames the account or changes its billing offset, tax rate or billing email. The currency
+/// cannot change.
+#[utoipa::path(
+    tag = "accounts",
+    operation_id = "admin_update_account",
+    params(AccountPath),
+    request_body(content = UpdateAccountRequest, example = json!({"tax_rate": "0.1"})),
+    responses((status = 200, description = "The changed account", body = AccountResponse)),
+    security(("bearer" = ["admin"]))
+)]
+#[patch("/admin/accounts/{account_id}")]
+async fn update_account(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<AccountPath>,
+    body: ValidJson<UpdateAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = account_id(&path.account_id)?;
+    let changes = account_changes(&body.0)?;
+    let account = core::accounts::update(&state, &id, changes).await?;
+    Ok(HttpResponse::Ok().json(AccountResponse::from(&account)))
+}
+
+/// List members
+#[utoipa::path(
+    tag = "members",
+    operation_id = "admin_list_members",
+    params(AccountPath, PageQuery),
+    responses((status = 200, description = "A page of members, by user id", body = MemberList)),
+    security(("bearer" = ["admin"]))
+)]
+#[get("/admin/accounts/{account_id}/members")]
+async fn list_members(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<AccountPath>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = account_id(&path.account_id)?;
+    let page = core::accounts::list_members(&state, &id, &query.to_request()?).await?;
+    let data = page.items.iter().map(MemberResponse::from).collect();
+    Ok(HttpResponse::Ok().json(MemberList::new(data, page.has_more, |m| m.user_id.clone())))
+}
+
+/// Add a member or change its role
+///
+/// Idempotent: putting the same role twice leaves one membership.
+#[utoipa::path(
+    tag = "members",
+    operation_id = "admin_set_member",
+    params(AccountUserPath),
+    request_body(content = SetMemberRequest, example = json!({"role": "billing_admin"})),
+    responses((status = 200, description = "The membership", body = MemberResponse)),
+    security(("bearer" = ["admin"]))
+)]
+#[put("/admin/accounts/{account_id}/members/{user_id}")]
+async fn set_member(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<AccountUserPath>,
+    body: ValidJson<SetMemberRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let user = user_id(&path.user_id)?;
+    let member = core::accounts::set_member(&state, &account, user, body.0.role.into()).await?;
+    Ok(HttpResponse::Ok().json(MemberResponse::from(&member)))
+}
+
+/// Remove a member
+///
+/// The user also leaves every project of the account.
+#[utoipa::path(
+    tag = "members",
+    operation_id = "admin_remove_member",
+    params(AccountUserPath),
+    responses((status = 204, description = "Removed")),
+    security(("bearer" = ["admin"]))
+)]
+#[delete("/admin/accounts/{account_id}/members/{user_id}")]
+async fn remove_member(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<AccountUserPath>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let user = user_id(&path.user_id)?;
+    core::accounts::remove_member(&state, &account, &user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Create a project
+///
+/// A retry with the same `Idempotency-Key` answers the first result and creates no second project.
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "admin_create_project",
+    params(AccountPath, IdempotencyKeyHeader),
+    request_body(content = CreateProjectRequest, example = json!({"name": "Production"})),
+    responses(
+        (status = 201, description = "The new project", body = ProjectResponse),
+        (status = 409, description = "The Idempotency-Key was used for a different request",
+         body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/admin/accounts/{account_id}/projects")]
+async fn create_project(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<AccountPath>,
+    key: IdempotencyKey,
+    body: ValidJson<CreateProjectRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let name = ProjectName::parse(&body.0.name).map_err(|e| ApiError::validation("name", &e))?;
+    let fingerprint = RequestFingerprint::new("POST", req.path(), &body.1);
+    let clock = state.clock.clone();
+    let outcome = idempotency::run(&state, KeyScope::Operator, key, fingerprint, |txn| {
+        Box::pin(async move {
+            let project = core::projects::create(txn, clock.as_ref(), &account, name).await?;
+            let location = format!("/v1/admin/projects/{}", project.id);
+            Outcome::created(location, ProjectResponse::from(&project))
+        })
+    })
+    .await?;
+    Ok(outcome.into_response())
+}
+
+/// List an account's projects
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "admin_list_projects",
+    params(AccountPath, PageQuery),
+    responses((status = 200, description = "A page of projects", body = ProjectList)),
+    security(("bearer" = ["admin"]))
+)]
+#[get("/admin/accounts/{account_id}/projects")]
+async fn list_account_projects(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<AccountPath>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let page = core::projects::list_for_account(&state, &account, &query.to_request()?).await?;
+    let data = page.items.iter().map(ProjectResponse::from).collect();
+    Ok(HttpResponse::Ok().json(ProjectList::new(data, page.has_more, |p| p.id.clone())))
+}
+
+/// Get a project
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "admin_get_project",
+    params(ProjectPath),
+    responses((status = 200, description = "The project", body = ProjectResponse)),
+    security(("bearer" = ["admin"]))
+)]
+#[get("/admin/projects/{project_id}")]
+async fn get_project(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<ProjectPath>,
+) -> Result<HttpResponse, ApiError> {
+    let project = core::projects::get(&state, &project_id(&path.project_id)?).await?;
+    Ok(HttpResponse::Ok().json(ProjectResponse::from(&project)))
+}
+
+/// Rename or close a project
+#[utoipa::path(
+    tag = "projects",
+    operation_id = "admin_update_project",
+    params(ProjectPath),
+    request_body(content = UpdateProjectRequest, example = json!({"name": "Production (EU)"})),
+    responses(
+        (status = 200, description = "The changed project", body = ProjectResponse),
+        (status = 409, description = "A closed project cannot be reopened",
+         body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[patch("/admin/projects/{project_id}")]
+async fn update_project(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<ProjectPath>,
+    body: ValidJson<UpdateProjectRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&path.project_id)?;
+    let name = body
+        .0
+        .name
+        .as_deref()
+        .map(ProjectName::parse)
+        .transpose()
+        .map_err(|e| ApiError::validation("name", &e))?;
+    let project = core::projects::update(&state, &id, name, body.0.closed).await?;
+    Ok(HttpResponse::Ok().json(ProjectResponse::from(&project)))
+}
+
+/// List a project's participants
+#[utoipa::path(
+    tag = "participants",
+    operation_id = "admin_list_participants",
+    params(ProjectPath, PageQuery),
+    responses((status = 200, description = "A page of participants, by user id", body = ParticipantList)),
+    security(("bearer" = ["admin"]))
+)]
+#[get("/admin/projects/{project_id}/participants")]
+async fn list_participants(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<ProjectPath>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = project_id(&path.project_id)?;
+    let page = core::projects::list_participants(&state, &id, &query.to_request()?).await?;
+    let data = page.items.iter().map(ParticipantResponse::from).collect();
+    Ok(
+        HttpResponse::Ok().json(ParticipantList::new(data, page.has_more, |p| {
+            p.user_id.clone()
+        })),
+    )
+}
+
+/// Add a participant or change its billing permission
+///
+/// The user must be a member of the project's account. Idempotent.
+#[utoipa::path(
+    tag = "participants",
+    operation_id = "admin_set_participant",
+    params(ProjectUserPath),
+    request_body(content = SetParticipantRequest, example = json!({"billing_permission": true})),
+    responses(
+        (status = 200, description = "The participant", body = ParticipantResponse),
+        (status = 409, description = "The user is not a member of the project's account",
+         body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[put("/admin/projects/{project_id}/participants/{user_id}")]
+async fn set_participant(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<ProjectUserPath>,
+    body: ValidJson<SetParticipantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let project = project_id(&path.project_id)?;
+    let user = user_id(&path.user_id)?;
+    let participant =
+        core::projects::set_participant(&state, &project, user, body.0.billing_permission).await?;
+    Ok(HttpResponse::Ok().json(ParticipantResponse::from(&participant)))
+}
+
+/// Remove a participant
+#[utoipa::path(
+    tag = "participants",
+    operation_id = "admin_remove_participant",
+    params(ProjectUserPath),
+    responses((status = 204, description = "Removed")),
+    security(("bearer" = ["admin"]))
+)]
+#[delete("/admin/projects/{project_id}/participants/{user_id}")]
+async fn remove_participant(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<ProjectUserPath>,
+) -> Result<HttpResponse, ApiError> {
+    let project = project_id(&path.project_id)?;
+    let user = user_id(&path.user_id)?;
+    core::projects::remove_participant(&state, &project, &user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

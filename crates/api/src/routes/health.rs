@@ -1,0 +1,57 @@
+//! Liveness and readiness.
+
+use actix_web::{get, web, HttpResponse};
+use billing_persistence::db;
+use billing_persistence::ConnectionTrait;
+
+use crate::dto::HealthResponse;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Liveness
+///
+/// Answers 200 while the process runs.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "healthz",
+    responses((status = 200, description = "The process is up", body = HealthResponse,
+               example = json!({"status": "ok"}))),
+    security(())
+)]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(HealthResponse {
+        status: "ok".into(),
+        database: None,
+    })
+}
+
+/// Readiness
+///
+/// Answers 200 when the database takes queries, 503 otherwise.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready to serve", body = HealthResponse,
+         example = json!({"status": "ready", "database": "sqlite"})),
+        (status = 503, description = "The database does not answer", body = crate::error::Problem,
+         content_type = "application/problem+json")
+    ),
+    security(())
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    db::ping(&state.db)
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    let backend = match state.db.get_database_backend() {
+        billing_persistence::DbBackend::Postgres => "postgresql",
+        billing_persistence::DbBackend::Sqlite => "sqlite",
+        billing_persistence::DbBackend::MySql => "mysql",
+    };
+    Ok(HttpResponse::Ok().json(HealthResponse {
+        status: "ready".into(),
+        database: Some(backend.into()),
+    }))
+}

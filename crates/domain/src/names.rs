@@ -1,0 +1,205 @@
+//! Validated names and identifiers: once you hold one, it is valid.
+
+use std::fmt;
+
+use uuid::Uuid;
+use validator::ValidateEmail;
+
+use crate::error::DomainError;
+
+/// Defines a bounded human-readable name: 1..=MAX characters, no control characters, not only
+/// spaces. Stored exactly as given (the OpenAPI pattern of names states the same rule).
+macro_rules! bounded_name {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const MAX_CHARS: usize = $max;
+
+            pub fn parse(text: &str) -> Result<Self, DomainError> {
+                let chars = text.chars().count();
+                let blank = text.chars().all(|c| c == ' ');
+                if chars == 0 || chars > Self::MAX_CHARS || blank || text.chars().any(char::is_control) {
+                    return Err(DomainError::InvalidName { what: $what, min: 1, max: Self::MAX_CHARS });
+                }
+                Ok(Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+bounded_name!(
+    /// An account's display name.
+    AccountName,
+    "an account name",
+    200
+);
+bounded_name!(
+    /// A project's display name.
+    ProjectName,
+    "a project name",
+    200
+);
+bounded_name!(
+    /// A product's or a plan's display name.
+    CatalogName,
+    "a product or plan name",
+    200
+);
+
+/// The identity of a person or a service: the `sub` of its token. 1..=255 visible ASCII
+/// characters (no spaces), so it can stand in a path segment.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct UserId(String);
+
+impl UserId {
+    pub const MAX_CHARS: usize = 255;
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let ok = !text.is_empty()
+            && text.len() <= Self::MAX_CHARS
+            && text.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(DomainError::InvalidId(text.to_owned(), "user"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The address invoices and receipts are mailed to.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let trimmed = text.trim();
+        if trimmed.len() <= 254 && trimmed.validate_email() {
+            Ok(Self(trimmed.to_owned()))
+        } else {
+            Err(DomainError::InvalidEmail(text.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Defines a prefixed, opaque resource id: `<prefix>_<32 lowercase hex>` built from a UUID.
+/// Ids made from UUIDv7 sort by creation time, which keyset pagination relies on.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+            /// The id's shape, for documentation and request validation.
+            pub const PATTERN: &'static str = concat!("^", $prefix, "_[0-9a-f]{32}$");
+
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(format!("{}_{}", $prefix, uuid.simple()))
+            }
+
+            pub fn parse(text: &str) -> Result<Self, DomainError> {
+                let hex = text
+                    .strip_prefix($prefix)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .filter(|hex| {
+                        hex.len() == 32
+                            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    });
+                match hex {
+                    Some(_) => Ok(Self(text.to_owned())),
+                    None => Err(DomainError::InvalidId(text.to_owned(), $what)),
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// An account (a customer of the provider, billed in one currency).
+    AccountId,
+    "acct",
+    "account"
+);
+prefixed_id!(
+    /// A project (a "channel" in the console of seed 000).
+    ProjectId,
+    "proj",
+    "project"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_bounded_and_kept_as_given() {
+        assert_eq!(AccountName::parse(" Acme ").unwrap().as_str(), " Acme ");
+        assert!(AccountName::parse("   ").is_err());
+        assert!(AccountName::parse("").is_err());
+        assert!(AccountName::parse("a\tb").is_err());
+        assert!(AccountName::parse("a\u{0}b").is_err());
+        assert!(AccountName::parse(&"x".repeat(200)).is_ok());
+        assert!(AccountName::parse(&"x".repeat(201)).is_err());
+        // Characters, not bytes: 200 Hangul syllables are fine.
+        assert!(ProjectName::parse(&"한".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn ids_have_a_prefix_and_32_hex_digits() {
+        let id = AccountId::from_uuid(Uuid::nil());
+        assert_eq!(id.as_str(), "acct_00000000000000000000000000000000");
+        assert!(AccountId::parse(id.as_str()).is_ok());
+        assert!(ProjectId::parse(id.as_str()).is_err());
+        assert!(AccountId::parse("acct_0000000000000000000000000000000G").is_err());
+        assert!(AccountId::parse("acct_00000000000000000000000000000000A").is_err());
+    }
+
+    #[test]
+    fn user_ids_and_emails_validate() {
+        assert!(UserId::parse("alice@example.com").is_ok());
+        assert!(UserId::parse("svc:metering").is_ok());
+        assert!(UserId::parse("has space").is_err());
+        assert!(UserId::parse("a/b").is_err());
+        assert!(UserId::parse("").is_err());
+        assert!(EmailAddress::parse("billing@example.com").is_ok());
+        assert!(EmailAddress::parse("not-an-email").is_err());
+    }
+}

@@ -1,0 +1,483 @@
+//! Usage events and their rollups (SPEC section 4).
+//!
+//! Events are aggregated per project x product x hour of the account's billing offset, so daily
+//! and monthly reads cut at the account's midnight and never scan raw events. Rollup quantities
+//! are integers of millionths ([`crate::catalog::QUANTITY_SCALE`]): exact and summable in SQL on
+//! SQLite and PostgreSQL alike. Every addition is checked; past `i64::MAX` millionths
+//! (9,223,372,036,854.775807 units in one bucket) the event that would overflow is refused, never
+//! wrapped or turned into a float.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::catalog::{Code, Quantity};
+use crate::error::DomainError;
+use crate::instant::normalize;
+use crate::names::ProjectId;
+use crate::period::{BillingOffset, BillingPeriod};
+
+/// Most events in one ingestion request.
+pub const MAX_BATCH: usize = 1000;
+
+/// How far in the future an event's timestamp may be (clock skew of the sender).
+pub const FUTURE_SKEW: Duration = Duration::minutes(5);
+
+/// The client-chosen id of a usage event: its idempotency key, unique per account.
+/// 1 to 255 visible ASCII characters.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct EventId(String);
+
+impl EventId {
+    pub const MAX_CHARS: usize = 255;
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        if !text.is_empty()
+            && text.len() <= Self::MAX_CHARS
+            && text.bytes().all(|b| b.is_ascii_graphic())
+        {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(DomainError::InvalidId(text.to_owned(), "event"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated usage event.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UsageEvent {
+    pub id: EventId,
+    pub project: ProjectId,
+    pub product: Code,
+    pub quantity: Quantity,
+    /// When the usage happened (normalized to UTC microseconds).
+    pub timestamp: OffsetDateTime,
+}
+
+/// Why one event of a batch was refused. The batch goes on without it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Rejection {
+    /// The id is empty, too long or not visible ASCII.
+    InvalidId,
+    /// No such project in the account.
+    UnknownProject,
+    /// The project was closed at or before the event's timestamp.
+    ProjectClosed,
+    /// No such product in the catalog.
+    UnknownProduct,
+    /// Not a plain decimal, or more than 6 decimals.
+    InvalidQuantity,
+    NegativeQuantity,
+    /// The event, or its hour bucket, would pass the largest quantity kept.
+    QuantityOutOfRange,
+    /// More than [`FUTURE_SKEW`] ahead of the server's clock.
+    FutureTimestamp,
+    /// Before 2000 or after 9998: in no billing period, so it could never be invoiced.
+    TimestampOutOfRange,
+    /// The invoice of the event's period is finalized.
+    PeriodClosed,
+}
+
+impl Rejection {
+    /// The stable reason code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::InvalidId => "invalid_id",
+            Rejection::UnknownProject => "unknown_project",
+            Rejection::ProjectClosed => "project_closed",
+            Rejection::UnknownProduct => "unknown_product",
+            Rejection::InvalidQuantity => "invalid_quantity",
+            Rejection::NegativeQuantity => "negative_quantity",
+            Rejection::QuantityOutOfRange => "quantity_out_of_range",
+            Rejection::FutureTimestamp => "future_timestamp",
+            Rejection::TimestampOutOfRange => "timestamp_out_of_range",
+            Rejection::PeriodClosed => "period_closed",
+        }
+    }
+}
+
+/// The quantity rule of an event, with its rejection reason.
+pub fn parse_event_quantity(text: &str) -> Result<Quantity, Rejection> {
+    match Quantity::parse(text) {
+        Ok(q) => Ok(q),
+        Err(DomainError::NegativeQuantity) => Err(Rejection::NegativeQuantity),
+        Err(DomainError::QuantityOutOfRange) => Err(Rejection::QuantityOutOfRange),
+        Err(_) if text.starts_with('-') && Quantity::parse(&text[1..]).is_ok() => {
+            Err(Rejection::NegativeQuantity)
+        }
+        Err(_) => Err(Rejection::InvalidQuantity),
+    }
+}
+
+/// The timestamp rule of an event: not further ahead of `now` than [`FUTURE_SKEW`], and inside
+/// a billing period of the account's offset (usage outside every period could never be billed).
+pub fn check_timestamp(
+    timestamp: OffsetDateTime,
+    now: OffsetDateTime,
+    offset: BillingOffset,
+) -> Result<OffsetDateTime, Rejection> {
+    if timestamp > now + FUTURE_SKEW {
+        return Err(Rejection::FutureTimestamp);
+    }
+    BillingPeriod::containing(timestamp, offset).map_err(|_| Rejection::TimestampOutOfRange)?;
+    Ok(normalize(timestamp))
+}
+
+/// What the account knows about an event's project, product and period.
+#[derive(Clone, Copy, Debug)]
+pub struct EventContext {
+    /// `None`: no such project in the account; `Some(closed_at)` otherwise.
+    pub project: Option<Option<OffsetDateTime>>,
+    pub product_known: bool,
+    /// The invoice of the event's period is no longer open.
+    pub period_closed: bool,
+}
+
+/// Whether a well-formed event can be counted, and if not, why.
+pub fn judge(event: &UsageEvent, context: EventContext) -> Result<(), Rejection> {
+    match context.project {
+        None => Err(Rejection::UnknownProject),
+        Some(Some(closed_at)) if event.timestamp >= closed_at => Err(Rejection::ProjectClosed),
+        Some(_) if !context.product_known => Err(Rejection::UnknownProduct),
+        Some(_) if context.period_closed => Err(Rejection::PeriodClosed),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The start of the hour, in the account's billing offset, that contains `instant`, as a UTC
+/// instant. With `+05:30` the hours start at :30 UTC, so a local day is exactly 24 buckets.
+pub fn hour_bucket(instant: OffsetDateTime, offset: BillingOffset) -> OffsetDateTime {
+    let local = instant.to_offset(offset.utc_offset());
+    let start = local
+        .replace_minute(0)
+        .and_then(|t| t.replace_second(0))
+        .and_then(|t| t.replace_nanosecond(0))
+        .unwrap_or(local);
+    normalize(start)
+}
+
+/// Where one hour's usage of one product of one project is kept. Ordered, so rollups are always
+/// written in the same key order and concurrent batches cannot deadlock on them.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct RollupKey {
+    pub project: ProjectId,
+    pub product: Code,
+    pub bucket_start: OffsetDateTime,
+}
+
+/// One hour bucket's aggregates, in millionths of a unit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Rollup {
+    pub sum_micros: i64,
+    pub max_micros: i64,
+    /// The value of the latest event by timestamp (the later arrival wins a tie).
+    pub latest_micros: i64,
+    pub latest_at: OffsetDateTime,
+    pub event_count: i64,
+}
+
+impl Rollup {
+    pub fn of(quantity: Quantity, at: OffsetDateTime) -> Result<Self, DomainError> {
+        let micros = quantity.to_micros()?;
+        Ok(Rollup {
+            sum_micros: micros,
+            max_micros: micros,
+            latest_micros: micros,
+            latest_at: at,
+            event_count: 1,
+        })
+    }
+
+    /// Both rollups together; `other` is the later arrival. Fails, changing nothing, past the
+    /// largest quantity kept.
+    pub fn merge(&self, other: &Rollup) -> Result<Rollup, DomainError> {
+        let overflow = DomainError::QuantityOutOfRange;
+        let (latest_micros, latest_at) = if other.latest_at >= self.latest_at {
+            (other.latest_micros, other.latest_at)
+        } else {
+            (self.latest_micros, self.latest_at)
+        };
+        Ok(Rollup {
+            sum_micros: self
+                .sum_micros
+                .checked_add(other.sum_micros)
+                .ok_or(overflow.clone())?,
+            max_micros: self.max_micros.max(other.max_micros),
+            latest_micros,
+            latest_at,
+            event_count: self
+                .event_count
+                .checked_add(other.event_count)
+                .ok_or(overflow)?,
+        })
+    }
+}
+
+/// Adds accepted events, in order, onto the rollups they touch (`current`: what is stored for
+/// those keys). Returns the new rollups in key order and the indexes of the events refused
+/// because their bucket would pass the largest quantity; the others are all counted.
+pub fn accumulate<'e>(
+    events: impl IntoIterator<Item = (usize, &'e UsageEvent)>,
+    offset: BillingOffset,
+    current: &BTreeMap<RollupKey, Rollup>,
+) -> (BTreeMap<RollupKey, Rollup>, Vec<usize>) {
+    let mut touched: BTreeMap<RollupKey, Rollup> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for (index, event) in events {
+        let key = RollupKey {
+            project: event.project.clone(),
+            product: event.product.clone(),
+            bucket_start: hour_bucket(event.timestamp, offset),
+        };
+        let merged = Rollup::of(event.quantity, event.timestamp).and_then(|one| {
+            match touched.get(&key).or_else(|| current.get(&key)) {
+                Some(existing) => existing.merge(&one),
+                None => Ok(one),
+            }
+        });
+        match merged {
+            Ok(rollup) => {
+                touched.insert(key, rollup);
+            }
+            Err(_) => refused.push(index),
+        }
+    }
+    (touched, refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::max_quantity;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+    use time::macros::datetime;
+
+    fn event(id: &str, quantity: &str, at: OffsetDateTime) -> UsageEvent {
+        UsageEvent {
+            id: EventId::parse(id).unwrap(),
+            project: ProjectId::from_uuid(uuid::Uuid::nil()),
+            product: Code::parse("api_calls").unwrap(),
+            quantity: Quantity::parse(quantity).unwrap(),
+            timestamp: at,
+        }
+    }
+
+    #[test]
+    fn event_ids_are_visible_ascii() {
+        assert!(EventId::parse("evt-2026-11-23/0001").is_ok());
+        assert!(EventId::parse("").is_err());
+        assert!(EventId::parse("has space").is_err());
+        assert!(EventId::parse(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn quantities_are_refused_with_their_reason() {
+        assert_eq!(parse_event_quantity("12.5").unwrap().to_string(), "12.5");
+        assert_eq!(parse_event_quantity("-1"), Err(Rejection::NegativeQuantity));
+        assert_eq!(parse_event_quantity("1e3"), Err(Rejection::InvalidQuantity));
+        assert_eq!(
+            parse_event_quantity("0.0000001"),
+            Err(Rejection::InvalidQuantity)
+        );
+        assert_eq!(
+            parse_event_quantity("9223372036854.775808"),
+            Err(Rejection::QuantityOutOfRange)
+        );
+    }
+
+    #[test]
+    fn timestamps_may_lead_the_clock_by_five_minutes_only() {
+        let now = datetime!(2026-11-23 10:00 UTC);
+        let utc = BillingOffset::UTC;
+        assert!(check_timestamp(datetime!(2026-11-23 10:05 UTC), now, utc).is_ok());
+        assert_eq!(
+            check_timestamp(datetime!(2026-11-23 10:05:00.000001 UTC), now, utc),
+            Err(Rejection::FutureTimestamp)
+        );
+        assert!(check_timestamp(datetime!(2020-01-01 00:00 UTC), now, utc).is_ok());
+        // The first billing period starts at local midnight of 2000-01-01.
+        let kst = BillingOffset::parse("+09:00").unwrap();
+        assert!(check_timestamp(datetime!(2000-01-01 00:00 +09:00), now, kst).is_ok());
+        assert_eq!(
+            check_timestamp(datetime!(1999-12-31 23:59:59 +09:00), now, kst),
+            Err(Rejection::TimestampOutOfRange)
+        );
+    }
+
+    #[test]
+    fn events_are_judged_by_project_product_and_period() {
+        let at = datetime!(2026-11-23 10:00 UTC);
+        let e = event("a", "1", at);
+        let open = EventContext {
+            project: Some(None),
+            product_known: true,
+            period_closed: false,
+        };
+        assert_eq!(judge(&e, open), Ok(()));
+        assert_eq!(
+            judge(
+                &e,
+                EventContext {
+                    project: None,
+                    ..open
+                }
+            ),
+            Err(Rejection::UnknownProject)
+        );
+        // Closed at the event's instant: the event is after the close.
+        let closed = |t| EventContext {
+            project: Some(Some(t)),
+            ..open
+        };
+        assert_eq!(judge(&e, closed(at)), Err(Rejection::ProjectClosed));
+        assert_eq!(judge(&e, closed(at + Duration::seconds(1))), Ok(()));
+        assert_eq!(
+            judge(
+                &e,
+                EventContext {
+                    product_known: false,
+                    ..open
+                }
+            ),
+            Err(Rejection::UnknownProduct)
+        );
+        assert_eq!(
+            judge(
+                &e,
+                EventContext {
+                    period_closed: true,
+                    ..open
+                }
+            ),
+            Err(Rejection::PeriodClosed)
+        );
+    }
+
+    #[test]
+    fn hour_buckets_follow_the_billing_offset() {
+        let india = BillingOffset::parse("+05:30").unwrap();
+        // 18:29:59Z = 23:59:59 local: bucket 23:00 local = 17:30Z.
+        assert_eq!(
+            hour_bucket(datetime!(2026-11-30 18:29:59 UTC), india),
+            datetime!(2026-11-30 17:30 UTC)
+        );
+        // 18:30Z = 00:00 local on Dec 1: a new day and a new period.
+        assert_eq!(
+            hour_bucket(datetime!(2026-11-30 18:30 UTC), india),
+            datetime!(2026-11-30 18:30 UTC)
+        );
+        let nepal = BillingOffset::parse("+05:45").unwrap();
+        assert_eq!(
+            hour_bucket(datetime!(2026-11-30 18:14 UTC), nepal),
+            datetime!(2026-11-30 17:15 UTC)
+        );
+        assert_eq!(
+            hour_bucket(datetime!(2026-11-30 18:14:59.999 UTC), BillingOffset::UTC),
+            datetime!(2026-11-30 18:00 UTC)
+        );
+    }
+
+    #[test]
+    fn rollups_sum_max_and_keep_the_latest_by_timestamp() {
+        let at = |m: u8| datetime!(2026-11-23 10:00 UTC).replace_minute(m).unwrap();
+        let events = [
+            event("a", "5", at(10)),
+            event("b", "12.5", at(5)),
+            event("c", "2", at(40)),
+            event("d", "7", at(20)),
+        ];
+        let (rollups, refused) = accumulate(
+            events.iter().enumerate(),
+            BillingOffset::UTC,
+            &BTreeMap::new(),
+        );
+        assert!(refused.is_empty());
+        assert_eq!(rollups.len(), 1);
+        let r = rollups.values().next().unwrap();
+        // 5 + 12.5 + 2 + 7 = 26.5 ; max 12.5 ; latest by time: 2 at :40
+        assert_eq!(r.sum_micros, 26_500_000);
+        assert_eq!(r.max_micros, 12_500_000);
+        assert_eq!(r.latest_micros, 2_000_000);
+        assert_eq!(r.latest_at, at(40));
+        assert_eq!(r.event_count, 4);
+    }
+
+    #[test]
+    fn the_event_that_would_overflow_its_bucket_is_refused_alone() {
+        let at = datetime!(2026-11-23 10:00 UTC);
+        let max = max_quantity().to_string();
+        let events = [
+            event("a", &max, at),
+            event("b", "0.000001", at),
+            event("c", "0", at),
+            // Another hour is unaffected.
+            event("d", "1", at + Duration::hours(1)),
+        ];
+        let (rollups, refused) = accumulate(
+            events.iter().enumerate(),
+            BillingOffset::UTC,
+            &BTreeMap::new(),
+        );
+        assert_eq!(refused, vec![1]);
+        let first = rollups.values().next().unwrap();
+        assert_eq!(first.sum_micros, i64::MAX);
+        assert_eq!(first.event_count, 2);
+        assert_eq!(rollups.len(), 2);
+        // Stored rollups count too: one more millionth on a full bucket is refused.
+        let (_, refused) = accumulate([(0, &events[1])], BillingOffset::UTC, &rollups);
+        assert_eq!(refused, vec![0]);
+    }
+
+    proptest! {
+        #[test]
+        fn rollups_equal_a_direct_aggregation(
+            quantities in prop::collection::vec((0i64..10_000_000_000, 0i64..7200), 1..60),
+            offset in -840i32..=840,
+        ) {
+            let offset = BillingOffset::from_minutes(offset).unwrap();
+            let start = datetime!(2026-11-23 00:00 UTC);
+            let events: Vec<UsageEvent> = quantities.iter().enumerate().map(|(i, (micros, secs))| UsageEvent {
+                id: EventId::parse(&format!("e{i}")).unwrap(),
+                project: ProjectId::from_uuid(uuid::Uuid::nil()),
+                product: Code::parse("p").unwrap(),
+                quantity: Quantity::new(Decimal::new(*micros, 6)).unwrap(),
+                timestamp: start + Duration::seconds(*secs),
+            }).collect();
+            let (rollups, refused) = accumulate(events.iter().enumerate(), offset, &BTreeMap::new());
+            prop_assert!(refused.is_empty());
+            // Every bucket sums exactly its events, and the buckets add up to all of them.
+            let total: i64 = rollups.values().map(|r| r.sum_micros).sum();
+            prop_assert_eq!(total, quantities.iter().map(|(m, _)| m).sum::<i64>());
+            let count: i64 = rollups.values().map(|r| r.event_count).sum();
+            prop_assert_eq!(count, events.len() as i64);
+            for (key, rollup) in &rollups {
+                let inside: Vec<&UsageEvent> = events.iter()
+                    .filter(|e| e.timestamp >= key.bucket_start && e.timestamp < key.bucket_start + Duration::hours(1))
+                    .collect();
+                let sum: i64 = inside.iter().map(|e| e.quantity.to_micros().unwrap()).sum();
+                prop_assert_eq!(rollup.sum_micros, sum);
+                let max = inside.iter().map(|e| e.quantity.to_micros().unwrap()).max().unwrap();
+                prop_assert_eq!(rollup.max_micros, max);
+            }
+            // Splitting the batch in two gives the same rollups (the stored ones count).
+            let half = events.len() / 2;
+            let (first, _) = accumulate(events[..half].iter().enumerate(), offset, &BTreeMap::new());
+            let (second, _) = accumulate(events[half..].iter().enumerate(), offset, &first);
+            let mut combined = first.clone();
+            combined.extend(second);
+            prop_assert_eq!(combined, rollups);
+        }
+    }
+}

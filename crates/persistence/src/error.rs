@@ -1,0 +1,42 @@
+use billing_domain::DomainError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PersistenceError {
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    /// A stored row does not make a valid domain value: the data is corrupt or a migration is
+    /// missing. Never the client's fault.
+    #[error("stored {table} row {key} is invalid: {source}")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        source: DomainError,
+    },
+    #[error("the database URL names neither sqlite: nor postgres://")]
+    UnsupportedUrl,
+    /// A unique constraint refused the write: the thing exists already.
+    #[error("already exists")]
+    AlreadyExists,
+}
+
+/// Maps a unique-constraint violation to [`PersistenceError::AlreadyExists`].
+pub(crate) fn unique_or_db(error: sea_orm::DbErr) -> PersistenceError {
+    match error.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => PersistenceError::AlreadyExists,
+        _ => PersistenceError::Db(error),
+    }
+}
+
+impl PersistenceError {
+    pub(crate) fn corrupt<'k>(
+        table: &'static str,
+        key: &'k str,
+    ) -> impl Fn(DomainError) -> Self + 'k {
+        move |source| PersistenceError::Corrupt {
+            table,
+            key: key.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Accounts and their members.
+
+use billing_domain::access::Role;
+use billing_domain::account::{Account, Membership};
+use billing_domain::money::{Currency, TaxRate};
+use billing_domain::names::{AccountId, AccountName, EmailAddress, UserId};
+use billing_domain::period::BillingOffset;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::utc;
+use crate::entities::{account_members, accounts};
+use crate::error::PersistenceError;
+use crate::page::{Page, PageRequest};
+
+fn to_domain(row: accounts::Model) -> Result<Account, PersistenceError> {
+    let bad = PersistenceError::corrupt("accounts", &row.id);
+    Ok(Account {
+        id: AccountId::parse(&row.id).map_err(&bad)?,
+        name: AccountName::parse(&row.name).map_err(&bad)?,
+        currency: Currency::parse(&row.currency).map_err(&bad)?,
+        billing_offset: BillingOffset::from_minutes(row.billing_offset_minutes).map_err(&bad)?,
+        tax_rate: TaxRate::parse(&row.tax_rate).map_err(&bad)?,
+        billing_email: row
+            .billing_email
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()
+            .map_err(&bad)?,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn to_row(account: &Account) -> accounts::ActiveModel {
+    accounts::ActiveModel {
+        id: Set(account.id.to_string()),
+        name: Set(account.name.to_string()),
+        currency: Set(account.currency.code().to_owned()),
+        billing_offset_minutes: Set(account.billing_offset.whole_minutes()),
+        tax_rate: Set(account.tax_rate.to_string()),
+        billing_email: Set(account
+            .billing_email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())),
+        created_at: Set(utc(account.created_at)),
+        updated_at: Set(utc(account.updated_at)),
+    }
+}
+
+pub async fn insert<C: ConnectionTrait>(db: &C, account: &Account) -> Result<(), PersistenceError> {
+    accounts::Entity::insert(to_row(account))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn update<C: ConnectionTrait>(db: &C, account: &Account) -> Result<(), PersistenceError> {
+    accounts::Entity::update(to_row(account)).exec(db).await?;
+    Ok(())
+}
+
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    id: &AccountId,
+) -> Result<Option<Account>, PersistenceError> {
+    accounts::Entity::find_by_id(id.as_str())
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Every account, for operators.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    page: &PageRequest,
+) -> Result<Page<Account>, PersistenceError> {
+    let mut query = accounts::Entity::find().order_by_asc(accounts::Column::Id);
+    if let Some(after) = &page.after {
+        query = query.filter(accounts::Column::Id.gt(after.as_str()));
+    }
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    Page::from_overfetch(rows, page.limit).try_map(to_domain)
+}
+
+/// The accounts a user belongs to, with its role in each.
+pub async fn list_for_user<C: ConnectionTrait>(
+    db: &C,
+    user: &UserId,
+    page: &PageRequest,
+) -> Result<Page<(Account, Role)>, PersistenceError> {
+    let mut query = account_members::Entity::find()
+        .filter(account_members::Column::UserId.eq(user.as_str()))
+        .order_by_asc(account_members::Column::AccountId);
+    if let Some(after) = &page.after {
+        query = query.filter(account_members::Column::AccountId.gt(after.as_str()));
+    }
+    let members = query.limit(page.limit + 1).all(db).await?;
+    let members = Page::from_overfetch(members, page.limit);
+    let ids: Vec<String> = members.items.iter().map(|m| m.account_id.clone()).collect();
+    let mut accounts: std::collections::HashMap<String, accounts::Model> = accounts::Entity::find()
+        .filter(accounts::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    members.try_map(|member| {
+        let bad = PersistenceError::corrupt("account_members", &member.account_id);
+        let account = accounts.remove(&member.account_id).ok_or_else(|| {
+            bad(billing_domain::DomainError::InvalidId(
+                member.account_id.clone(),
+                "account",
+            ))
+        })?;
+        let role = member.role.parse::<Role>().map_err(&bad)?;
+        Ok((to_domain(account)?, role))
+    })
+}
+
+fn member_to_domain(row: account_members::Model) -> Result<Membership, PersistenceError> {
+    let bad = PersistenceError::corrupt("account_members", &row.account_id);
+    Ok(Membership {
+        account_id: AccountId::parse(&row.account_id).map_err(&bad)?,
+        user_id: UserId::parse(&row.user_id).map_err(&bad)?,
+        role: row.role.parse().map_err(&bad)?,
+        created_at: row.created_at,
+    })
+}
+
+/// Adds a member or changes its role; the first `created_at` is kept.
+pub async fn upsert_member<C: ConnectionTrait>(
+    db: &C,
+    membership: &Membership,
+) -> Result<Membership, PersistenceError> {
+    let row = account_members::ActiveModel {
+        account_id: Set(membership.account_id.to_string()),
+        user_id: Set(membership.user_id.to_string()),
+        role: Set(membership.role.as_str().to_owned()),
+        created_at: Set(utc(membership.created_at)),
+    };
+    account_members::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                account_members::Column::AccountId,
+                account_members::Column::UserId,
+            ])
+            .update_column(account_members::Column::Role)
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    find_member(db, &membership.account_id, &membership.user_id)
+        .await?
+        .ok_or_else(|| PersistenceError::Db(sea_orm::DbErr::RecordNotFound("member".into())))
+}
+
+pub async fn find_member<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    user: &UserId,
+) -> Result<Option<Membership>, PersistenceError> {
+    account_members::Entity::find_by_id((account.to_string(), user.to_string()))
+        .one(db)
+        .await?
+        .map(member_to_domain)
+        .transpose()
+}
+
+/// Removes a member; answers whether there was one. Its project participations go with it.
+pub async fn remove_member<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    user: &UserId,
+) -> Result<bool, PersistenceError> {
+    super::projects::remove_user_from_account_projects(db, account, user).await?;
+    let result = account_members::Entity::delete_by_id((account.to_string(), user.to_string()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+pub async fn list_members<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    page: &PageRequest,
+) -> Result<Page<Membership>, PersistenceError> {
+    let mut query = account_members::Entity::find()
+        .filter(account_members::Column::AccountId.eq(account.as_str()))
+        .order_by_asc(account_members::Column::UserId);
+    if let Some(after) = &page.after {
+        query = query.filter(account_members::Column::UserId.gt(after.as_str()));
+    }
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    Page::from_overfetch(rows, page.limit).try_map(member_to_domain)
+}

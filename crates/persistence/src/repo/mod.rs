@@ -1,0 +1,16 @@
+//! Repositories: load and store domain types. Every function takes any connection, so a use case
+//! can run several of them in one transaction.
+
+pub mod accounts;
+pub mod catalog;
+pub mod idempotency;
+pub mod projects;
+pub mod usage;
+
+use time::OffsetDateTime;
+
+/// Instants are stored in UTC to the microsecond, so their text form sorts by time on SQLite
+/// and PostgreSQL keeps them exactly.
+pub(crate) fn utc(instant: OffsetDateTime) -> OffsetDateTime {
+    billing_domain::instant::normalize(instant)
+}

@@ -1,0 +1,245 @@
+//! Projects (channels) and the users taking part in them.
+
+use std::collections::HashMap;
+
+use billing_domain::access::Participation;
+use billing_domain::account::{Participant, Project};
+use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::utc;
+use crate::entities::{project_participants as pp, projects};
+use crate::error::PersistenceError;
+use crate::page::{Page, PageRequest};
+
+fn to_domain(row: projects::Model) -> Result<Project, PersistenceError> {
+    let bad = PersistenceError::corrupt("projects", &row.id);
+    Ok(Project {
+        id: ProjectId::parse(&row.id).map_err(&bad)?,
+        account_id: AccountId::parse(&row.account_id).map_err(&bad)?,
+        name: ProjectName::parse(&row.name).map_err(&bad)?,
+        created_at: row.created_at,
+        closed_at: row.closed_at,
+    })
+}
+
+fn to_row(project: &Project) -> projects::ActiveModel {
+    projects::ActiveModel {
+        id: Set(project.id.to_string()),
+        account_id: Set(project.account_id.to_string()),
+        name: Set(project.name.to_string()),
+        created_at: Set(utc(project.created_at)),
+        closed_at: Set(project.closed_at.map(utc)),
+    }
+}
+
+pub async fn insert<C: ConnectionTrait>(db: &C, project: &Project) -> Result<(), PersistenceError> {
+    projects::Entity::insert(to_row(project))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn update<C: ConnectionTrait>(db: &C, project: &Project) -> Result<(), PersistenceError> {
+    projects::Entity::update(to_row(project)).exec(db).await?;
+    Ok(())
+}
+
+/// A project of one account; a project of another account is not found.
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    id: &ProjectId,
+) -> Result<Option<Project>, PersistenceError> {
+    projects::Entity::find_by_id(id.as_str())
+        .filter(projects::Column::AccountId.eq(account.as_str()))
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// A project by id alone, for operators.
+pub async fn find_any<C: ConnectionTrait>(
+    db: &C,
+    id: &ProjectId,
+) -> Result<Option<Project>, PersistenceError> {
+    projects::Entity::find_by_id(id.as_str())
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// The projects of `account` among `ids`, each with when it closed (if it did).
+pub async fn find_many<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    ids: &[&ProjectId],
+) -> Result<HashMap<ProjectId, Option<time::OffsetDateTime>>, PersistenceError> {
+    let wanted: Vec<&str> = ids.iter().map(|p| p.as_str()).collect();
+    projects::Entity::find()
+        .filter(projects::Column::AccountId.eq(account.as_str()))
+        .filter(projects::Column::Id.is_in(wanted))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let id = ProjectId::parse(&row.id)
+                .map_err(PersistenceError::corrupt("projects", &row.id))?;
+            Ok((id, row.closed_at))
+        })
+        .collect()
+}
+
+/// Which projects of an account to list.
+#[derive(Clone, Debug)]
+pub enum ProjectFilter {
+    All,
+    /// Only the projects this user takes part in.
+    ParticipatingUser(UserId),
+}
+
+/// Projects of an account, each with the given user's participation (if any).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    filter: &ProjectFilter,
+    participation_of: &UserId,
+    page: &PageRequest,
+) -> Result<Page<(Project, Option<Participation>)>, PersistenceError> {
+    let mut query = projects::Entity::find()
+        .filter(projects::Column::AccountId.eq(account.as_str()))
+        .order_by_asc(projects::Column::Id);
+    if let ProjectFilter::ParticipatingUser(user) = filter {
+        query = query.filter(
+            projects::Column::Id.in_subquery(
+                Query::select()
+                    .column(pp::Column::ProjectId)
+                    .from(pp::Entity)
+                    .and_where(pp::Column::UserId.eq(user.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(projects::Column::Id.gt(after.as_str()));
+    }
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    let page_rows = Page::from_overfetch(rows, page.limit);
+    let ids: Vec<String> = page_rows.items.iter().map(|p| p.id.clone()).collect();
+    let participations: HashMap<String, bool> = pp::Entity::find()
+        .filter(pp::Column::UserId.eq(participation_of.as_str()))
+        .filter(pp::Column::ProjectId.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.project_id, p.billing_permission))
+        .collect();
+    page_rows.try_map(|row| {
+        let participation = participations
+            .get(&row.id)
+            .map(|billing_permission| Participation {
+                billing_permission: *billing_permission,
+            });
+        Ok((to_domain(row)?, participation))
+    })
+}
+
+fn participant_to_domain(row: pp::Model) -> Result<Participant, PersistenceError> {
+    let bad = PersistenceError::corrupt("project_participants", &row.project_id);
+    Ok(Participant {
+        project_id: ProjectId::parse(&row.project_id).map_err(&bad)?,
+        user_id: UserId::parse(&row.user_id).map_err(&bad)?,
+        billing_permission: row.billing_permission,
+        created_at: row.created_at,
+    })
+}
+
+/// Adds a participant or changes its billing permission; the first `created_at` is kept.
+pub async fn upsert_participant<C: ConnectionTrait>(
+    db: &C,
+    participant: &Participant,
+) -> Result<Participant, PersistenceError> {
+    let row = pp::ActiveModel {
+        project_id: Set(participant.project_id.to_string()),
+        user_id: Set(participant.user_id.to_string()),
+        billing_permission: Set(participant.billing_permission),
+        created_at: Set(utc(participant.created_at)),
+    };
+    pp::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([pp::Column::ProjectId, pp::Column::UserId])
+                .update_column(pp::Column::BillingPermission)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    find_participant(db, &participant.project_id, &participant.user_id)
+        .await?
+        .ok_or_else(|| PersistenceError::Db(sea_orm::DbErr::RecordNotFound("participant".into())))
+}
+
+pub async fn find_participant<C: ConnectionTrait>(
+    db: &C,
+    project: &ProjectId,
+    user: &UserId,
+) -> Result<Option<Participant>, PersistenceError> {
+    pp::Entity::find_by_id((project.to_string(), user.to_string()))
+        .one(db)
+        .await?
+        .map(participant_to_domain)
+        .transpose()
+}
+
+pub async fn remove_participant<C: ConnectionTrait>(
+    db: &C,
+    project: &ProjectId,
+    user: &UserId,
+) -> Result<bool, PersistenceError> {
+    let result = pp::Entity::delete_by_id((project.to_string(), user.to_string()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+pub async fn list_participants<C: ConnectionTrait>(
+    db: &C,
+    project: &ProjectId,
+    page: &PageRequest,
+) -> Result<Page<Participant>, PersistenceError> {
+    let mut query = pp::Entity::find()
+        .filter(pp::Column::ProjectId.eq(project.as_str()))
+        .order_by_asc(pp::Column::UserId);
+    if let Some(after) = &page.after {
+        query = query.filter(pp::Column::UserId.gt(after.as_str()));
+    }
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    Page::from_overfetch(rows, page.limit).try_map(participant_to_domain)
+}
+
+/// Removes a user from every project of an account (when it leaves the account).
+pub(crate) async fn remove_user_from_account_projects<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    user: &UserId,
+) -> Result<(), PersistenceError> {
+    pp::Entity::delete_many()
+        .filter(pp::Column::UserId.eq(user.as_str()))
+        .filter(
+            pp::Column::ProjectId.in_subquery(
+                Query::select()
+                    .column(projects::Column::Id)
+                    .from(projects::Entity)
+                    .and_where(projects::Column::AccountId.eq(account.as_str()))
+                    .to_owned(),
+            ),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Schema history of the billing API. One file per change, each with `up` and `down`; a landed
+//! migration is never edited, a new one follows it.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial_schema::Migration)]
+    }
+}

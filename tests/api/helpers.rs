@@ -1,0 +1,410 @@
+//! The test harness: the real app on a random port with its own fresh database.
+//!
+//! SQLite always (a temp file per test); PostgreSQL too when `TEST_DATABASE_URL` is set (a new
+//! schema per test), so tests run in parallel and never depend on order. `db_test!` runs one test
+//! body on both. Under `CI=true` a missing `TEST_DATABASE_URL` fails the PostgreSQL variant
+//! instead of skipping it.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use billing_api::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
+use billing_api::clock::FixedClock;
+use billing_api::config::Settings;
+use billing_api::startup::Application;
+use futures_util::FutureExt;
+use reqwest::header::HeaderMap;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+pub const TEST_SECRET: &str = "test-secret-0123456789-0123456789-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+enum Cleanup {
+    SqliteFile(PathBuf),
+    PostgresSchema { admin_url: String, schema: String },
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: FixedClock,
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    signer: Option<Signer>,
+    server: actix_web::dev::ServerHandle,
+    cleanup: Cleanup,
+}
+
+/// What a request answered.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem of the given status and `type`, and returns its body.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, kind: &str) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status, body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "not a problem+json body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("/problems/{kind}"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].as_str().is_some_and(|t| !t.is_empty()));
+        let request_id = self.body["request_id"].as_str().unwrap_or_default();
+        assert!(!request_id.is_empty(), "no request id in {}", self.body);
+        assert_eq!(self.header("x-request-id"), Some(request_id));
+        &self.body
+    }
+
+    /// The fields named by a problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 1;
+    settings.database.max_connections = 5;
+    settings.auth.hs256_secret = TEST_SECRET.into();
+    settings.billing.default_offset = "+09:00".into();
+    settings
+}
+
+impl TestApp {
+    /// Spawns the app on `backend` with default test settings; `None` when the backend is not
+    /// configured here (PostgreSQL without `TEST_DATABASE_URL`, outside CI).
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, test_settings()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, mut settings: Settings) -> Option<TestApp> {
+        let cleanup = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir()
+                    .join(format!("billing-test-{}.db", uuid::Uuid::new_v4().simple()));
+                settings.database.url = format!("sqlite://{}?mode=rwc", path.display());
+                Cleanup::SqliteFile(path)
+            }
+            Backend::Postgres => {
+                let admin_url = match std::env::var("TEST_DATABASE_URL") {
+                    Ok(url) if !url.is_empty() => url,
+                    _ => {
+                        assert!(
+                            std::env::var("CI").as_deref() != Ok("true"),
+                            "TEST_DATABASE_URL must be set in CI: the suite runs on PostgreSQL too"
+                        );
+                        eprintln!("skipping the PostgreSQL variant: TEST_DATABASE_URL is not set");
+                        return None;
+                    }
+                };
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                    .await
+                    .expect("create test schema");
+                admin.close().await.ok();
+                settings.database.url = admin_url.clone();
+                settings.database.schema = schema.clone();
+                Cleanup::PostgresSchema { admin_url, schema }
+            }
+        };
+        let clock = FixedClock::new(OffsetDateTime::now_utc());
+        let app = Application::build(&settings, Arc::new(clock.clone()))
+            .await
+            .expect("build the application");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.database().clone();
+        let server = app.into_server();
+        let handle = server.handle();
+        tokio::spawn(server);
+        // Apps configured with only a public key have no signing key; their tests sign tokens.
+        let signer = Signer::new(&settings.auth, false).ok();
+        Some(TestApp {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            clock,
+            db,
+            backend,
+            signer,
+            server: handle,
+            cleanup,
+        })
+    }
+
+    pub async fn teardown(self) {
+        self.server.stop(false).await;
+        self.db.close().await.ok();
+        match self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    std::fs::remove_file(file).ok();
+                }
+            }
+            Cleanup::PostgresSchema { admin_url, schema } => {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    admin
+                        .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                        .await
+                        .ok();
+                    admin.close().await.ok();
+                }
+            }
+        }
+    }
+
+    // --- Tokens ------------------------------------------------------------------------------
+
+    pub fn mint(&self, sub: &str, account: Option<&str>, scope: Option<&str>) -> String {
+        self.signer
+            .as_ref()
+            .expect("this app has no signing key")
+            .mint(
+                sub,
+                account,
+                scope,
+                OffsetDateTime::now_utc(),
+                time::Duration::hours(1),
+            )
+            .expect("mint")
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.mint("operator@test", None, Some(SCOPE_ADMIN))
+    }
+
+    pub fn user_token(&self, user: &str) -> String {
+        self.mint(user, None, None)
+    }
+
+    pub fn usage_token(&self, account: &str) -> String {
+        self.mint("metering@test", Some(account), Some(SCOPE_USAGE_WRITE))
+    }
+
+    // --- Requests ----------------------------------------------------------------------------
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.send(self.client.get(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// POSTs a raw body with the given content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: String,
+    ) -> Resp {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.send(
+            self.client
+                .put(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.send(
+            self.client
+                .patch(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.send(self.client.delete(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    // --- Fixtures (through the API, as an operator would) -------------------------------------
+
+    /// Opens an account and returns its id.
+    pub async fn create_account(&self, name: &str, currency: &str) -> String {
+        let resp = self
+            .post(
+                "/v1/admin/accounts",
+                &self.admin_token(),
+                json!({"name": name, "currency": currency}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "create account: {}", resp.body);
+        resp.body["id"].as_str().expect("account id").to_owned()
+    }
+
+    pub async fn add_member(&self, account: &str, user: &str, role: &str) {
+        let resp = self
+            .put(
+                &format!("/v1/admin/accounts/{account}/members/{user}"),
+                &self.admin_token(),
+                json!({"role": role}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "add member: {}", resp.body);
+    }
+
+    /// Creates a product (named after its code); an existing code is fine.
+    pub async fn create_product(&self, code: &str, unit: &str, aggregation: &str) {
+        let resp = self
+            .post(
+                "/v1/admin/products",
+                &self.admin_token(),
+                json!({"code": code, "name": code, "unit": unit, "aggregation": aggregation}),
+            )
+            .await;
+        assert!(
+            resp.status == 201 || resp.status == 409,
+            "create product: {}",
+            resp.body
+        );
+    }
+
+    pub async fn create_project(&self, account: &str, name: &str) -> String {
+        let resp = self
+            .post(
+                &format!("/v1/admin/accounts/{account}/projects"),
+                &self.admin_token(),
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "create project: {}", resp.body);
+        resp.body["id"].as_str().expect("project id").to_owned()
+    }
+
+    pub async fn add_participant(&self, project: &str, user: &str, billing_permission: bool) {
+        let resp = self
+            .put(
+                &format!("/v1/admin/projects/{project}/participants/{user}"),
+                &self.admin_token(),
+                json!({"billing_permission": billing_permission}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "add participant: {}", resp.body);
+    }
+}
+
+/// Runs a test body against a fresh app on `backend`, then tears the app down, also when the
+/// body fails.
+pub async fn run_on(backend: Backend, test: impl AsyncFnOnce(&TestApp)) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(test(&app)).catch_unwind().await;
+    app.teardown().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Defines a test that runs the same body on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! db_test {
+    ($(#[$meta:meta])* $name:ident, $body:expr) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run_on($crate::helpers::Backend::Sqlite, $body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::run_on($crate::helpers::Backend::Postgres, $body).await;
+            }
+        }
+    };
+}

@@ -1,0 +1,19 @@
+//! Black-box tests of the billing API: the real server on a random port, on SQLite and on
+//! PostgreSQL.
+
+// Test code: a panic here is a failing test, which is the point. The workspace denies these
+// lints everywhere else.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod access;
+mod accounts;
+mod auth;
+mod catalog;
+mod health;
+mod idempotency;
+mod migrations;
+mod openapi;
+mod problems;
+mod usage;

@@ -1,0 +1,466 @@
+//! Usage ingestion: every event counted exactly once into hourly rollups of the account's
+//! offset; a bad event never sinks the batch. Rollups are read from the table here, since the
+//! usage reads come with a later part of the issue.
+
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+use time::macros::datetime;
+
+use crate::db_test;
+use crate::helpers::TestApp;
+
+struct Setup {
+    account: String,
+    project: String,
+    token: String,
+}
+
+async fn setup(app: &TestApp, offset: &str) -> Setup {
+    let admin = app.admin_token();
+    let resp = app
+        .post(
+            "/v1/admin/accounts",
+            &admin,
+            json!({"name": "Acme", "currency": "KRW", "billing_utc_offset": offset}),
+        )
+        .await;
+    let account = resp.body["id"].as_str().unwrap().to_owned();
+    let project = app.create_project(&account, "Production").await;
+    app.create_product("api_calls", "call", "sum").await;
+    let token = app.usage_token(&account);
+    Setup {
+        account,
+        project,
+        token,
+    }
+}
+
+fn ev(id: &str, project: &str, product: &str, quantity: &str, timestamp: &str) -> Value {
+    json!({"id": id, "project_id": project, "product": product, "quantity": quantity, "timestamp": timestamp})
+}
+
+async fn ingest(app: &TestApp, s: &Setup, events: Vec<Value>) -> crate::helpers::Resp {
+    app.post(
+        &format!("/v1/accounts/{}/usage-events", s.account),
+        &s.token,
+        json!({"events": events}),
+    )
+    .await
+}
+
+/// (bucket_start as RFC 3339, sum, max, latest, count) of every rollup, by bucket.
+async fn rollups(app: &TestApp) -> Vec<(String, i64, i64, i64, i64)> {
+    let backend = app.db.get_database_backend();
+    let rows = app
+        .db
+        .query_all(Statement::from_string(
+            backend,
+            "SELECT bucket_start, sum_micros, max_micros, latest_micros, event_count FROM usage_rollups ORDER BY bucket_start",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let bucket: time::OffsetDateTime = r.try_get("", "bucket_start").unwrap();
+            (
+                bucket
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+                r.try_get("", "sum_micros").unwrap(),
+                r.try_get("", "max_micros").unwrap(),
+                r.try_get("", "latest_micros").unwrap(),
+                r.try_get("", "event_count").unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn stored_events(app: &TestApp) -> i64 {
+    let backend = app.db.get_database_backend();
+    let row = app
+        .db
+        .query_one(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM usage_events",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+fn statuses(resp: &crate::helpers::Resp) -> Vec<(String, String, Option<String>)> {
+    resp.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+                r["reason"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+db_test!(
+    each_event_is_counted_once_and_bad_ones_alone_are_refused,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-11-23 12:00 +09:00));
+        let s = setup(app, "+09:00").await;
+        let other_account = app.create_account("Other", "KRW").await;
+        let foreign_project = app.create_project(&other_account, "Theirs").await;
+        let p = s.project.as_str();
+        let batch = vec![
+            ev("e1", p, "api_calls", "100", "2026-11-23T10:15:00+09:00"),
+            ev("e2", p, "api_calls", "20.5", "2026-11-23T10:45:00+09:00"),
+            ev("e1", p, "api_calls", "100", "2026-11-23T10:15:00+09:00"),
+            ev("e3", p, "api_calls", "-5", "2026-11-23T10:00:00+09:00"),
+            ev("e4", p, "api_calls", "1e3", "2026-11-23T10:00:00+09:00"),
+            ev("e5", p, "sms", "1", "2026-11-23T10:00:00+09:00"),
+            ev(
+                "e6",
+                &foreign_project,
+                "api_calls",
+                "1",
+                "2026-11-23T10:00:00+09:00",
+            ),
+            ev("e7", p, "api_calls", "1", "2026-11-23T12:05:01+09:00"),
+            ev(
+                "has space",
+                p,
+                "api_calls",
+                "1",
+                "2026-11-23T10:00:00+09:00",
+            ),
+        ];
+        let resp = ingest(app, &s, batch.clone()).await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(
+            (
+                resp.body["accepted"].clone(),
+                resp.body["duplicates"].clone(),
+                resp.body["rejected"].clone()
+            ),
+            (json!(2), json!(1), json!(6))
+        );
+        let s_ =
+            |a: &str, b: &str, c: Option<&str>| (a.to_owned(), b.to_owned(), c.map(str::to_owned));
+        assert_eq!(
+            statuses(&resp),
+            vec![
+                s_("e1", "accepted", None),
+                s_("e2", "accepted", None),
+                s_("e1", "duplicate", None),
+                s_("e3", "rejected", Some("negative_quantity")),
+                s_("e4", "rejected", Some("invalid_quantity")),
+                s_("e5", "rejected", Some("unknown_product")),
+                s_("e6", "rejected", Some("unknown_project")),
+                s_("e7", "rejected", Some("future_timestamp")),
+                s_("has space", "rejected", Some("invalid_id")),
+            ]
+        );
+        // One bucket, 10:00+09:00 = 01:00Z: 100 + 20.5 = 120.5 ; max 100 ; latest (10:45) 20.5 ; 2 events
+        let expected = vec![(
+            "2026-11-23T01:00:00Z".to_owned(),
+            120_500_000,
+            100_000_000,
+            20_500_000,
+            2,
+        )];
+        assert_eq!(rollups(app).await, expected);
+
+        // Retrying the whole batch counts nothing twice.
+        let retry = ingest(app, &s, batch).await;
+        assert_eq!(
+            (
+                retry.body["accepted"].clone(),
+                retry.body["duplicates"].clone(),
+                retry.body["rejected"].clone()
+            ),
+            (json!(0), json!(3), json!(6))
+        );
+        assert_eq!(rollups(app).await, expected);
+        assert_eq!(stored_events(app).await, 2);
+
+        // A later event in the same hour updates the latest value and the sum.
+        let resp = ingest(
+            app,
+            &s,
+            vec![ev(
+                "e8",
+                p,
+                "api_calls",
+                "0.000001",
+                "2026-11-23T10:59:59.999999+09:00",
+            )],
+        )
+        .await;
+        assert_eq!(resp.body["accepted"], 1);
+        // 120.5 + 0.000001 = 120.500001 ; latest 0.000001
+        assert_eq!(
+            rollups(app).await,
+            vec![(
+                "2026-11-23T01:00:00Z".to_owned(),
+                120_500_001,
+                100_000_000,
+                1,
+                3
+            )]
+        );
+    }
+);
+
+db_test!(
+    hours_and_days_follow_an_offset_of_five_and_a_half_hours,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-12-01 12:00 UTC));
+        let s = setup(app, "+05:30").await;
+        let p = s.project.as_str();
+        let resp = ingest(
+            app,
+            &s,
+            vec![
+                // 23:59:59 local on Nov 30 and 00:00:00 local on Dec 1: two buckets, two periods.
+                ev("a", p, "api_calls", "1", "2026-11-30T18:29:59Z"),
+                ev("b", p, "api_calls", "2", "2026-11-30T18:30:00Z"),
+                ev("c", p, "api_calls", "4", "2026-12-01T00:59:59+05:30"),
+            ],
+        )
+        .await;
+        assert_eq!(resp.body["accepted"], 3, "{}", resp.body);
+        assert_eq!(
+            rollups(app).await,
+            vec![
+                (
+                    "2026-11-30T17:30:00Z".to_owned(),
+                    1_000_000,
+                    1_000_000,
+                    1_000_000,
+                    1
+                ),
+                // 2 + 4 = 6 in the first local hour of December
+                (
+                    "2026-11-30T18:30:00Z".to_owned(),
+                    6_000_000,
+                    4_000_000,
+                    4_000_000,
+                    2
+                ),
+            ]
+        );
+    }
+);
+
+db_test!(
+    a_bucket_never_passes_its_exact_maximum,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        let s = setup(app, "+00:00").await;
+        let p = s.project.as_str();
+        let resp = ingest(
+            app,
+            &s,
+            vec![ev(
+                "max",
+                p,
+                "api_calls",
+                "9223372036854.775807",
+                "2026-11-23T10:00:00Z",
+            )],
+        )
+        .await;
+        assert_eq!(resp.body["accepted"], 1, "{}", resp.body);
+        let resp = ingest(
+            app,
+            &s,
+            vec![
+                ev(
+                    "one-more",
+                    p,
+                    "api_calls",
+                    "0.000001",
+                    "2026-11-23T10:30:00Z",
+                ),
+                ev("next-hour", p, "api_calls", "1", "2026-11-23T11:00:00Z"),
+                ev(
+                    "too-big",
+                    p,
+                    "api_calls",
+                    "9223372036854.775808",
+                    "2026-11-23T11:00:00Z",
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(
+            statuses(&resp)
+                .into_iter()
+                .map(|(_, st, r)| (st, r))
+                .collect::<Vec<_>>(),
+            vec![
+                (
+                    "rejected".to_owned(),
+                    Some("quantity_out_of_range".to_owned())
+                ),
+                ("accepted".to_owned(), None),
+                (
+                    "rejected".to_owned(),
+                    Some("quantity_out_of_range".to_owned())
+                ),
+            ]
+        );
+        let r = rollups(app).await;
+        assert_eq!(r[0].1, i64::MAX);
+        assert_eq!(r[0].4, 1);
+        assert_eq!(r[1].1, 1_000_000);
+        // The refused event is not stored, so a retry after the month rolls is not a duplicate.
+        assert_eq!(stored_events(app).await, 2);
+    }
+);
+
+db_test!(
+    racing_batches_count_every_event_once,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        let s = setup(app, "+00:00").await;
+        let p = s.project.clone();
+        let batch = |prefix: &str, quantity: &str| -> Vec<Value> {
+            (0..50)
+                .map(|i| {
+                    ev(
+                        &format!("{prefix}{i}"),
+                        &p,
+                        "api_calls",
+                        quantity,
+                        "2026-11-23T10:00:00Z",
+                    )
+                })
+                .collect()
+        };
+        // A and B are the same batch sent twice; C and D are different events in the same bucket.
+        let answers = futures_util::future::join_all([
+            ingest(app, &s, batch("a", "1")),
+            ingest(app, &s, batch("a", "1")),
+            ingest(app, &s, batch("c", "2")),
+            ingest(app, &s, batch("d", "2")),
+        ])
+        .await;
+        for a in &answers {
+            assert_eq!(a.status, 200, "{}", a.body);
+        }
+        let accepted: i64 = answers
+            .iter()
+            .map(|a| a.body["accepted"].as_i64().unwrap())
+            .sum();
+        assert_eq!(accepted, 150);
+        // 50 x 1 + 50 x 2 + 50 x 2 = 250 units in 150 events
+        assert_eq!(
+            rollups(app).await,
+            vec![(
+                "2026-11-23T10:00:00Z".to_owned(),
+                250_000_000,
+                2_000_000,
+                2_000_000,
+                150
+            )]
+        );
+    }
+);
+
+db_test!(closed_periods_refuse_their_events, async |app: &TestApp| {
+    app.clock.set(datetime!(2026-11-23 12:00 UTC));
+    let s = setup(app, "+00:00").await;
+    let backend = app.db.get_database_backend();
+    app.db
+        .execute(Statement::from_sql_and_values(
+            backend,
+            match backend {
+                sea_orm::DbBackend::Postgres => "INSERT INTO invoices (id, account_id, period, currency, status, usage_amount_minor, discount_minor, credit_minor, determined_amount_minor, tax_rate, tax_minor, total_minor, balance_applied_minor, payment_amount_minor, paid_minor, billing_date, finalized_at) VALUES ('inv_test', $1, '2026-10', 'KRW', 'finalized', 0, 0, 0, 0, '0', 0, 0, 0, 0, 0, $2, $2)",
+                _ => "INSERT INTO invoices (id, account_id, period, currency, status, usage_amount_minor, discount_minor, credit_minor, determined_amount_minor, tax_rate, tax_minor, total_minor, balance_applied_minor, payment_amount_minor, paid_minor, billing_date, finalized_at) VALUES ('inv_test', ?, '2026-10', 'KRW', 'finalized', 0, 0, 0, 0, '0', 0, 0, 0, 0, 0, ?, ?)",
+            },
+            match backend {
+                sea_orm::DbBackend::Postgres => vec![s.account.clone().into(), datetime!(2026-11-05 00:00 UTC).into()],
+                _ => vec![s.account.clone().into(), datetime!(2026-11-05 00:00 UTC).into(), datetime!(2026-11-05 00:00 UTC).into()],
+            },
+        ))
+        .await
+        .unwrap();
+    let p = s.project.as_str();
+    let resp = ingest(
+        app,
+        &s,
+        vec![
+            ev("late", p, "api_calls", "5", "2026-10-31T23:59:59Z"),
+            ev("open", p, "api_calls", "5", "2026-11-01T00:00:00Z"),
+            // Before the first billing period: it could never be invoiced.
+            ev("ancient", p, "api_calls", "5", "1999-12-31T23:59:59Z"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses(&resp)
+            .into_iter()
+            .map(|(_, st, r)| (st, r))
+            .collect::<Vec<_>>(),
+        vec![
+            ("rejected".to_owned(), Some("period_closed".to_owned())),
+            ("accepted".to_owned(), None),
+            (
+                "rejected".to_owned(),
+                Some("timestamp_out_of_range".to_owned())
+            ),
+        ]
+    );
+});
+
+db_test!(
+    only_the_accounts_writers_may_ingest,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        let s = setup(app, "+00:00").await;
+        let other = app.create_account("Other", "KRW").await;
+        let path = format!("/v1/accounts/{}/usage-events", s.account);
+        let one =
+            json!({"events": [ev("x", &s.project, "api_calls", "1", "2026-11-23T10:00:00Z")]});
+        // Another account's metering token: 404, as if the account did not exist.
+        app.post(&path, &app.usage_token(&other), one.clone())
+            .await
+            .assert_problem(404, "not-found");
+        // A console user: 403.
+        app.add_member(&s.account, "alice", "owner").await;
+        app.post(&path, &app.user_token("alice"), one.clone())
+            .await
+            .assert_problem(403, "forbidden");
+        // An operator may.
+        let resp = app.post(&path, &app.admin_token(), one).await;
+        assert_eq!(resp.body["accepted"], 1);
+        // A malformed batch stores nothing: 1,001 events, a missing field, a bad timestamp.
+        let too_many: Vec<Value> = (0..1001)
+            .map(|i| {
+                ev(
+                    &format!("m{i}"),
+                    &s.project,
+                    "api_calls",
+                    "1",
+                    "2026-11-23T10:00:00Z",
+                )
+            })
+            .collect();
+        let resp = app.post(&path, &s.token, json!({"events": too_many})).await;
+        resp.assert_problem(422, "validation-error");
+        assert_eq!(resp.error_fields(), vec!["events"]);
+        let resp = app.post(&path, &s.token, json!({"events": [{"id": "n", "project_id": s.project, "product": "api_calls", "timestamp": "2026-11-23T10:00:00Z"}]})).await;
+        resp.assert_problem(422, "validation-error");
+        let resp = app
+            .post(
+                &path,
+                &s.token,
+                json!({"events": [ev("t", &s.project, "api_calls", "1", "yesterday")]}),
+            )
+            .await;
+        resp.assert_problem(422, "validation-error");
+        assert_eq!(stored_events(app).await, 1);
+    }
+);
