@@ -1,6 +1,6 @@
-//! Usage ingestion: every event counted exactly once into hourly rollups of the account's
-//! offset; a bad event never sinks the batch. Rollups are read from the table here, since the
-//! usage reads come with a later part of the issue.
+//! Usage ingestion: every event counted exactly once into hourly and daily rollups of the
+//! account's offset; a bad event never sinks the batch. Rollups are read from their tables here;
+//! `usage_reads.rs` reads them through the API.
 
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
@@ -50,18 +50,26 @@ async fn ingest(app: &TestApp, s: &Setup, events: Vec<Value>) -> crate::helpers:
 
 /// (bucket_start as RFC 3339, sum, max, latest, count) of every rollup, by bucket.
 async fn rollups(app: &TestApp) -> Vec<(String, i64, i64, i64, i64)> {
+    rollups_in(app, "usage_rollups", "bucket_start").await
+}
+
+async fn daily_rollups(app: &TestApp) -> Vec<(String, i64, i64, i64, i64)> {
+    rollups_in(app, "usage_daily_rollups", "day_start").await
+}
+
+async fn rollups_in(app: &TestApp, table: &str, bucket: &str) -> Vec<(String, i64, i64, i64, i64)> {
     let backend = app.db.get_database_backend();
     let rows = app
         .db
         .query_all(Statement::from_string(
             backend,
-            "SELECT bucket_start, sum_micros, max_micros, latest_micros, event_count FROM usage_rollups ORDER BY bucket_start",
+            format!("SELECT {bucket}, sum_micros, max_micros, latest_micros, event_count FROM {table} ORDER BY {bucket}"),
         ))
         .await
         .unwrap();
     rows.iter()
         .map(|r| {
-            let bucket: time::OffsetDateTime = r.try_get("", "bucket_start").unwrap();
+            let bucket: time::OffsetDateTime = r.try_get("", bucket).unwrap();
             (
                 bucket
                     .format(&time::format_description::well_known::Rfc3339)
@@ -250,11 +258,31 @@ db_test!(
                 ),
             ]
         );
+        // Days start at the local midnight: 18:30 UTC.
+        assert_eq!(
+            daily_rollups(app).await,
+            vec![
+                (
+                    "2026-11-29T18:30:00Z".to_owned(),
+                    1_000_000,
+                    1_000_000,
+                    1_000_000,
+                    1
+                ),
+                (
+                    "2026-11-30T18:30:00Z".to_owned(),
+                    6_000_000,
+                    4_000_000,
+                    4_000_000,
+                    2
+                ),
+            ]
+        );
     }
 );
 
 db_test!(
-    a_bucket_never_passes_its_exact_maximum,
+    a_day_never_passes_its_exact_maximum,
     async |app: &TestApp| {
         app.clock.set(datetime!(2026-11-23 12:00 UTC));
         let s = setup(app, "+00:00").await;
@@ -267,7 +295,7 @@ db_test!(
                 p,
                 "api_calls",
                 "9223372036854.775807",
-                "2026-11-23T10:00:00Z",
+                "2026-11-22T10:00:00Z",
             )],
         )
         .await;
@@ -276,14 +304,15 @@ db_test!(
             app,
             &s,
             vec![
+                // Another hour of the same day: the day's sum is full.
                 ev(
                     "one-more",
                     p,
                     "api_calls",
                     "0.000001",
-                    "2026-11-23T10:30:00Z",
+                    "2026-11-22T23:59:59Z",
                 ),
-                ev("next-hour", p, "api_calls", "1", "2026-11-23T11:00:00Z"),
+                ev("next-day", p, "api_calls", "1", "2026-11-23T00:00:00Z"),
                 ev(
                     "too-big",
                     p,
@@ -311,10 +340,12 @@ db_test!(
                 ),
             ]
         );
-        let r = rollups(app).await;
-        assert_eq!(r[0].1, i64::MAX);
-        assert_eq!(r[0].4, 1);
-        assert_eq!(r[1].1, 1_000_000);
+        for r in [rollups(app).await, daily_rollups(app).await] {
+            assert_eq!(r.len(), 2);
+            assert_eq!(r[0].1, i64::MAX);
+            assert_eq!(r[0].4, 1);
+            assert_eq!(r[1].1, 1_000_000);
+        }
         // The refused event is not stored, so a retry after the month rolls is not a duplicate.
         assert_eq!(stored_events(app).await, 2);
     }
@@ -355,17 +386,12 @@ db_test!(
             .map(|a| a.body["accepted"].as_i64().unwrap())
             .sum();
         assert_eq!(accepted, 150);
-        // 50 x 1 + 50 x 2 + 50 x 2 = 250 units in 150 events
-        assert_eq!(
-            rollups(app).await,
-            vec![(
-                "2026-11-23T10:00:00Z".to_owned(),
-                250_000_000,
-                2_000_000,
-                2_000_000,
-                150
-            )]
-        );
+        // 50 x 1 + 50 x 2 + 50 x 2 = 250 units in 150 events; of events at the same instant the
+        // latest value is the largest, whichever batch commits last.
+        let expected =
+            |start: &str| vec![(start.to_owned(), 250_000_000, 2_000_000, 2_000_000, 150)];
+        assert_eq!(rollups(app).await, expected("2026-11-23T10:00:00Z"));
+        assert_eq!(daily_rollups(app).await, expected("2026-11-23T00:00:00Z"));
     }
 );
 

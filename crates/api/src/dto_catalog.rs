@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use billing_domain::catalog::{
-    tiers_from_widths, Aggregation, Code, Price, PriceModel, Product, Quantity, Tier, Unit,
+    tiers_from_widths, Aggregation, Code, FeeGroup, Price, PriceModel, Product, Quantity, Tier,
+    Unit,
 };
 use billing_domain::money::UnitPrice;
 use billing_domain::names::CatalogName;
@@ -52,6 +53,39 @@ impl From<Aggregation> for AggregationDto {
     }
 }
 
+/// Which fee of a project's billing summary a product's charges fall under.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeGroupDto {
+    /// The API usage fee.
+    Api,
+    /// The disk usage fee.
+    Disk,
+    /// Other usage fees (monitored hours, seats, ...).
+    #[default]
+    Other,
+}
+
+impl From<FeeGroupDto> for FeeGroup {
+    fn from(g: FeeGroupDto) -> Self {
+        match g {
+            FeeGroupDto::Api => FeeGroup::Api,
+            FeeGroupDto::Disk => FeeGroup::Disk,
+            FeeGroupDto::Other => FeeGroup::Other,
+        }
+    }
+}
+
+impl From<FeeGroup> for FeeGroupDto {
+    fn from(g: FeeGroup) -> Self {
+        match g {
+            FeeGroup::Api => FeeGroupDto::Api,
+            FeeGroup::Disk => FeeGroupDto::Disk,
+            FeeGroup::Other => FeeGroupDto::Other,
+        }
+    }
+}
+
 /// A metered product (a service).
 #[derive(Clone, Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +108,9 @@ pub struct ProductRequest {
     #[schema(pattern = r"^[a-z][a-z0-9_]{0,31}$", example = "call")]
     pub unit: String,
     pub aggregation: AggregationDto,
+    /// Which fee of the billing summary its charges fall under. Default `other`.
+    #[serde(default)]
+    pub fee_group: FeeGroupDto,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -84,6 +121,7 @@ pub struct ProductResponse {
     #[schema(example = "call")]
     pub unit: String,
     pub aggregation: AggregationDto,
+    pub fee_group: FeeGroupDto,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -407,6 +445,7 @@ impl ProductRequest {
             name: CatalogName::parse(&self.name).map_err(field("name"))?,
             unit: Unit::parse(&self.unit).map_err(field("unit"))?,
             aggregation: self.aggregation.into(),
+            fee_group: self.fee_group.into(),
         })
     }
 }

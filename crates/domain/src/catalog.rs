@@ -103,6 +103,39 @@ impl FromStr for Aggregation {
     }
 }
 
+/// Which fee of a project's billing summary (seed 000) a product's charges fall under.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum FeeGroup {
+    /// The API usage fee (API calls).
+    Api,
+    /// The disk usage fee (stored bytes).
+    Disk,
+    /// Any other usage fee (hours of a monitored resource, seats, ...).
+    Other,
+}
+
+impl FeeGroup {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FeeGroup::Api => "api",
+            FeeGroup::Disk => "disk",
+            FeeGroup::Other => "other",
+        }
+    }
+}
+
+impl FromStr for FeeGroup {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "api" => Ok(FeeGroup::Api),
+            "disk" => Ok(FeeGroup::Disk),
+            "other" => Ok(FeeGroup::Other),
+            other => Err(DomainError::UnknownFeeGroup(other.to_owned())),
+        }
+    }
+}
+
 /// A product or plan code: lower-case letters, digits, `_`, `-` and `.`, 1 to 64 characters,
 /// starting with a letter or digit (`api_calls`, `disk.bytes`, `standard-2026`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -174,6 +207,7 @@ pub struct Product {
     pub name: CatalogName,
     pub unit: Unit,
     pub aggregation: Aggregation,
+    pub fee_group: FeeGroup,
 }
 
 /// One tier of a graduated or volume price. Tiers are ordered; each ends at `up_to`

@@ -45,12 +45,16 @@ pub enum DomainError {
     QuantityOutOfRange,
     #[error("`{0}` is not an aggregation (sum, max, latest)")]
     UnknownAggregation(String),
+    #[error("`{0}` is not a fee group (api, disk, other)")]
+    UnknownFeeGroup(String),
     #[error("`{0}` is not a code: 1 to 64 lower-case letters, digits, `_`, `-` or `.`")]
     InvalidCode(String),
     #[error(
         "`{0}` is not a unit: 1 to 32 lower-case letters, digits or `_`, starting with a letter"
     )]
     InvalidUnit(String),
+    #[error("plan `{0}` is not in the catalog")]
+    UnknownPlan(String),
     #[error("invalid price: {0}")]
     InvalidPrice(String),
 }

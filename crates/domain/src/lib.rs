@@ -9,6 +9,7 @@ pub mod account;
 pub mod catalog;
 pub mod error;
 pub mod instant;
+pub mod metering;
 pub mod money;
 pub mod names;
 pub mod period;

@@ -12,7 +12,7 @@ use std::fmt;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::catalog::{Code, Quantity};
+use crate::catalog::{Aggregation, Code, Quantity};
 use crate::error::DomainError;
 use crate::instant::normalize;
 use crate::names::ProjectId;
@@ -167,7 +167,47 @@ pub fn hour_bucket(instant: OffsetDateTime, offset: BillingOffset) -> OffsetDate
     normalize(start)
 }
 
-/// Where one hour's usage of one product of one project is kept. Ordered, so rollups are always
+/// The start of the day, in the account's billing offset, that contains `instant` (its local
+/// midnight), as a UTC instant.
+pub fn day_bucket(instant: OffsetDateTime, offset: BillingOffset) -> OffsetDateTime {
+    let local = instant.to_offset(offset.utc_offset());
+    normalize(local.replace_time(time::Time::MIDNIGHT))
+}
+
+/// The size of a rollup bucket: rollups are kept per hour and per day of the billing offset.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Grain {
+    Hour,
+    Day,
+}
+
+impl Grain {
+    pub fn bucket(self, instant: OffsetDateTime, offset: BillingOffset) -> OffsetDateTime {
+        match self {
+            Grain::Hour => hour_bucket(instant, offset),
+            Grain::Day => day_bucket(instant, offset),
+        }
+    }
+
+    pub fn length(self) -> Duration {
+        match self {
+            Grain::Hour => Duration::HOUR,
+            Grain::Day => Duration::DAY,
+        }
+    }
+
+    /// The first bucket start at or after `instant`.
+    pub fn ceil(self, instant: OffsetDateTime, offset: BillingOffset) -> OffsetDateTime {
+        let start = self.bucket(instant, offset);
+        if start == normalize(instant) {
+            start
+        } else {
+            start + self.length()
+        }
+    }
+}
+
+/// Where one hour's or one day's usage of one product of one project is kept. Ordered, so rollups are always
 /// written in the same key order and concurrent batches cannot deadlock on them.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct RollupKey {
@@ -176,12 +216,15 @@ pub struct RollupKey {
     pub bucket_start: OffsetDateTime,
 }
 
-/// One hour bucket's aggregates, in millionths of a unit.
+/// One bucket's aggregates, in millionths of a unit.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Rollup {
+    /// The sum of the events. Checked for `sum` products (an event that would overflow it is
+    /// refused); for `max` and `latest` products it is informative only and stops at `i64::MAX`.
     pub sum_micros: i64,
     pub max_micros: i64,
-    /// The value of the latest event by timestamp (the later arrival wins a tie).
+    /// The value of the latest event by timestamp; of events at the same instant, the largest.
+    /// The tie rule does not depend on arrival order, so racing batches agree on the result.
     pub latest_micros: i64,
     pub latest_at: OffsetDateTime,
     pub event_count: i64,
@@ -199,20 +242,24 @@ impl Rollup {
         })
     }
 
-    /// Both rollups together; `other` is the later arrival. Fails, changing nothing, past the
-    /// largest quantity kept.
-    pub fn merge(&self, other: &Rollup) -> Result<Rollup, DomainError> {
+    /// Both rollups of a product aggregated by `aggregation` together, the same whichever comes
+    /// first. Fails, changing nothing, when the sum of a `sum` product would pass the largest
+    /// quantity kept.
+    pub fn merge(&self, other: &Rollup, aggregation: Aggregation) -> Result<Rollup, DomainError> {
         let overflow = DomainError::QuantityOutOfRange;
-        let (latest_micros, latest_at) = if other.latest_at >= self.latest_at {
-            (other.latest_micros, other.latest_at)
-        } else {
-            (self.latest_micros, self.latest_at)
-        };
-        Ok(Rollup {
-            sum_micros: self
+        let (latest_at, latest_micros) =
+            (self.latest_at, self.latest_micros).max((other.latest_at, other.latest_micros));
+        let sum_micros = match aggregation {
+            Aggregation::Sum => self
                 .sum_micros
                 .checked_add(other.sum_micros)
                 .ok_or(overflow.clone())?,
+            Aggregation::Max | Aggregation::Latest => {
+                self.sum_micros.saturating_add(other.sum_micros)
+            }
+        };
+        Ok(Rollup {
+            sum_micros,
             max_micros: self.max_micros.max(other.max_micros),
             latest_micros,
             latest_at,
@@ -224,12 +271,16 @@ impl Rollup {
     }
 }
 
-/// Adds accepted events, in order, onto the rollups they touch (`current`: what is stored for
-/// those keys). Returns the new rollups in key order and the indexes of the events refused
-/// because their bucket would pass the largest quantity; the others are all counted.
+/// Adds accepted events, in order, onto the `grain` rollups they touch (`current`: what is stored
+/// for those keys). `aggregation` tells each product's aggregation. Returns the new rollups in key
+/// order and the indexes of the events refused because their bucket would pass the largest
+/// quantity; the others are all counted. A day holds its hours, so an event that fits its day
+/// rollup fits its hour rollup too.
 pub fn accumulate<'e>(
     events: impl IntoIterator<Item = (usize, &'e UsageEvent)>,
     offset: BillingOffset,
+    grain: Grain,
+    aggregation: impl Fn(&Code) -> Aggregation,
     current: &BTreeMap<RollupKey, Rollup>,
 ) -> (BTreeMap<RollupKey, Rollup>, Vec<usize>) {
     let mut touched: BTreeMap<RollupKey, Rollup> = BTreeMap::new();
@@ -238,11 +289,11 @@ pub fn accumulate<'e>(
         let key = RollupKey {
             project: event.project.clone(),
             product: event.product.clone(),
-            bucket_start: hour_bucket(event.timestamp, offset),
+            bucket_start: grain.bucket(event.timestamp, offset),
         };
         let merged = Rollup::of(event.quantity, event.timestamp).and_then(|one| {
             match touched.get(&key).or_else(|| current.get(&key)) {
-                Some(existing) => existing.merge(&one),
+                Some(existing) => existing.merge(&one, aggregation(&event.product)),
                 None => Ok(one),
             }
         });
@@ -272,6 +323,10 @@ mod tests {
             quantity: Quantity::parse(quantity).unwrap(),
             timestamp: at,
         }
+    }
+
+    fn sum(_: &Code) -> Aggregation {
+        Aggregation::Sum
     }
 
     #[test]
@@ -401,6 +456,8 @@ mod tests {
         let (rollups, refused) = accumulate(
             events.iter().enumerate(),
             BillingOffset::UTC,
+            Grain::Hour,
+            sum,
             &BTreeMap::new(),
         );
         assert!(refused.is_empty());
@@ -428,6 +485,8 @@ mod tests {
         let (rollups, refused) = accumulate(
             events.iter().enumerate(),
             BillingOffset::UTC,
+            Grain::Hour,
+            sum,
             &BTreeMap::new(),
         );
         assert_eq!(refused, vec![1]);
@@ -436,7 +495,13 @@ mod tests {
         assert_eq!(first.event_count, 2);
         assert_eq!(rollups.len(), 2);
         // Stored rollups count too: one more millionth on a full bucket is refused.
-        let (_, refused) = accumulate([(0, &events[1])], BillingOffset::UTC, &rollups);
+        let (_, refused) = accumulate(
+            [(0, &events[1])],
+            BillingOffset::UTC,
+            Grain::Hour,
+            sum,
+            &rollups,
+        );
         assert_eq!(refused, vec![0]);
     }
 
@@ -455,7 +520,7 @@ mod tests {
                 quantity: Quantity::new(Decimal::new(*micros, 6)).unwrap(),
                 timestamp: start + Duration::seconds(*secs),
             }).collect();
-            let (rollups, refused) = accumulate(events.iter().enumerate(), offset, &BTreeMap::new());
+            let (rollups, refused) = accumulate(events.iter().enumerate(), offset, Grain::Hour, sum, &BTreeMap::new());
             prop_assert!(refused.is_empty());
             // Every bucket sums exactly its events, and the buckets add up to all of them.
             let total: i64 = rollups.values().map(|r| r.sum_micros).sum();
@@ -473,11 +538,101 @@ mod tests {
             }
             // Splitting the batch in two gives the same rollups (the stored ones count).
             let half = events.len() / 2;
-            let (first, _) = accumulate(events[..half].iter().enumerate(), offset, &BTreeMap::new());
-            let (second, _) = accumulate(events[half..].iter().enumerate(), offset, &first);
+            let (first, _) = accumulate(events[..half].iter().enumerate(), offset, Grain::Hour, sum, &BTreeMap::new());
+            let (second, _) = accumulate(events[half..].iter().enumerate(), offset, Grain::Hour, sum, &first);
             let mut combined = first.clone();
             combined.extend(second);
             prop_assert_eq!(combined, rollups);
         }
+
+        #[test]
+        fn merging_does_not_depend_on_arrival_order(
+            parts in prop::collection::vec((0i64..1_000_000, 0i64..1_000, 0i64..4), 3),
+        ) {
+            // Few distinct instants, so ties on the latest timestamp are common.
+            let start = datetime!(2026-11-23 10:00 UTC);
+            let r: Vec<Rollup> = parts.iter().map(|(sum, latest, secs)| Rollup {
+                sum_micros: *sum,
+                max_micros: *sum,
+                latest_micros: *latest,
+                latest_at: start + Duration::seconds(*secs),
+                event_count: 1,
+            }).collect();
+            for aggregation in [Aggregation::Sum, Aggregation::Max, Aggregation::Latest] {
+                let ab = r[0].merge(&r[1], aggregation).unwrap();
+                prop_assert_eq!(ab, r[1].merge(&r[0], aggregation).unwrap());
+                prop_assert_eq!(
+                    ab.merge(&r[2], aggregation).unwrap(),
+                    r[0].merge(&r[1].merge(&r[2], aggregation).unwrap(), aggregation).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn of_events_at_the_same_instant_the_largest_is_the_latest() {
+        let at = datetime!(2026-11-23 10:00 UTC);
+        let one = Rollup::of(Quantity::parse("1").unwrap(), at).unwrap();
+        let two = Rollup::of(Quantity::parse("2").unwrap(), at).unwrap();
+        let sum = Aggregation::Sum;
+        assert_eq!(one.merge(&two, sum).unwrap().latest_micros, 2_000_000);
+        assert_eq!(two.merge(&one, sum).unwrap().latest_micros, 2_000_000);
+    }
+
+    #[test]
+    fn gauges_are_never_refused_for_their_sum() {
+        // Disk bytes near the largest quantity, reported twice in one hour: a `max` product
+        // keeps both (its sum stops at the top), a `sum` product refuses the second.
+        let at = datetime!(2026-11-23 10:00 UTC);
+        let max = max_quantity().to_string();
+        let events = [event("a", &max, at), event("b", &max, at)];
+        let (rollups, refused) = accumulate(
+            events.iter().enumerate(),
+            BillingOffset::UTC,
+            Grain::Hour,
+            |_: &Code| Aggregation::Max,
+            &BTreeMap::new(),
+        );
+        assert!(refused.is_empty());
+        let r = rollups.values().next().unwrap();
+        assert_eq!(
+            (r.sum_micros, r.max_micros, r.event_count),
+            (i64::MAX, i64::MAX, 2)
+        );
+        let (_, refused) = accumulate(
+            events.iter().enumerate(),
+            BillingOffset::UTC,
+            Grain::Hour,
+            sum,
+            &BTreeMap::new(),
+        );
+        assert_eq!(refused, vec![1]);
+    }
+
+    #[test]
+    fn days_start_at_the_local_midnight() {
+        let india = BillingOffset::parse("+05:30").unwrap();
+        // 2026-11-23 18:29 UTC is 23:59 in India; 18:30 UTC is the next local day.
+        assert_eq!(
+            day_bucket(datetime!(2026-11-23 18:29 UTC), india),
+            datetime!(2026-11-22 18:30 UTC)
+        );
+        assert_eq!(
+            day_bucket(datetime!(2026-11-23 18:30 UTC), india),
+            datetime!(2026-11-23 18:30 UTC)
+        );
+        let day = Grain::Day;
+        assert_eq!(
+            day.ceil(datetime!(2026-11-23 18:30 UTC), india),
+            datetime!(2026-11-23 18:30 UTC)
+        );
+        assert_eq!(
+            day.ceil(datetime!(2026-11-23 18:31 UTC), india),
+            datetime!(2026-11-24 18:30 UTC)
+        );
+        assert_eq!(
+            Grain::Hour.ceil(datetime!(2026-11-23 18:31 UTC), india),
+            datetime!(2026-11-23 19:30 UTC)
+        );
     }
 }

@@ -1,13 +1,13 @@
 //! Ingesting usage events: one transaction per batch; every event answered as accepted,
 //! duplicate or rejected with a reason; a bad event never sinks the batch.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use billing_domain::catalog::Code;
+use billing_domain::catalog::{Aggregation, Code};
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{
-    accumulate, check_timestamp, hour_bucket, judge, parse_event_quantity, EventContext, EventId,
+    accumulate, check_timestamp, judge, parse_event_quantity, EventContext, EventId, Grain,
     Rejection, RollupKey, UsageEvent,
 };
 use billing_persistence::repo;
@@ -94,14 +94,14 @@ pub async fn ingest(
     let project_ids: Vec<&ProjectId> = candidates.iter().map(|c| &c.event.project).collect();
     let projects = repo::projects::find_many(&txn, account_id, &project_ids).await?;
     let codes: Vec<&Code> = candidates.iter().map(|c| &c.event.product).collect();
-    let product_ids = repo::catalog::product_ids(&txn, &codes).await?;
+    let products = repo::catalog::products_by_code(&txn, &codes).await?;
     let closed = repo::usage::closed_periods(&txn, account_id).await?;
 
     candidates.retain(|c| {
         let e = &c.event;
         let context = EventContext {
             project: projects.get(&e.project).copied(),
-            product_known: product_ids.contains_key(&e.product),
+            product_known: products.contains_key(&e.product),
             period_closed: BillingPeriod::containing(e.timestamp, offset)
                 .is_ok_and(|p| closed.contains(&p.to_string())),
         };
@@ -118,9 +118,9 @@ pub async fn ingest(
         .iter()
         .map(|c| NewEvent {
             event: &c.event,
-            product_id: product_ids
+            product_id: products
                 .get(&c.event.product)
-                .map(String::as_str)
+                .map(|p| p.id.as_str())
                 .unwrap_or_default(),
             properties: c.properties.clone(),
         })
@@ -134,20 +134,28 @@ pub async fn ingest(
         new
     });
 
-    // Fold the new events onto the stored rollups; refuse the ones that would overflow.
-    let keys: Vec<RollupKey> = candidates
+    // Fold the new events onto their stored day rollups (locked on PostgreSQL) and refuse those
+    // that would overflow a day; an event that fits its day fits its hour.
+    let aggregation = |code: &Code| {
+        products
+            .get(code)
+            .map_or(Aggregation::Sum, |p| p.product.aggregation)
+    };
+    let day_keys: BTreeSet<RollupKey> = candidates
         .iter()
         .map(|c| RollupKey {
             project: c.event.project.clone(),
             product: c.event.product.clone(),
-            bucket_start: hour_bucket(c.event.timestamp, offset),
+            bucket_start: Grain::Day.bucket(c.event.timestamp, offset),
         })
         .collect();
-    let key_refs: Vec<&RollupKey> = keys.iter().collect();
-    let current = repo::usage::lock_rollups(&txn, &key_refs, &product_ids).await?;
+    let key_refs: Vec<&RollupKey> = day_keys.iter().collect();
+    let current = repo::usage::lock_rollups(&txn, Grain::Day, &key_refs, &products).await?;
     let (_, refused) = accumulate(
         candidates.iter().map(|c| (c.index, &c.event)),
         offset,
+        Grain::Day,
+        aggregation,
         &current,
     );
     let refused: HashSet<usize> = refused.into_iter().collect();
@@ -164,12 +172,16 @@ pub async fn ingest(
         }
         !over
     });
-    let (deltas, _) = accumulate(
-        candidates.iter().map(|c| (c.index, &c.event)),
-        offset,
-        &BTreeMap::new(),
-    );
-    repo::usage::add_to_rollups(&txn, &deltas, &product_ids).await?;
+    for grain in [Grain::Hour, Grain::Day] {
+        let (deltas, _) = accumulate(
+            candidates.iter().map(|c| (c.index, &c.event)),
+            offset,
+            grain,
+            aggregation,
+            &BTreeMap::new(),
+        );
+        repo::usage::add_to_rollups(&txn, grain, &deltas, &products).await?;
+    }
     txn.commit().await?;
 
     for c in &candidates {

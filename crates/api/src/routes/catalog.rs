@@ -51,6 +51,7 @@ fn product_response(record: &ProductRecord) -> ProductResponse {
         name: record.product.name.to_string(),
         unit: record.product.unit.to_string(),
         aggregation: record.product.aggregation.into(),
+        fee_group: record.product.fee_group.into(),
         created_at: record.created_at,
     }
 }

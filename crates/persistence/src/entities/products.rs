@@ -9,6 +9,7 @@ pub struct Model {
     pub name: String,
     pub unit: String,
     pub aggregation: String,
+    pub fee_group: String,
     pub created_at: TimeDateTimeWithTimeZone,
 }
 

@@ -46,6 +46,7 @@ fn product_to_domain(row: products::Model) -> Result<ProductRecord, PersistenceE
             name: CatalogName::parse(&row.name).map_err(&bad)?,
             unit: Unit::parse(&row.unit).map_err(&bad)?,
             aggregation: row.aggregation.parse().map_err(&bad)?,
+            fee_group: row.fee_group.parse().map_err(&bad)?,
         },
         created_at: row.created_at,
     })
@@ -63,6 +64,7 @@ pub async fn insert_product<C: ConnectionTrait>(
         name: Set(product.name.to_string()),
         unit: Set(product.unit.to_string()),
         aggregation: Set(product.aggregation.as_str().to_owned()),
+        fee_group: Set(product.fee_group.as_str().to_owned()),
         created_at: Set(utc(now)),
     };
     products::Entity::insert(row)
@@ -87,21 +89,49 @@ pub async fn find_product<C: ConnectionTrait>(
         .transpose()
 }
 
-/// The ids of the products with these codes (unknown codes are absent).
-pub async fn product_ids<C: ConnectionTrait>(
+/// A product with its storage id, as usage rows refer to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProductRef {
+    pub id: String,
+    pub product: Product,
+}
+
+/// The products with these codes (unknown codes are absent).
+pub async fn products_by_code<C: ConnectionTrait>(
     db: &C,
     codes: &[&Code],
-) -> Result<HashMap<Code, String>, PersistenceError> {
+) -> Result<HashMap<Code, ProductRef>, PersistenceError> {
     let wanted: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
     products::Entity::find()
         .filter(products::Column::Code.is_in(wanted))
         .all(db)
         .await?
         .into_iter()
-        .map(|p| {
-            let code =
-                Code::parse(&p.code).map_err(PersistenceError::corrupt("products", &p.id))?;
-            Ok((code, p.id))
+        .map(|row| {
+            let id = row.id.clone();
+            let record = product_to_domain(row)?;
+            Ok((
+                record.product.code.clone(),
+                ProductRef {
+                    id,
+                    product: record.product,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Every product by its storage id (the catalog is small; usage reads resolve rollups with it).
+pub async fn products_by_id<C: ConnectionTrait>(
+    db: &C,
+) -> Result<HashMap<String, Product>, PersistenceError> {
+    products::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let id = row.id.clone();
+            Ok((id, product_to_domain(row)?.product))
         })
         .collect()
 }
@@ -327,6 +357,23 @@ pub async fn find_plan<C: ConnectionTrait>(
     Ok(load_plans(db, rows).await?.into_iter().next())
 }
 
+/// The plans with these codes (unknown codes are absent).
+pub async fn plans_by_code<C: ConnectionTrait>(
+    db: &C,
+    codes: &[&Code],
+) -> Result<HashMap<Code, Plan>, PersistenceError> {
+    let wanted: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+    let rows = plans::Entity::find()
+        .filter(plans::Column::Code.is_in(wanted))
+        .all(db)
+        .await?;
+    Ok(load_plans(db, rows)
+        .await?
+        .into_iter()
+        .map(|(_, record)| (record.plan.code.clone(), record.plan))
+        .collect())
+}
+
 pub async fn list_plans<C: ConnectionTrait>(
     db: &C,
     page: &PageRequest,
@@ -370,8 +417,20 @@ pub async fn assignments<C: ConnectionTrait>(
     db: &C,
     project: &ProjectId,
 ) -> Result<Vec<PlanAssignment>, PersistenceError> {
+    Ok(assignments_of(db, std::slice::from_ref(project))
+        .await?
+        .remove(project)
+        .unwrap_or_default())
+}
+
+/// The plan histories of these projects, each oldest first (projects never assigned are absent).
+pub async fn assignments_of<C: ConnectionTrait>(
+    db: &C,
+    projects: &[ProjectId],
+) -> Result<HashMap<ProjectId, Vec<PlanAssignment>>, PersistenceError> {
+    let wanted: Vec<&str> = projects.iter().map(|p| p.as_str()).collect();
     let rows = project_plans::Entity::find()
-        .filter(project_plans::Column::ProjectId.eq(project.as_str()))
+        .filter(project_plans::Column::ProjectId.is_in(wanted))
         .order_by_asc(project_plans::Column::EffectiveFrom)
         .all(db)
         .await?;
@@ -383,17 +442,21 @@ pub async fn assignments<C: ConnectionTrait>(
         .into_iter()
         .map(|p| (p.id, p.code))
         .collect();
-    rows.into_iter()
-        .map(|row| {
-            let bad = PersistenceError::corrupt("project_plans", &row.id);
-            let code = codes
-                .get(&row.plan_id)
-                .ok_or_else(|| bad(DomainError::InvalidId(row.plan_id.clone(), "plan")))?;
-            Ok(PlanAssignment {
-                project: ProjectId::parse(&row.project_id).map_err(&bad)?,
+    let mut found: HashMap<ProjectId, Vec<PlanAssignment>> = HashMap::new();
+    for row in rows {
+        let bad = PersistenceError::corrupt("project_plans", &row.id);
+        let code = codes
+            .get(&row.plan_id)
+            .ok_or_else(|| bad(DomainError::InvalidId(row.plan_id.clone(), "plan")))?;
+        let project = ProjectId::parse(&row.project_id).map_err(&bad)?;
+        found
+            .entry(project.clone())
+            .or_default()
+            .push(PlanAssignment {
+                project,
                 plan: Code::parse(code).map_err(&bad)?,
                 effective_from: row.effective_from,
-            })
-        })
-        .collect()
+            });
+    }
+    Ok(found)
 }

@@ -1,35 +1,26 @@
-//! Usage events and hourly rollups.
+//! Usage events and their hourly and daily rollups.
 //!
 //! Exactly-once is the primary key (account_id, event_id): events are inserted with
 //! `ON CONFLICT DO NOTHING RETURNING event_id`, and only the returned ids count. Rollups are
-//! upserted as increments (sum + delta, greatest max, latest by timestamp) in key order, so
+//! upserted as increments (sum + delta, greatest max, latest by timestamp and then by value, as
+//! `Rollup::merge`) in key order, so
 //! concurrent batches neither lose an update on a new row nor deadlock on existing ones.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use billing_domain::catalog::Code;
+use billing_domain::catalog::{Aggregation, Code};
 use billing_domain::names::{AccountId, ProjectId};
-use billing_domain::usage::{Rollup, RollupKey, UsageEvent};
+use billing_domain::usage::{Grain, Rollup, RollupKey, UsageEvent};
 use sea_orm::sea_query::{
-    Alias, Expr, OnConflict, PostgresQueryBuilder, Query, SqliteQueryBuilder, Value,
+    Alias, Condition, Expr, LockType, OnConflict, Order, PostgresQueryBuilder, Query,
+    SqliteQueryBuilder, Value,
 };
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TryGetable};
 use time::OffsetDateTime;
 
+use super::catalog::ProductRef;
 use super::utc;
 use crate::error::PersistenceError;
-
-/// The columns of `usage_rollups`, in the order statements list them.
-const ROLLUP_COLUMNS: [&str; 8] = [
-    "project_id",
-    "product_id",
-    "bucket_start",
-    "sum_micros",
-    "max_micros",
-    "latest_micros",
-    "latest_at",
-    "event_count",
-];
 
 fn a(name: &str) -> Alias {
     Alias::new(name)
@@ -122,146 +113,269 @@ pub async fn delete_events<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The stored rollups of these keys, locked for this transaction on PostgreSQL (in key order).
-/// `product_ids` maps each product code to its id.
+/// The table and bucket column of rollups of a grain.
+fn rollup_table(grain: Grain) -> (&'static str, &'static str) {
+    match grain {
+        Grain::Hour => ("usage_rollups", "bucket_start"),
+        Grain::Day => ("usage_daily_rollups", "day_start"),
+    }
+}
+
+/// The columns of a rollup table, in the order statements list them.
+fn rollup_columns(grain: Grain) -> [Alias; 8] {
+    let (_, bucket) = rollup_table(grain);
+    [
+        "project_id",
+        "product_id",
+        bucket,
+        "sum_micros",
+        "max_micros",
+        "latest_micros",
+        "latest_at",
+        "event_count",
+    ]
+    .map(a)
+}
+
+fn rollup_of(row: &sea_orm::QueryResult) -> Result<Rollup, PersistenceError> {
+    Ok(Rollup {
+        sum_micros: get(row, "sum_micros")?,
+        max_micros: get(row, "max_micros")?,
+        latest_micros: get(row, "latest_micros")?,
+        latest_at: get(row, "latest_at")?,
+        event_count: get(row, "event_count")?,
+    })
+}
+
+/// The stored `grain` rollups of these keys, locked for this transaction on PostgreSQL (in key
+/// order). `products` maps each product code to its stored product.
 pub async fn lock_rollups<C: ConnectionTrait>(
     db: &C,
+    grain: Grain,
     keys: &[&RollupKey],
-    product_ids: &HashMap<Code, String>,
+    products: &HashMap<Code, ProductRef>,
 ) -> Result<BTreeMap<RollupKey, Rollup>, PersistenceError> {
     let mut found = BTreeMap::new();
     if keys.is_empty() {
         return Ok(found);
     }
+    let (table, bucket) = rollup_table(grain);
     let wanted: HashSet<(String, String, OffsetDateTime)> = keys
         .iter()
         .filter_map(|k| {
-            product_ids
+            products
                 .get(&k.product)
-                .map(|p| (k.project.to_string(), p.clone(), utc(k.bucket_start)))
+                .map(|p| (k.project.to_string(), p.id.clone(), utc(k.bucket_start)))
         })
         .collect();
-    let projects: Vec<String> = wanted.iter().map(|w| w.0.clone()).collect();
-    let products: Vec<String> = wanted.iter().map(|w| w.1.clone()).collect();
-    let (from, to) = wanted.iter().fold(
-        (None, None),
-        |(lo, hi): (Option<OffsetDateTime>, Option<OffsetDateTime>), w| {
-            (
-                Some(lo.map_or(w.2, |l| l.min(w.2))),
-                Some(hi.map_or(w.2, |h| h.max(w.2))),
-            )
-        },
-    );
-    let codes: HashMap<&String, &Code> = product_ids.iter().map(|(c, id)| (id, c)).collect();
+    let projects: BTreeSet<String> = wanted.iter().map(|w| w.0.clone()).collect();
+    let product_ids: BTreeSet<String> = wanted.iter().map(|w| w.1.clone()).collect();
+    let from = wanted.iter().map(|w| w.2).min();
+    let to = wanted.iter().map(|w| w.2).max();
+    let codes: HashMap<&String, &Code> = products.iter().map(|(c, p)| (&p.id, c)).collect();
     let mut select = Query::select();
     select
-        .columns(ROLLUP_COLUMNS.map(a))
-        .from(a("usage_rollups"))
+        .columns(rollup_columns(grain))
+        .from(a(table))
         .and_where(Expr::col(a("project_id")).is_in(projects))
-        .and_where(Expr::col(a("product_id")).is_in(products))
-        .and_where(Expr::col(a("bucket_start")).gte(Value::from(from)))
-        .and_where(Expr::col(a("bucket_start")).lte(Value::from(to)))
-        .order_by(a("project_id"), sea_orm::sea_query::Order::Asc)
-        .order_by(a("product_id"), sea_orm::sea_query::Order::Asc)
-        .order_by(a("bucket_start"), sea_orm::sea_query::Order::Asc);
+        .and_where(Expr::col(a("product_id")).is_in(product_ids))
+        .and_where(Expr::col(a(bucket)).gte(Value::from(from)))
+        .and_where(Expr::col(a(bucket)).lte(Value::from(to)))
+        .order_by(a("project_id"), Order::Asc)
+        .order_by(a("product_id"), Order::Asc)
+        .order_by(a(bucket), Order::Asc);
     if db.get_database_backend() == DbBackend::Postgres {
-        select.lock(sea_orm::sea_query::LockType::Update);
+        select.lock(LockType::Update);
     }
     for row in db.query_all(build(db, &select)).await? {
         let project: String = get(&row, "project_id")?;
         let product_id: String = get(&row, "product_id")?;
-        let bucket: OffsetDateTime = get(&row, "bucket_start")?;
-        if !wanted.contains(&(project.clone(), product_id.clone(), utc(bucket))) {
+        let start: OffsetDateTime = get(&row, bucket)?;
+        if !wanted.contains(&(project.clone(), product_id.clone(), utc(start))) {
             continue;
         }
-        let bad = PersistenceError::corrupt("usage_rollups", &project);
         let Some(code) = codes.get(&product_id) else {
             continue;
         };
+        let bad = PersistenceError::corrupt(table, &project);
         found.insert(
             RollupKey {
                 project: ProjectId::parse(&project).map_err(&bad)?,
                 product: (*code).clone(),
-                bucket_start: utc(bucket),
+                bucket_start: utc(start),
             },
-            Rollup {
-                sum_micros: get(&row, "sum_micros")?,
-                max_micros: get(&row, "max_micros")?,
-                latest_micros: get(&row, "latest_micros")?,
-                latest_at: get(&row, "latest_at")?,
-                event_count: get(&row, "event_count")?,
-            },
+            rollup_of(&row)?,
         );
     }
     Ok(found)
 }
 
-/// Adds each batch delta onto its rollup, creating it when new, in key order.
+/// Rows per rollup upsert statement (8 parameters each, well under both databases' limits).
+const UPSERT_CHUNK: usize = 1000;
+
+/// Adds each batch delta onto its `grain` rollup, creating it when new. Rows are written in key
+/// order, so concurrent batches take row locks in the same order and cannot deadlock: first the
+/// rollups of `sum` products, whose sums are exact (an overflow fails the statement, never
+/// wraps; ingestion refuses such events first), then those of gauges (`max`, `latest`), whose
+/// informative sums stop at the largest integer.
 pub async fn add_to_rollups<C: ConnectionTrait>(
     db: &C,
+    grain: Grain,
     deltas: &BTreeMap<RollupKey, Rollup>,
-    product_ids: &HashMap<Code, String>,
+    products: &HashMap<Code, ProductRef>,
 ) -> Result<(), PersistenceError> {
+    let is_sum = |key: &RollupKey| {
+        products
+            .get(&key.product)
+            .is_some_and(|p| p.product.aggregation == Aggregation::Sum)
+    };
+    for exact in [true, false] {
+        let rows: Vec<(&RollupKey, &Rollup, &ProductRef)> = deltas
+            .iter()
+            .filter(|(key, _)| is_sum(key) == exact)
+            .filter_map(|(key, delta)| products.get(&key.product).map(|p| (key, delta, p)))
+            .collect();
+        for chunk in rows.chunks(UPSERT_CHUNK) {
+            upsert_rollups(db, grain, chunk, exact).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn upsert_rollups<C: ConnectionTrait>(
+    db: &C,
+    grain: Grain,
+    rows: &[(&RollupKey, &Rollup, &ProductRef)],
+    exact_sum: bool,
+) -> Result<(), PersistenceError> {
+    let (table, bucket) = rollup_table(grain);
     let greatest = match db.get_database_backend() {
         DbBackend::Postgres => "GREATEST",
         _ => "MAX",
     };
-    // One statement per bucket, in key order: row locks are always taken in the same order.
-    for (key, delta) in deltas {
-        let Some(product_id) = product_ids.get(&key.product) else {
-            continue;
-        };
-        let mut insert = Query::insert();
-        insert
-            .into_table(a("usage_rollups"))
-            .columns(ROLLUP_COLUMNS.map(a))
-            .values_panic([
-                key.project.as_str().into(),
-                product_id.as_str().into(),
-                utc(key.bucket_start).into(),
-                delta.sum_micros.into(),
-                delta.max_micros.into(),
-                delta.latest_micros.into(),
-                utc(delta.latest_at).into(),
-                delta.event_count.into(),
-            ])
-            .on_conflict(
-                OnConflict::columns([a("project_id"), a("product_id"), a("bucket_start")])
-                    .values([
-                        (
-                            a("sum_micros"),
-                            Expr::cust("usage_rollups.sum_micros + excluded.sum_micros"),
-                        ),
-                        (
-                            a("max_micros"),
-                            Expr::cust(format!(
-                                "{greatest}(usage_rollups.max_micros, excluded.max_micros)"
-                            )),
-                        ),
-                        (
-                            a("latest_micros"),
-                            Expr::cust(
-                                "CASE WHEN excluded.latest_at >= usage_rollups.latest_at \
-                                 THEN excluded.latest_micros ELSE usage_rollups.latest_micros END",
-                            ),
-                        ),
-                        (
-                            a("latest_at"),
-                            Expr::cust(
-                                "CASE WHEN excluded.latest_at >= usage_rollups.latest_at \
-                                 THEN excluded.latest_at ELSE usage_rollups.latest_at END",
-                            ),
-                        ),
-                        (
-                            a("event_count"),
-                            Expr::cust("usage_rollups.event_count + excluded.event_count"),
-                        ),
-                    ])
-                    .to_owned(),
-            );
-        db.execute(build(db, &insert)).await?;
+    let mut insert = Query::insert();
+    insert.into_table(a(table)).columns(rollup_columns(grain));
+    for (key, delta, product) in rows {
+        insert.values_panic([
+            key.project.as_str().into(),
+            product.id.as_str().into(),
+            utc(key.bucket_start).into(),
+            delta.sum_micros.into(),
+            delta.max_micros.into(),
+            delta.latest_micros.into(),
+            utc(delta.latest_at).into(),
+            delta.event_count.into(),
+        ]);
     }
+    let sum = if exact_sum {
+        format!("{table}.sum_micros + excluded.sum_micros")
+    } else {
+        format!(
+            "CASE WHEN excluded.sum_micros > {max} - {table}.sum_micros THEN {max} \
+             ELSE {table}.sum_micros + excluded.sum_micros END",
+            max = i64::MAX
+        )
+    };
+    // The latest value by timestamp, and of equal timestamps the largest (as `Rollup::merge`).
+    let later = format!("excluded.latest_at > {table}.latest_at");
+    let same = format!("excluded.latest_at = {table}.latest_at");
+    insert.on_conflict(
+        OnConflict::columns([a("project_id"), a("product_id"), a(bucket)])
+            .values([
+                (a("sum_micros"), Expr::cust(sum)),
+                (
+                    a("max_micros"),
+                    Expr::cust(format!(
+                        "{greatest}({table}.max_micros, excluded.max_micros)"
+                    )),
+                ),
+                (
+                    a("latest_micros"),
+                    Expr::cust(format!(
+                        "CASE WHEN {later} THEN excluded.latest_micros \
+                         WHEN {same} THEN {greatest}(excluded.latest_micros, {table}.latest_micros) \
+                         ELSE {table}.latest_micros END"
+                    )),
+                ),
+                (
+                    a("latest_at"),
+                    Expr::cust(format!(
+                        "CASE WHEN {later} THEN excluded.latest_at ELSE {table}.latest_at END"
+                    )),
+                ),
+                (
+                    a("event_count"),
+                    Expr::cust(format!("{table}.event_count + excluded.event_count")),
+                ),
+            ])
+            .to_owned(),
+    );
+    db.execute(build(db, &insert)).await?;
     Ok(())
+}
+
+/// A stored rollup as reads see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRollup {
+    pub project: ProjectId,
+    pub product_id: String,
+    pub bucket_start: OffsetDateTime,
+    pub rollup: Rollup,
+}
+
+/// Which rollups a read wants.
+pub struct RollupQuery<'a> {
+    pub grain: Grain,
+    pub projects: &'a [ProjectId],
+    /// Only this product (its storage id), or all.
+    pub product_id: Option<&'a str>,
+    /// Buckets starting in any of these `[start, end)` ranges.
+    pub ranges: &'a [(OffsetDateTime, OffsetDateTime)],
+}
+
+/// The stored rollups a read wants, in key order.
+pub async fn read_rollups<C: ConnectionTrait>(
+    db: &C,
+    query: &RollupQuery<'_>,
+) -> Result<Vec<StoredRollup>, PersistenceError> {
+    if query.projects.is_empty() || query.ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (table, bucket) = rollup_table(query.grain);
+    let mut in_ranges = Condition::any();
+    for (start, end) in query.ranges {
+        in_ranges = in_ranges.add(
+            Expr::col(a(bucket))
+                .gte(Value::from(utc(*start)))
+                .and(Expr::col(a(bucket)).lt(Value::from(utc(*end)))),
+        );
+    }
+    let mut select = Query::select();
+    select
+        .columns(rollup_columns(query.grain))
+        .from(a(table))
+        .and_where(Expr::col(a("project_id")).is_in(query.projects.iter().map(|p| p.as_str())))
+        .cond_where(in_ranges)
+        .order_by(a("project_id"), Order::Asc)
+        .order_by(a("product_id"), Order::Asc)
+        .order_by(a(bucket), Order::Asc);
+    if let Some(product) = query.product_id {
+        select.and_where(Expr::col(a("product_id")).eq(product));
+    }
+    db.query_all(build(db, &select))
+        .await?
+        .iter()
+        .map(|row| {
+            let project: String = get(row, "project_id")?;
+            let bad = PersistenceError::corrupt(table, &project);
+            Ok(StoredRollup {
+                project: ProjectId::parse(&project).map_err(&bad)?,
+                product_id: get(row, "product_id")?,
+                bucket_start: get(row, bucket)?,
+                rollup: rollup_of(row)?,
+            })
+        })
+        .collect()
 }
 
 /// The periods (`YYYY-MM`) of an account whose invoice is no longer open.
