@@ -17,3 +17,4 @@ mod migrations;
 mod openapi;
 mod problems;
 mod usage;
+mod usage_reads;

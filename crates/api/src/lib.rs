@@ -8,6 +8,7 @@ pub mod core;
 pub mod demo;
 pub mod dto;
 pub mod dto_catalog;
+pub mod dto_metering;
 pub mod dto_usage;
 pub mod error;
 pub mod extract;

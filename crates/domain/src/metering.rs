@@ -146,28 +146,42 @@ impl ProjectRollups {
     }
 }
 
+/// The plans a project was on during `period`, each with the part of the period it was in force,
+/// in time order; nothing after the project was closed.
+pub fn billed_spans(
+    period: &BillingPeriod,
+    assignments: &[PlanAssignment],
+    closed_at: Option<OffsetDateTime>,
+) -> Vec<(Code, OffsetDateTime, OffsetDateTime)> {
+    let end = closed_at.map_or(period.end(), |c| c.clamp(period.start(), period.end()));
+    plan_spans(assignments, period.start(), end)
+}
+
 /// The hour ranges whose hourly rollups a project's charges for `period` need (the edges of its
 /// plan spans that split a day).
 pub fn hour_ranges_needed(
     period: &BillingPeriod,
     assignments: &[PlanAssignment],
+    closed_at: Option<OffsetDateTime>,
 ) -> Vec<(OffsetDateTime, OffsetDateTime)> {
-    plan_spans(assignments, period.start(), period.end())
+    billed_spans(period, assignments, closed_at)
         .into_iter()
         .flat_map(|(_, from, to)| sources(from, to, period.offset()).hours)
         .collect()
 }
 
 /// A project's charges for a period: one rating per plan it was on, in time order. Each plan
-/// rates the usage of the hours it was in force, its base fee prorated by those hours.
+/// rates the usage of the hours it was in force, its base fee prorated by those hours; nothing
+/// is charged after the project was closed.
 pub fn charge_project(
     period: &BillingPeriod,
     assignments: &[PlanAssignment],
+    closed_at: Option<OffsetDateTime>,
     plans: &HashMap<Code, Plan>,
     rollups: &ProjectRollups,
     aggregation: impl Fn(&Code) -> Option<Aggregation>,
 ) -> Result<Vec<Rating>, DomainError> {
-    plan_spans(assignments, period.start(), period.end())
+    billed_spans(period, assignments, closed_at)
         .into_iter()
         .map(|(code, from, to)| {
             let plan = plans
@@ -444,7 +458,7 @@ mod tests {
                 Aggregation::Sum
             })
         };
-        let ratings = charge_project(&nov, &assignments, &plans, &r, agg).unwrap();
+        let ratings = charge_project(&nov, &assignments, None, &plans, &r, agg).unwrap();
         let amounts: Vec<Vec<String>> = ratings
             .iter()
             .map(|x| {
@@ -475,8 +489,25 @@ mod tests {
         assert_eq!(shown(s.other_usage_fee), "0");
         assert_eq!(shown(s.total), "122621");
         // Without a plan the project is not billed, whatever its usage.
-        assert!(charge_project(&nov, &[], &plans, &r, agg)
+        assert!(charge_project(&nov, &[], None, &plans, &r, agg)
             .unwrap()
             .is_empty());
+        // Closed on 2026-11-21 00:00: Pro is billed for 240 h (48,000) and the usage until then.
+        let closed = datetime!(2026-11-21 00:00 +09:00);
+        let cut = charge_project(&nov, &assignments, Some(closed), &plans, &r, agg).unwrap();
+        let pro: Vec<String> = cut[1]
+            .lines
+            .iter()
+            .map(|l| l.amount.amount().to_string())
+            .collect();
+        assert_eq!(pro, vec!["48000", "1501", "120"]);
+        assert_eq!(
+            hour_ranges_needed(&nov, &assignments, Some(datetime!(2026-11-21 10:30 +09:00))),
+            // The hour that started before the close is still the project's.
+            vec![(
+                datetime!(2026-11-21 00:00 +09:00),
+                datetime!(2026-11-21 11:00 +09:00)
+            )]
+        );
     }
 }

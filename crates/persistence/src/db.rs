@@ -87,6 +87,23 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     Ok(txn)
 }
 
+/// Begins a read-only transaction that sees one snapshot, so a read made of several queries
+/// never mixes the states before and after a concurrent ingestion (PostgreSQL: repeatable read;
+/// SQLite in WAL mode: a deferred transaction reads one snapshot).
+pub async fn begin_read(db: &DatabaseConnection) -> Result<DatabaseTransaction, PersistenceError> {
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    };
+    Ok(txn)
+}
+
 /// Answers whether the database takes a query.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), PersistenceError> {
     let backend: DbBackend = db.get_database_backend();

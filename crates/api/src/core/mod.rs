@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod idempotency;
+pub mod metering;
 pub mod projects;
 pub mod usage;
 

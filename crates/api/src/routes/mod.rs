@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod catalog;
 pub mod health;
+pub mod metering;
 pub mod usage;
 
 use actix_web::dev::ResourceDef;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(admin::configure)
                 .configure(catalog::configure)
                 .configure(usage::configure)
+                .configure(metering::configure)
                 .configure(accounts::configure),
         );
 }

@@ -1,0 +1,498 @@
+//! Usage reads for customers (SPEC sections 4 and 5): monthly usage per project and product,
+//! daily usage of one project, metering per date of one product, and the per-project billing
+//! table with its summary. Every read comes from rollups in one snapshot, never from raw events.
+//! Quantities show on every project the caller may see; costs only where it has billing
+//! permission (owners and billing admins always).
+
+use std::collections::{BTreeMap, HashMap};
+
+use billing_domain::access::ProjectAccess;
+use billing_domain::account::{Account, Project};
+use billing_domain::catalog::{Aggregation, Code, FeeGroup, Product};
+use billing_domain::metering::{
+    charge_project, hour_ranges_needed, summarize, total, ProjectRollups, Summary, Totals,
+};
+use billing_domain::names::{AccountId, ProjectId};
+use billing_domain::period::BillingPeriod;
+use billing_domain::rating::Rating;
+use billing_domain::usage::{day_bucket, Grain, Rollup};
+use billing_domain::DomainError;
+use billing_persistence::page::PageRequest;
+use billing_persistence::repo;
+use billing_persistence::repo::projects::ProjectFilter;
+use billing_persistence::repo::usage::{RollupQuery, StoredRollup};
+use billing_persistence::DatabaseTransaction;
+use time::{Date, OffsetDateTime};
+
+use crate::auth::User;
+use crate::core::accounts::membership_of;
+use crate::core::projects::get_mine;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+/// Projects per rollup query (an `IN` list well under both databases' parameter limits).
+const PROJECT_CHUNK: usize = 500;
+
+fn out_of_range(error: DomainError) -> ApiError {
+    ApiError::Conflict {
+        kind: "usage-out-of-range",
+        detail: error.to_string(),
+    }
+}
+
+/// The period a read asks for: `YYYY-MM` in the account's offset, or the current one.
+pub fn period_of(
+    state: &AppState,
+    account: &Account,
+    text: Option<&str>,
+) -> Result<BillingPeriod, ApiError> {
+    let offset = account.billing_offset;
+    match text {
+        Some(text) => BillingPeriod::parse(text, offset)
+            .map_err(|e| ApiError::InvalidParameters(vec![FieldError::domain("period", &e)])),
+        None => BillingPeriod::containing(state.clock.now(), offset).map_err(out_of_range),
+    }
+}
+
+/// Every project of the account the caller may see, with what it may see of each.
+async fn visible_projects(
+    state: &AppState,
+    caller: &User,
+    account: &AccountId,
+) -> Result<(Account, Vec<(Project, ProjectAccess)>), ApiError> {
+    let (found, role) = membership_of(state, caller, account).await?;
+    let filter = if billing_domain::access::sees_all_projects(role) {
+        ProjectFilter::All
+    } else {
+        ProjectFilter::ParticipatingUser(caller.user.clone())
+    };
+    let mut projects = Vec::new();
+    let mut page = PageRequest {
+        limit: billing_persistence::page::MAX_PAGE_SIZE,
+        after: None,
+    };
+    loop {
+        let batch = repo::projects::list(&state.db, account, &filter, &caller.user, &page).await?;
+        for (project, participation) in batch.items {
+            let access = billing_domain::access::project_access(role, participation);
+            if access.view {
+                page.after = Some(project.id.to_string());
+                projects.push((project, access));
+            } else {
+                page.after = Some(project.id.to_string());
+            }
+        }
+        if !batch.has_more {
+            break;
+        }
+    }
+    Ok((found, projects))
+}
+
+/// The catalog's products by storage id.
+struct Catalog(HashMap<String, Product>);
+
+impl Catalog {
+    async fn load(txn: &DatabaseTransaction) -> Result<Self, ApiError> {
+        Ok(Catalog(repo::catalog::products_by_id(txn).await?))
+    }
+
+    fn by_code(&self, code: &Code) -> Option<&Product> {
+        self.0.values().find(|p| &p.code == code)
+    }
+
+    fn aggregation(&self, code: &Code) -> Option<Aggregation> {
+        self.by_code(code).map(|p| p.aggregation)
+    }
+}
+
+/// Rollups of these projects in `ranges`, grouped by project and keyed by product code.
+async fn rollups_by_project(
+    txn: &DatabaseTransaction,
+    catalog: &Catalog,
+    grain: Grain,
+    projects: &[ProjectId],
+    product_id: Option<&str>,
+    ranges: &[(OffsetDateTime, OffsetDateTime)],
+) -> Result<HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>>, ApiError> {
+    let mut grouped: HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>> = HashMap::new();
+    for chunk in projects.chunks(PROJECT_CHUNK) {
+        let rows = repo::usage::read_rollups(
+            txn,
+            &RollupQuery {
+                grain,
+                projects: chunk,
+                product_id,
+                ranges,
+            },
+        )
+        .await?;
+        for StoredRollup {
+            project,
+            product_id,
+            bucket_start,
+            rollup,
+        } in rows
+        {
+            // Rollups of a product no longer in the catalog cannot be named; products are never
+            // deleted, so this skips nothing in practice.
+            if let Some(product) = catalog.0.get(&product_id) {
+                grouped
+                    .entry(project)
+                    .or_default()
+                    .insert((product.code.clone(), bucket_start), rollup);
+            }
+        }
+    }
+    Ok(grouped)
+}
+
+/// One project's usage of each product over a span.
+pub struct ProjectUsage {
+    pub project: Project,
+    pub access: ProjectAccess,
+    pub products: Vec<(Product, Totals)>,
+}
+
+fn named(catalog: &Catalog, totals: BTreeMap<Code, Totals>) -> Vec<(Product, Totals)> {
+    totals
+        .into_iter()
+        .filter_map(|(code, t)| catalog.by_code(&code).map(|p| (p.clone(), t)))
+        .collect()
+}
+
+/// Monthly usage per project and product, for every project the caller may see.
+pub async fn monthly(
+    state: &AppState,
+    caller: &User,
+    account_id: &AccountId,
+    period: Option<&str>,
+) -> Result<(Account, BillingPeriod, Vec<ProjectUsage>), ApiError> {
+    let (account, projects) = visible_projects(state, caller, account_id).await?;
+    let period = period_of(state, &account, period)?;
+    let txn = billing_persistence::db::begin_read(&state.db).await?;
+    let catalog = Catalog::load(&txn).await?;
+    let ids: Vec<ProjectId> = projects.iter().map(|(p, _)| p.id.clone()).collect();
+    let mut days = rollups_by_project(
+        &txn,
+        &catalog,
+        Grain::Day,
+        &ids,
+        None,
+        &[(period.start(), period.end())],
+    )
+    .await?;
+    txn.commit().await?;
+    let mut usage = Vec::with_capacity(projects.len());
+    for (project, access) in projects {
+        let rollups = ProjectRollups {
+            days: days.remove(&project.id).unwrap_or_default(),
+            hours: BTreeMap::new(),
+        };
+        let totals = rollups
+            .totals(period.start(), period.end(), period.offset(), |c| {
+                catalog.aggregation(c)
+            })
+            .map_err(out_of_range)?;
+        usage.push(ProjectUsage {
+            project,
+            access,
+            products: named(&catalog, totals),
+        });
+    }
+    Ok((account, period, usage))
+}
+
+/// One day of a project's usage.
+pub struct DayUsage {
+    pub date: Date,
+    pub starts_at: OffsetDateTime,
+    pub products: Vec<(Product, Totals)>,
+}
+
+/// Daily usage of one project: every day of the period, cut at the account's midnight.
+pub async fn daily(
+    state: &AppState,
+    caller: &User,
+    account_id: &AccountId,
+    project_id: &ProjectId,
+    period: Option<&str>,
+) -> Result<(Account, BillingPeriod, Project, Vec<DayUsage>), ApiError> {
+    let (account, _) = membership_of(state, caller, account_id).await?;
+    let (project, _) = get_mine(state, caller, account_id, project_id).await?;
+    let period = period_of(state, &account, period)?;
+    let txn = billing_persistence::db::begin_read(&state.db).await?;
+    let catalog = Catalog::load(&txn).await?;
+    let rollups = ProjectRollups {
+        days: rollups_by_project(
+            &txn,
+            &catalog,
+            Grain::Day,
+            std::slice::from_ref(project_id),
+            None,
+            &[(period.start(), period.end())],
+        )
+        .await?
+        .remove(project_id)
+        .unwrap_or_default(),
+        hours: BTreeMap::new(),
+    };
+    txn.commit().await?;
+    let offset = period.offset();
+    let mut days = Vec::with_capacity(usize::from(period.days()));
+    let mut start = period.start();
+    while start < period.end() {
+        let end = start + Grain::Day.length();
+        let totals = rollups
+            .totals(start, end, offset, |c| catalog.aggregation(c))
+            .map_err(out_of_range)?;
+        days.push(DayUsage {
+            date: start.to_offset(offset.utc_offset()).date(),
+            starts_at: start,
+            products: named(&catalog, totals),
+        });
+        start = end;
+    }
+    Ok((account, period, project, days))
+}
+
+/// One hour of a product's metering.
+pub struct HourUsage {
+    pub starts_at: OffsetDateTime,
+    pub totals: Totals,
+}
+
+/// One date of a product's metering, with its hours.
+pub struct DateMetering {
+    pub date: Date,
+    pub totals: Totals,
+    pub hours: Vec<HourUsage>,
+}
+
+pub struct Metering {
+    pub account: Account,
+    pub period: BillingPeriod,
+    pub project: Project,
+    pub product: Product,
+    /// The whole period (or the one date asked for).
+    pub totals: Option<Totals>,
+    pub dates: Vec<DateMetering>,
+}
+
+/// Metering information of one product of one project, per date with its hours (seed 002's
+/// "Expand All"), or for one date.
+pub async fn metering(
+    state: &AppState,
+    caller: &User,
+    account_id: &AccountId,
+    project_id: &ProjectId,
+    product: &str,
+    period: Option<&str>,
+    date: Option<Date>,
+) -> Result<Metering, ApiError> {
+    let (account, _) = membership_of(state, caller, account_id).await?;
+    let (project, _) = get_mine(state, caller, account_id, project_id).await?;
+    let offset = account.billing_offset;
+    let period = match (period, date) {
+        (None, Some(date)) => {
+            let midnight = date.midnight().assume_offset(offset.utc_offset());
+            BillingPeriod::containing(midnight, offset)
+                .map_err(|e| ApiError::InvalidParameters(vec![FieldError::domain("date", &e)]))?
+        }
+        (text, _) => period_of(state, &account, text)?,
+    };
+    let range = match date {
+        None => (period.start(), period.end()),
+        Some(date) => {
+            let start = date.midnight().assume_offset(offset.utc_offset());
+            if !period.contains(start) {
+                return Err(ApiError::InvalidParameters(vec![FieldError::new(
+                    "date",
+                    "not_in_period",
+                    format!("{date} is not in the billing period {period}"),
+                )]));
+            }
+            (start, start + Grain::Day.length())
+        }
+    };
+    let code = Code::parse(product).map_err(|_| ApiError::NotFound)?;
+    let txn = billing_persistence::db::begin_read(&state.db).await?;
+    let catalog = Catalog::load(&txn).await?;
+    let Some((product_id, found)) = catalog
+        .0
+        .iter()
+        .find(|(_, p)| p.code == code)
+        .map(|(id, p)| (id.clone(), p.clone()))
+    else {
+        return Err(ApiError::NotFound);
+    };
+    let hours = rollups_by_project(
+        &txn,
+        &catalog,
+        Grain::Hour,
+        std::slice::from_ref(project_id),
+        Some(&product_id),
+        &[range],
+    )
+    .await?
+    .remove(project_id)
+    .unwrap_or_default();
+    txn.commit().await?;
+    let aggregation = found.aggregation;
+    let mut by_date: BTreeMap<OffsetDateTime, Vec<(OffsetDateTime, Rollup)>> = BTreeMap::new();
+    for ((_, hour), rollup) in hours {
+        by_date
+            .entry(day_bucket(hour, offset))
+            .or_default()
+            .push((hour, rollup));
+    }
+    let mut dates = Vec::with_capacity(by_date.len());
+    for (day, hours) in &by_date {
+        let totals = total(aggregation, hours.iter().map(|(_, r)| r))
+            .map_err(out_of_range)?
+            .ok_or_else(|| ApiError::Internal("a metering date without hours".into()))?;
+        let mut shown = Vec::with_capacity(hours.len());
+        for (start, rollup) in hours {
+            if let Some(totals) = total(aggregation, [rollup]).map_err(out_of_range)? {
+                shown.push(HourUsage {
+                    starts_at: *start,
+                    totals,
+                });
+            }
+        }
+        dates.push(DateMetering {
+            date: day.to_offset(offset.utc_offset()).date(),
+            totals,
+            hours: shown,
+        });
+    }
+    let totals = total(
+        aggregation,
+        by_date.values().flat_map(|h| h.iter().map(|(_, r)| r)),
+    )
+    .map_err(out_of_range)?;
+    Ok(Metering {
+        account,
+        period,
+        project,
+        product: found,
+        totals,
+        dates,
+    })
+}
+
+/// One project's row of the billing table: its services, rated lines and summary.
+pub struct Channel {
+    pub project: Project,
+    pub services: Vec<Service>,
+    pub ratings: Vec<Rating>,
+    pub summary: Summary,
+}
+
+/// One service (product) of a channel: its usage over the period and what it was charged.
+pub struct Service {
+    pub product: Product,
+    pub totals: Totals,
+    pub amount: billing_domain::money::Money,
+}
+
+/// The per-project billing table (seed 000): only projects whose costs the caller may see.
+pub async fn channels(
+    state: &AppState,
+    caller: &User,
+    account_id: &AccountId,
+    period: Option<&str>,
+) -> Result<(Account, BillingPeriod, Vec<Channel>), ApiError> {
+    let (account, projects) = visible_projects(state, caller, account_id).await?;
+    let period = period_of(state, &account, period)?;
+    let billed: Vec<Project> = projects
+        .into_iter()
+        .filter(|(_, access)| access.view_costs)
+        .map(|(p, _)| p)
+        .collect();
+    let ids: Vec<ProjectId> = billed.iter().map(|p| p.id.clone()).collect();
+
+    let txn = billing_persistence::db::begin_read(&state.db).await?;
+    let catalog = Catalog::load(&txn).await?;
+    let assignments = repo::catalog::assignments_of(&txn, &ids).await?;
+    let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
+    let plans = repo::catalog::plans_by_code(&txn, &plan_codes).await?;
+    let mut days = rollups_by_project(
+        &txn,
+        &catalog,
+        Grain::Day,
+        &ids,
+        None,
+        &[(period.start(), period.end())],
+    )
+    .await?;
+    let mut rollups: HashMap<ProjectId, ProjectRollups> = HashMap::new();
+    for project in &billed {
+        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
+        let ranges = hour_ranges_needed(&period, history, project.closed_at);
+        let hours = rollups_by_project(
+            &txn,
+            &catalog,
+            Grain::Hour,
+            std::slice::from_ref(&project.id),
+            None,
+            &ranges,
+        )
+        .await?
+        .remove(&project.id)
+        .unwrap_or_default();
+        rollups.insert(
+            project.id.clone(),
+            ProjectRollups {
+                days: days.remove(&project.id).unwrap_or_default(),
+                hours,
+            },
+        );
+    }
+    txn.commit().await?;
+
+    let aggregation = |c: &Code| catalog.aggregation(c);
+    let fee_group = |c: &Code| catalog.by_code(c).map_or(FeeGroup::Other, |p| p.fee_group);
+    let mut channels = Vec::with_capacity(billed.len());
+    for project in billed {
+        let data = rollups.remove(&project.id).unwrap_or_default();
+        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
+        let ratings = charge_project(
+            &period,
+            history,
+            project.closed_at,
+            &plans,
+            &data,
+            aggregation,
+        )
+        .map_err(out_of_range)?;
+        let summary = summarize(account.currency, &ratings, fee_group).map_err(out_of_range)?;
+        let totals = data
+            .totals(period.start(), period.end(), period.offset(), aggregation)
+            .map_err(out_of_range)?;
+        let mut services = Vec::with_capacity(totals.len());
+        for (product, totals) in named(&catalog, totals) {
+            let amount = billing_domain::money::Money::sum(
+                account.currency,
+                ratings
+                    .iter()
+                    .flat_map(|r| r.lines.iter())
+                    .filter(|l| l.product.as_ref() == Some(&product.code))
+                    .map(|l| l.amount),
+            )
+            .map_err(out_of_range)?;
+            services.push(Service {
+                product,
+                totals,
+                amount,
+            });
+        }
+        channels.push(Channel {
+            project,
+            services,
+            ratings,
+            summary,
+        });
+    }
+    Ok((account, period, channels))
+}

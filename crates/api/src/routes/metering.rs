@@ -1,0 +1,306 @@
+//! Usage reads for customers: monthly usage, daily usage, metering per date, billing table.
+
+use actix_web::{get, web, HttpResponse};
+use billing_domain::catalog::{FeeGroup, Product};
+use billing_domain::metering::Totals;
+use billing_domain::period::BillingOffset;
+use billing_domain::rating::{Line, LineKind};
+use time::format_description::well_known::Iso8601;
+use time::{Date, OffsetDateTime};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::{account_id, project_id};
+use crate::auth::User;
+use crate::core::metering::{self, Channel};
+use crate::dto::{AccountPath, AccountProjectPath, CurrencyCode};
+use crate::dto_metering::*;
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_monthly_usage)
+        .service(get_daily_usage)
+        .service(get_metering)
+        .service(get_billing_channels);
+}
+
+fn local(instant: OffsetDateTime, offset: BillingOffset) -> OffsetDateTime {
+    instant.to_offset(offset.utc_offset())
+}
+
+fn date_text(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
+    ProductUsage {
+        product: product.code.to_string(),
+        name: product.name.to_string(),
+        unit: product.unit.to_string(),
+        aggregation: product.aggregation.into(),
+        quantity: totals.quantity.to_string(),
+        event_count: totals.event_count,
+    }
+}
+
+/// Monthly usage per project and product
+///
+/// Usage quantities of every project the caller takes part in (owners and billing admins: every
+/// project of the account), per product, for a billing period cut at the account's midnight.
+/// Quantities only: costs are in the billing table, for projects with billing permission.
+#[utoipa::path(
+    tag = "usage",
+    operation_id = "get_monthly_usage",
+    params(AccountPath, PeriodQuery),
+    responses((status = 200, description = "Usage per project and product", body = MonthlyUsageResponse)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/usage")]
+async fn get_monthly_usage(
+    caller: User,
+    state: web::Data<AppState>,
+    path: web::Path<AccountPath>,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let (account, period, usage) =
+        metering::monthly(&state, &caller, &account, query.period.as_deref()).await?;
+    let offset = account.billing_offset;
+    Ok(HttpResponse::Ok().json(MonthlyUsageResponse {
+        account_id: account.id.to_string(),
+        period: period.to_string(),
+        starts_at: local(period.start(), offset),
+        ends_at: local(period.end(), offset),
+        projects: usage
+            .iter()
+            .map(|u| ProjectUsageResponse {
+                project_id: u.project.id.to_string(),
+                project_name: u.project.name.to_string(),
+                billing_permission: u.access.view_costs,
+                products: u
+                    .products
+                    .iter()
+                    .map(|(p, t)| product_usage(p, t))
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
+/// Daily usage of a project
+///
+/// Every day of the billing period, cut at the account's midnight, with each product's usage
+/// that day. Any project the caller takes part in.
+#[utoipa::path(
+    tag = "usage",
+    operation_id = "get_daily_usage",
+    params(AccountProjectPath, PeriodQuery),
+    responses((status = 200, description = "Usage per day", body = DailyUsageResponse)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/projects/{project_id}/usage/daily")]
+async fn get_daily_usage(
+    caller: User,
+    state: web::Data<AppState>,
+    path: web::Path<AccountProjectPath>,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let project = project_id(&path.project_id)?;
+    let (account, period, project, days) =
+        metering::daily(&state, &caller, &account, &project, query.period.as_deref()).await?;
+    let offset = account.billing_offset;
+    Ok(HttpResponse::Ok().json(DailyUsageResponse {
+        account_id: account.id.to_string(),
+        project_id: project.id.to_string(),
+        project_name: project.name.to_string(),
+        period: period.to_string(),
+        days: days
+            .iter()
+            .map(|d| DayUsageResponse {
+                date: date_text(d.date),
+                starts_at: local(d.starts_at, offset),
+                products: d
+                    .products
+                    .iter()
+                    .map(|(p, t)| product_usage(p, t))
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
+/// Metering information of a product
+///
+/// One product's usage in one project per date, each date with the hours that had usage (seed
+/// 002's "Expand All"), or for one `date`. Any project the caller takes part in.
+#[utoipa::path(
+    tag = "usage",
+    operation_id = "get_metering",
+    params(AccountProjectPath, MeteringQuery),
+    responses((status = 200, description = "Usage per date and hour", body = MeteringResponse)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/projects/{project_id}/usage/metering")]
+async fn get_metering(
+    caller: User,
+    state: web::Data<AppState>,
+    path: web::Path<AccountProjectPath>,
+    query: web::Query<MeteringQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let project = project_id(&path.project_id)?;
+    let date = match query.date.as_deref() {
+        None => None,
+        Some(text) => Some(Date::parse(text, &Iso8601::DATE).map_err(|_| {
+            ApiError::InvalidParameters(vec![FieldError::new(
+                "date",
+                "invalid",
+                format!("`{text}` is not a calendar date YYYY-MM-DD"),
+            )])
+        })?),
+    };
+    let m = metering::metering(
+        &state,
+        &caller,
+        &account,
+        &project,
+        &query.product,
+        query.period.as_deref(),
+        date,
+    )
+    .await?;
+    let offset = m.account.billing_offset;
+    Ok(HttpResponse::Ok().json(MeteringResponse {
+        account_id: m.account.id.to_string(),
+        project_id: m.project.id.to_string(),
+        period: m.period.to_string(),
+        product: m.product.code.to_string(),
+        name: m.product.name.to_string(),
+        unit: m.product.unit.to_string(),
+        aggregation: m.product.aggregation.into(),
+        quantity: m.totals.map(|t| t.quantity.to_string()),
+        event_count: m.totals.map_or(0, |t| t.event_count),
+        dates: m
+            .dates
+            .iter()
+            .map(|d| MeteringDateResponse {
+                date: date_text(d.date),
+                quantity: d.totals.quantity.to_string(),
+                event_count: d.totals.event_count,
+                hours: d
+                    .hours
+                    .iter()
+                    .map(|h| MeteringHourResponse {
+                        starts_at: local(h.starts_at, offset),
+                        quantity: h.totals.quantity.to_string(),
+                        event_count: h.totals.event_count,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
+fn line_response(line: &Line) -> RatedLineResponse {
+    RatedLineResponse {
+        kind: match line.kind {
+            LineKind::BaseFee => LineKindDto::BaseFee,
+            LineKind::Usage => LineKindDto::Usage,
+        },
+        plan: line.plan.to_string(),
+        product: line.product.as_ref().map(ToString::to_string),
+        description: line.description.clone(),
+        quantity: line.quantity.map(|q| q.to_string()),
+        free_quantity: line.free_quantity.map(|q| q.to_string()),
+        hours: line.hours.map(|h| h.normalize().to_string()),
+        reference_hours: line.reference_hours,
+        exact_amount: line.exact_amount.normalize().to_string(),
+        amount: line.amount.to_string(),
+    }
+}
+
+fn channel_response(channel: &Channel) -> ChannelBillingResponse {
+    let s = &channel.summary;
+    ChannelBillingResponse {
+        project_id: channel.project.id.to_string(),
+        project_name: channel.project.name.to_string(),
+        services: channel
+            .services
+            .iter()
+            .map(|svc| {
+                let usage = svc.totals.quantity.to_string();
+                let group = svc.product.fee_group;
+                ServiceBillingResponse {
+                    product: svc.product.code.to_string(),
+                    service: svc.product.name.to_string(),
+                    unit: svc.product.unit.to_string(),
+                    fee_group: group.into(),
+                    api_calls: (group == FeeGroup::Api).then(|| usage.clone()),
+                    disk_bytes: (group == FeeGroup::Disk).then(|| usage.clone()),
+                    usage,
+                    event_count: svc.totals.event_count,
+                    amount: svc.amount.to_string(),
+                }
+            })
+            .collect(),
+        summary: BillingSummaryResponse {
+            total_amount: s.total.to_string(),
+            base_fee: s.base_fee.to_string(),
+            disk_usage_fee: s.disk_usage_fee.to_string(),
+            api_usage_fee: s.api_usage_fee.to_string(),
+            other_usage_fee: s.other_usage_fee.to_string(),
+        },
+        lines: channel
+            .ratings
+            .iter()
+            .flat_map(|r| r.lines.iter())
+            .map(line_response)
+            .collect(),
+    }
+}
+
+/// Usage charges per project
+///
+/// The billing table of a period: for each project whose costs the caller may see (owners and
+/// billing admins: all; members: projects where they have billing permission), each service's
+/// usage and charge, every rated line, and the summary (total, base fee, disk usage fee, API
+/// usage fee, other usage fees). Plans changed during the period are prorated by hours.
+#[utoipa::path(
+    tag = "usage",
+    operation_id = "get_billing_channels",
+    params(AccountPath, PeriodQuery),
+    responses((status = 200, description = "Charges per project", body = BillingChannelsResponse)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/billing/channels")]
+async fn get_billing_channels(
+    caller: User,
+    state: web::Data<AppState>,
+    path: web::Path<AccountPath>,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = account_id(&path.account_id)?;
+    let (account, period, channels) =
+        metering::channels(&state, &caller, &account, query.period.as_deref()).await?;
+    let total = billing_domain::money::Money::sum(
+        account.currency,
+        channels.iter().map(|c| c.summary.total),
+    )
+    .map_err(|e| ApiError::Conflict {
+        kind: "usage-out-of-range",
+        detail: e.to_string(),
+    })?;
+    Ok(HttpResponse::Ok().json(BillingChannelsResponse {
+        account_id: account.id.to_string(),
+        period: period.to_string(),
+        currency: CurrencyCode(account.currency.code().to_owned()),
+        total_amount: total.to_string(),
+        channels: channels.iter().map(channel_response).collect(),
+    }))
+}
