@@ -11,6 +11,7 @@ mod access;
 mod accounts;
 mod auth;
 mod catalog;
+mod demo;
 mod health;
 mod idempotency;
 mod migrations;

@@ -1,0 +1,74 @@
+//! The demo data of `billing serve --demo`: a catalog, accounts, plans with a plan change, and
+//! usage from the start of the previous month, so every read has real numbers. Loading twice
+//! changes nothing.
+
+use std::sync::Arc;
+
+use billing_api::demo;
+use billing_api::state::AppState;
+use billing_domain::period::BillingOffset;
+use time::macros::datetime;
+
+use crate::db_test;
+use crate::helpers::TestApp;
+
+db_test!(
+    the_demo_has_a_month_of_usage_and_loads_once,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        let state = AppState {
+            db: app.db.clone(),
+            clock: Arc::new(app.clock.clone()),
+            default_offset: BillingOffset::UTC,
+        };
+        let users = demo::load(&state).await.unwrap();
+        let alice = users
+            .iter()
+            .find(|u| u.user == "alice@acme.example")
+            .unwrap();
+        let token = app.user_token("alice@acme.example");
+        let october = format!(
+            "/v1/accounts/{}/billing/channels?period=2026-10",
+            alice.account
+        );
+        let first = app.get(&october, &token).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        let channels = first.body["channels"].as_array().unwrap();
+        assert_eq!(channels.len(), 3);
+        // Production moves from Standard to Pro on October 10 at noon in Seoul: 9.5 days
+        // (228 h) and 21.5 days (516 h) of October's 744 hours.
+        let production = &channels
+            .iter()
+            .find(|c| c["project_name"] == "Production")
+            .unwrap();
+        let base_fees: Vec<(&str, &str)> = production["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["kind"] == "base_fee")
+            .map(|l| (l["plan"].as_str().unwrap(), l["hours"].as_str().unwrap()))
+            .collect();
+        assert_eq!(base_fees, vec![("standard-krw", "228"), ("pro-krw", "516")]);
+        assert_ne!(first.body["total_amount"], "0");
+
+        // One API-call event per hour of October on every project.
+        let usage = app
+            .get(
+                &format!("/v1/accounts/{}/usage?period=2026-10", alice.account),
+                &token,
+            )
+            .await;
+        for project in usage.body["projects"].as_array().unwrap() {
+            let calls = &project["products"][0];
+            assert_eq!(calls["product"], "api_calls");
+            assert_eq!(calls["event_count"], 744, "{}", project["project_name"]);
+        }
+
+        // Loading again at the same instant changes nothing.
+        demo::load(&state).await.unwrap();
+        let second = app.get(&october, &token).await;
+        assert_eq!(second.body, first.body);
+        let accounts = app.get("/v1/accounts", &token).await;
+        assert_eq!(accounts.body["data"].as_array().unwrap().len(), 1);
+    }
+);
