@@ -329,7 +329,7 @@ fn usage_of(
             properties: None,
         };
         events.push(event("api_calls", calls.to_string()));
-        if index % 6 == 0 {
+        if index.is_multiple_of(6) {
             // Grows about 40 MiB an hour from 8 GiB, times the project's scale.
             let bytes = (8 * 1_073_741_824 + index * 41_943_040) * scale / 1000;
             events.push(event("disk", bytes.to_string()));
