@@ -490,3 +490,51 @@ db_test!(
         assert_eq!(stored_events(app).await, 1);
     }
 );
+
+db_test!(
+    properties_are_kept_with_their_event,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        let s = setup(app, "+00:00").await;
+        let mut with = ev("with", &s.project, "api_calls", "1", "2026-11-23T10:00:00Z");
+        with["properties"] = json!({"region": "ap-northeast-2", "tier": 3});
+        let without = ev(
+            "without",
+            &s.project,
+            "api_calls",
+            "1",
+            "2026-11-23T10:00:00Z",
+        );
+        let resp = ingest(app, &s, vec![with, without]).await;
+        assert_eq!(resp.body["accepted"], 2, "{}", resp.body);
+        let backend = app.db.get_database_backend();
+        let rows = app
+            .db
+            .query_all(Statement::from_string(
+                backend,
+                "SELECT event_id, properties FROM usage_events ORDER BY event_id",
+            ))
+            .await
+            .unwrap();
+        let stored: Vec<(String, Option<Value>)> = rows
+            .iter()
+            .map(|r| {
+                let text: Option<String> = r.try_get("", "properties").unwrap();
+                (
+                    r.try_get("", "event_id").unwrap(),
+                    text.map(|t| serde_json::from_str(&t).unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            stored,
+            vec![
+                (
+                    "with".to_owned(),
+                    Some(json!({"region": "ap-northeast-2", "tier": 3}))
+                ),
+                ("without".to_owned(), None),
+            ]
+        );
+    }
+);

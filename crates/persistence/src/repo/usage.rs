@@ -59,6 +59,9 @@ pub async fn insert_events<C: ConnectionTrait>(
     if events.is_empty() {
         return Ok(HashSet::new());
     }
+    if db.get_database_backend() == DbBackend::Postgres {
+        return insert_events_unnest(db, account, events, received_at).await;
+    }
     let mut insert = Query::insert();
     insert.into_table(a("usage_events")).columns([
         a("account_id"),
@@ -90,6 +93,65 @@ pub async fn insert_events<C: ConnectionTrait>(
         )
         .returning_col(a("event_id"));
     let rows = db.query_all(build(db, &insert)).await?;
+    rows.iter()
+        .map(|row| get::<String>(row, "event_id"))
+        .collect()
+}
+
+/// PostgreSQL: the whole batch as one array per column, so the statement has 8 parameters
+/// whatever the batch size (a `VALUES` list of 1,000 rows has 8,000, each planned and bound).
+async fn insert_events_unnest<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    events: &[NewEvent<'_>],
+    received_at: OffsetDateTime,
+) -> Result<HashSet<String>, PersistenceError> {
+    use sea_orm::sea_query::ArrayType;
+    let column = |ty: ArrayType, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
+    // Array elements cannot be NULL through the binder: no properties travel as '' (properties
+    // are a JSON object's text, never empty) and become NULL again below.
+    let strings = |f: &dyn Fn(&NewEvent<'_>) -> String| {
+        column(
+            ArrayType::String,
+            events
+                .iter()
+                .map(|e| Value::String(Some(Box::new(f(e)))))
+                .collect(),
+        )
+    };
+    let values = vec![
+        account.as_str().into(),
+        utc(received_at).into(),
+        strings(&|e| e.event.id.as_str().to_owned()),
+        strings(&|e| e.event.project.to_string()),
+        strings(&|e| e.product_id.to_owned()),
+        strings(&|e| e.event.quantity.to_string()),
+        column(
+            ArrayType::TimeDateTimeWithTimeZone,
+            events
+                .iter()
+                .map(|e| Value::TimeDateTimeWithTimeZone(Some(Box::new(utc(e.event.timestamp)))))
+                .collect(),
+        ),
+        strings(&|e| e.properties.clone().unwrap_or_default()),
+    ];
+    let sql = "INSERT INTO usage_events \
+               (account_id, event_id, project_id, product_id, quantity, occurred_at, received_at, \
+                properties) \
+               SELECT $1, e.event_id, e.project_id, e.product_id, e.quantity, e.occurred_at, $2, \
+                      NULLIF(e.properties, '') \
+               FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], \
+                           $8::text[]) \
+                    AS e(event_id, project_id, product_id, quantity, occurred_at, properties) \
+               ON CONFLICT (account_id, event_id) DO NOTHING \
+               RETURNING event_id";
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
     rows.iter()
         .map(|row| get::<String>(row, "event_id"))
         .collect()
