@@ -80,7 +80,7 @@ fn options() -> Options {
         i += 1;
     }
     assert!(
-        o.events % (BATCH * o.clients) == 0,
+        o.events.is_multiple_of(BATCH * o.clients),
         "events must fill every client's batches"
     );
     o
