@@ -16,11 +16,11 @@ db_test!(
     the_demo_has_a_month_of_usage_and_loads_once,
     async |app: &TestApp| {
         app.clock.set(datetime!(2026-11-23 12:00 UTC));
-        let state = AppState {
-            db: app.db.clone(),
-            clock: Arc::new(app.clock.clone()),
-            default_offset: BillingOffset::UTC,
-        };
+        let state = AppState::new(
+            app.db.clone(),
+            Arc::new(app.clock.clone()),
+            BillingOffset::UTC,
+        );
         let users = demo::load(&state).await.unwrap();
         let alice = users
             .iter()

@@ -288,6 +288,7 @@ impl Bench {
             })
             .collect();
         let url = format!("{}/v1/accounts/{}/usage-events", self.address, account.id);
+        let cpu_before = (cpu_of_self(), cpu_of_postgres());
         let started = Instant::now();
         let mut tasks = Vec::new();
         for mine in bodies {
@@ -317,7 +318,18 @@ impl Bench {
         for task in tasks {
             accepted += task.await.expect("client task");
         }
-        (started.elapsed(), accepted)
+        let elapsed = started.elapsed();
+        if events.iter().map(Vec::len).sum::<usize>() >= 100_000 {
+            println!(
+                "  CPU while ingesting: this process (server and clients) {:.2} s, PostgreSQL \
+                 processes {:.2} s, in {:.2} s on {} cores",
+                cpu_of_self() - cpu_before.0,
+                cpu_of_postgres() - cpu_before.1,
+                elapsed.as_secs_f64(),
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            );
+        }
+        (elapsed, accepted)
     }
 
     /// The p50 and p99 of `READS` monthly usage reads.
@@ -635,4 +647,41 @@ async fn create_schema(url: &str, schema: &str) {
         .await
         .expect("create the bench schema");
     admin.close().await.ok();
+}
+
+/// User and system CPU seconds of a process, from `/proc` (0 where there is none).
+fn cpu_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesized command name; utime and stime are the 12th and 13th.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|x| x.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0
+}
+
+fn cpu_of_self() -> f64 {
+    cpu_of("self")
+}
+
+/// Every PostgreSQL process on this machine (a local server's backends and writers).
+fn cpu_of_postgres() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| cpu_of(&pid))
+        .sum()
 }

@@ -149,11 +149,8 @@ async fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
     let base = format!("http://{}", settings.server.bind);
     tracing::info!(address = %settings.server.bind, port = app.port(), database, "listening");
     if load_demo {
-        let state = billing_api::state::AppState {
-            db,
-            clock: Arc::new(SystemClock),
-            default_offset: settings.default_offset(),
-        };
+        let state =
+            billing_api::state::AppState::new(db, Arc::new(SystemClock), settings.default_offset());
         let users = demo::load(&state)
             .await
             .map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;

@@ -64,11 +64,7 @@ impl Application {
         }
         let listener = TcpListener::bind(&settings.server.bind)?;
         let port = listener.local_addr()?.port();
-        let state = AppState {
-            db: db.clone(),
-            clock,
-            default_offset: settings.default_offset(),
-        };
+        let state = AppState::new(db.clone(), clock, settings.default_offset());
         let document = openapi::document_for(&settings.server.public_url);
         let route_table = web::Data::new(RouteTable::from_openapi(&document));
         let json_limit = JsonLimit(settings.server.json_limit_bytes);

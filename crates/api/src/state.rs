@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use billing_domain::period::BillingOffset;
+use billing_persistence::repo::catalog::ProductCache;
 use billing_persistence::DatabaseConnection;
 
 use crate::clock::Clock;
@@ -13,4 +14,21 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Billing offset of new accounts that name none.
     pub default_offset: BillingOffset,
+    /// The catalog's products, read once (they never change).
+    pub products: Arc<ProductCache>,
+}
+
+impl AppState {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        default_offset: BillingOffset,
+    ) -> Self {
+        AppState {
+            db,
+            clock,
+            default_offset,
+            products: Arc::new(ProductCache::default()),
+        }
+    }
 }

@@ -261,7 +261,7 @@ mod tests {
     }
 
     fn merged(a: Rollup, b: Rollup) -> Rollup {
-        a.merge(&b, Aggregation::Sum).unwrap()
+        a.merge(&b).unwrap()
     }
 
     /// Daily and hourly rollups of hourly readings, as ingestion keeps them.

@@ -219,8 +219,9 @@ pub struct RollupKey {
 /// One bucket's aggregates, in millionths of a unit.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Rollup {
-    /// The sum of the events. Checked for `sum` products (an event that would overflow it is
-    /// refused); for `max` and `latest` products it is informative only and stops at `i64::MAX`.
+    /// The sum of the events of a `sum` product, checked: an event that would overflow it is
+    /// refused. Zero for gauges (`max`, `latest`), whose sum means nothing and could pass any
+    /// bound (disk bytes reported every minute).
     pub sum_micros: i64,
     pub max_micros: i64,
     /// The value of the latest event by timestamp; of events at the same instant, the largest.
@@ -231,10 +232,18 @@ pub struct Rollup {
 }
 
 impl Rollup {
-    pub fn of(quantity: Quantity, at: OffsetDateTime) -> Result<Self, DomainError> {
+    /// One event of a product aggregated by `aggregation`.
+    pub fn of(
+        quantity: Quantity,
+        at: OffsetDateTime,
+        aggregation: Aggregation,
+    ) -> Result<Self, DomainError> {
         let micros = quantity.to_micros()?;
         Ok(Rollup {
-            sum_micros: micros,
+            sum_micros: match aggregation {
+                Aggregation::Sum => micros,
+                Aggregation::Max | Aggregation::Latest => 0,
+            },
             max_micros: micros,
             latest_micros: micros,
             latest_at: at,
@@ -242,24 +251,17 @@ impl Rollup {
         })
     }
 
-    /// Both rollups of a product aggregated by `aggregation` together, the same whichever comes
-    /// first. Fails, changing nothing, when the sum of a `sum` product would pass the largest
-    /// quantity kept.
-    pub fn merge(&self, other: &Rollup, aggregation: Aggregation) -> Result<Rollup, DomainError> {
+    /// Both rollups together, the same whichever comes first. Fails, changing nothing, when the
+    /// sum would pass the largest quantity kept.
+    pub fn merge(&self, other: &Rollup) -> Result<Rollup, DomainError> {
         let overflow = DomainError::QuantityOutOfRange;
         let (latest_at, latest_micros) =
             (self.latest_at, self.latest_micros).max((other.latest_at, other.latest_micros));
-        let sum_micros = match aggregation {
-            Aggregation::Sum => self
+        Ok(Rollup {
+            sum_micros: self
                 .sum_micros
                 .checked_add(other.sum_micros)
                 .ok_or(overflow.clone())?,
-            Aggregation::Max | Aggregation::Latest => {
-                self.sum_micros.saturating_add(other.sum_micros)
-            }
-        };
-        Ok(Rollup {
-            sum_micros,
             max_micros: self.max_micros.max(other.max_micros),
             latest_micros,
             latest_at,
@@ -291,12 +293,13 @@ pub fn accumulate<'e>(
             product: event.product.clone(),
             bucket_start: grain.bucket(event.timestamp, offset),
         };
-        let merged = Rollup::of(event.quantity, event.timestamp).and_then(|one| {
-            match touched.get(&key).or_else(|| current.get(&key)) {
-                Some(existing) => existing.merge(&one, aggregation(&event.product)),
-                None => Ok(one),
-            }
-        });
+        let merged = Rollup::of(event.quantity, event.timestamp, aggregation(&event.product))
+            .and_then(
+                |one| match touched.get(&key).or_else(|| current.get(&key)) {
+                    Some(existing) => existing.merge(&one),
+                    None => Ok(one),
+                },
+            );
         match merged {
             Ok(rollup) => {
                 touched.insert(key, rollup);
@@ -558,31 +561,28 @@ mod tests {
                 latest_at: start + Duration::seconds(*secs),
                 event_count: 1,
             }).collect();
-            for aggregation in [Aggregation::Sum, Aggregation::Max, Aggregation::Latest] {
-                let ab = r[0].merge(&r[1], aggregation).unwrap();
-                prop_assert_eq!(ab, r[1].merge(&r[0], aggregation).unwrap());
-                prop_assert_eq!(
-                    ab.merge(&r[2], aggregation).unwrap(),
-                    r[0].merge(&r[1].merge(&r[2], aggregation).unwrap(), aggregation).unwrap()
-                );
-            }
+            let ab = r[0].merge(&r[1]).unwrap();
+            prop_assert_eq!(ab, r[1].merge(&r[0]).unwrap());
+            prop_assert_eq!(
+                ab.merge(&r[2]).unwrap(),
+                r[0].merge(&r[1].merge(&r[2]).unwrap()).unwrap()
+            );
         }
     }
 
     #[test]
     fn of_events_at_the_same_instant_the_largest_is_the_latest() {
         let at = datetime!(2026-11-23 10:00 UTC);
-        let one = Rollup::of(Quantity::parse("1").unwrap(), at).unwrap();
-        let two = Rollup::of(Quantity::parse("2").unwrap(), at).unwrap();
-        let sum = Aggregation::Sum;
-        assert_eq!(one.merge(&two, sum).unwrap().latest_micros, 2_000_000);
-        assert_eq!(two.merge(&one, sum).unwrap().latest_micros, 2_000_000);
+        let one = Rollup::of(Quantity::parse("1").unwrap(), at, Aggregation::Sum).unwrap();
+        let two = Rollup::of(Quantity::parse("2").unwrap(), at, Aggregation::Sum).unwrap();
+        assert_eq!(one.merge(&two).unwrap().latest_micros, 2_000_000);
+        assert_eq!(two.merge(&one).unwrap().latest_micros, 2_000_000);
     }
 
     #[test]
     fn gauges_are_never_refused_for_their_sum() {
         // Disk bytes near the largest quantity, reported twice in one hour: a `max` product
-        // keeps both (its sum stops at the top), a `sum` product refuses the second.
+        // keeps both (it keeps no sum), a `sum` product refuses the second.
         let at = datetime!(2026-11-23 10:00 UTC);
         let max = max_quantity().to_string();
         let events = [event("a", &max, at), event("b", &max, at)];
@@ -597,7 +597,7 @@ mod tests {
         let r = rollups.values().next().unwrap();
         assert_eq!(
             (r.sum_micros, r.max_micros, r.event_count),
-            (i64::MAX, i64::MAX, 2)
+            (0, i64::MAX, 2)
         );
         let (_, refused) = accumulate(
             events.iter().enumerate(),

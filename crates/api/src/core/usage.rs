@@ -94,7 +94,7 @@ pub async fn ingest(
     let project_ids: Vec<&ProjectId> = candidates.iter().map(|c| &c.event.project).collect();
     let projects = repo::projects::find_many(&txn, account_id, &project_ids).await?;
     let codes: Vec<&Code> = candidates.iter().map(|c| &c.event.product).collect();
-    let products = repo::catalog::products_by_code(&txn, &codes).await?;
+    let products = state.products.get(&txn, &codes).await?;
     let closed = repo::usage::closed_periods(&txn, account_id).await?;
 
     candidates.retain(|c| {

@@ -121,6 +121,45 @@ pub async fn products_by_code<C: ConnectionTrait>(
         .collect()
 }
 
+/// Products by code, kept in memory once read. Products are immutable (no endpoint changes or
+/// deletes one), so a cached product is never stale; a code that is not in the catalog is asked
+/// again each time, so a product created later, by any replica, is found. Ingestion reads its
+/// batch's products here instead of querying the catalog per batch.
+#[derive(Default)]
+pub struct ProductCache(std::sync::RwLock<HashMap<Code, ProductRef>>);
+
+impl ProductCache {
+    pub async fn get<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        codes: &[&Code],
+    ) -> Result<HashMap<Code, ProductRef>, PersistenceError> {
+        let mut found = HashMap::with_capacity(codes.len());
+        let mut missing = Vec::new();
+        {
+            // A panic elsewhere cannot leave the map half-written: each insert is whole.
+            let cached = self.0.read().unwrap_or_else(|e| e.into_inner());
+            for code in codes {
+                match cached.get(*code) {
+                    Some(p) => {
+                        found.insert((*code).clone(), p.clone());
+                    }
+                    None => missing.push(*code),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let loaded = products_by_code(db, &missing).await?;
+            let mut cached = self.0.write().unwrap_or_else(|e| e.into_inner());
+            for (code, p) in loaded {
+                cached.insert(code.clone(), p.clone());
+                found.insert(code, p);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Every product by its storage id (the catalog is small; usage reads resolve rollups with it).
 pub async fn products_by_id<C: ConnectionTrait>(
     db: &C,

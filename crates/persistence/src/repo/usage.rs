@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use billing_domain::catalog::{Aggregation, Code};
+use billing_domain::catalog::Code;
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::usage::{Grain, Rollup, RollupKey, UsageEvent};
 use sea_orm::sea_query::{
@@ -135,7 +135,9 @@ async fn insert_events_unnest<C: ConnectionTrait>(
         ),
         strings(&|e| e.properties.clone().unwrap_or_default()),
     ];
-    let sql = "INSERT INTO usage_events \
+    // The inserted ids come back as one array in one row, not a row per event.
+    let sql = "WITH inserted AS ( \
+               INSERT INTO usage_events \
                (account_id, event_id, project_id, product_id, quantity, occurred_at, received_at, \
                 properties) \
                SELECT $1, e.event_id, e.project_id, e.product_id, e.quantity, e.occurred_at, $2, \
@@ -144,17 +146,20 @@ async fn insert_events_unnest<C: ConnectionTrait>(
                            $8::text[]) \
                     AS e(event_id, project_id, product_id, quantity, occurred_at, properties) \
                ON CONFLICT (account_id, event_id) DO NOTHING \
-               RETURNING event_id";
-    let rows = db
-        .query_all(Statement::from_sql_and_values(
+               RETURNING event_id) \
+               SELECT COALESCE(array_agg(event_id::text), '{}') AS ids FROM inserted";
+    let row = db
+        .query_one(Statement::from_sql_and_values(
             DbBackend::Postgres,
             sql,
             values,
         ))
         .await?;
-    rows.iter()
-        .map(|row| get::<String>(row, "event_id"))
-        .collect()
+    let ids: Vec<String> = match row {
+        Some(row) => get(&row, "ids")?,
+        None => Vec::new(),
+    };
+    Ok(ids.into_iter().collect())
 }
 
 /// Removes events of this account (those refused after insertion).
@@ -276,30 +281,23 @@ pub async fn lock_rollups<C: ConnectionTrait>(
 const UPSERT_CHUNK: usize = 1000;
 
 /// Adds each batch delta onto its `grain` rollup, creating it when new. Rows are written in key
-/// order, so concurrent batches take row locks in the same order and cannot deadlock: first the
-/// rollups of `sum` products, whose sums are exact (an overflow fails the statement, never
-/// wraps; ingestion refuses such events first), then those of gauges (`max`, `latest`), whose
-/// informative sums stop at the largest integer.
+/// order, so concurrent batches take row locks in the same order and cannot deadlock. Sums are
+/// exact: ingestion refuses an event that would overflow its day first (against the locked day
+/// rows; SQLite runs one writer at a time). On PostgreSQL an overflow that slipped past it (two
+/// batches creating the same day at once) fails the statement, so the batch is retried, instead
+/// of wrapping.
 pub async fn add_to_rollups<C: ConnectionTrait>(
     db: &C,
     grain: Grain,
     deltas: &BTreeMap<RollupKey, Rollup>,
     products: &HashMap<Code, ProductRef>,
 ) -> Result<(), PersistenceError> {
-    let is_sum = |key: &RollupKey| {
-        products
-            .get(&key.product)
-            .is_some_and(|p| p.product.aggregation == Aggregation::Sum)
-    };
-    for exact in [true, false] {
-        let rows: Vec<(&RollupKey, &Rollup, &ProductRef)> = deltas
-            .iter()
-            .filter(|(key, _)| is_sum(key) == exact)
-            .filter_map(|(key, delta)| products.get(&key.product).map(|p| (key, delta, p)))
-            .collect();
-        for chunk in rows.chunks(UPSERT_CHUNK) {
-            upsert_rollups(db, grain, chunk, exact).await?;
-        }
+    let rows: Vec<(&RollupKey, &Rollup, &ProductRef)> = deltas
+        .iter()
+        .filter_map(|(key, delta)| products.get(&key.product).map(|p| (key, delta, p)))
+        .collect();
+    for chunk in rows.chunks(UPSERT_CHUNK) {
+        upsert_rollups(db, grain, chunk).await?;
     }
     Ok(())
 }
@@ -308,7 +306,6 @@ async fn upsert_rollups<C: ConnectionTrait>(
     db: &C,
     grain: Grain,
     rows: &[(&RollupKey, &Rollup, &ProductRef)],
-    exact_sum: bool,
 ) -> Result<(), PersistenceError> {
     let (table, bucket) = rollup_table(grain);
     let greatest = match db.get_database_backend() {
@@ -329,22 +326,16 @@ async fn upsert_rollups<C: ConnectionTrait>(
             delta.event_count.into(),
         ]);
     }
-    let sum = if exact_sum {
-        format!("{table}.sum_micros + excluded.sum_micros")
-    } else {
-        format!(
-            "CASE WHEN excluded.sum_micros > {max} - {table}.sum_micros THEN {max} \
-             ELSE {table}.sum_micros + excluded.sum_micros END",
-            max = i64::MAX
-        )
-    };
     // The latest value by timestamp, and of equal timestamps the largest (as `Rollup::merge`).
     let later = format!("excluded.latest_at > {table}.latest_at");
     let same = format!("excluded.latest_at = {table}.latest_at");
     insert.on_conflict(
         OnConflict::columns([a("project_id"), a("product_id"), a(bucket)])
             .values([
-                (a("sum_micros"), Expr::cust(sum)),
+                (
+                    a("sum_micros"),
+                    Expr::cust(format!("{table}.sum_micros + excluded.sum_micros")),
+                ),
                 (
                     a("max_micros"),
                     Expr::cust(format!(
