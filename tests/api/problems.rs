@@ -22,8 +22,15 @@ db_test!(actix_level_errors_are_problems, async |app: &TestApp| {
     resp.assert_problem(405, "method-not-allowed");
     assert_eq!(resp.header("allow"), Some("GET, POST"));
 
-    // Not JSON, truncated JSON, the wrong top-level shape: 400 malformed-body.
-    for body in ["{\"name\":", "not json", "[1,2]", ""] {
+    // Not JSON, truncated JSON, the wrong top-level shape, an object followed by more: 400
+    // malformed-body, and nothing is created.
+    for body in [
+        "{\"name\":",
+        "not json",
+        "[1,2]",
+        "",
+        "{\"name\": \"Acme\", \"currency\": \"KRW\"} {}",
+    ] {
         let resp = app
             .post_raw(
                 "/v1/admin/accounts",
@@ -34,6 +41,8 @@ db_test!(actix_level_errors_are_problems, async |app: &TestApp| {
             .await;
         resp.assert_problem(400, "malformed-body");
     }
+    let accounts = app.get("/v1/admin/accounts", &admin).await;
+    assert_eq!(accounts.body["data"], json!([]));
 
     // A body that is not JSON at all: 415.
     let resp = app

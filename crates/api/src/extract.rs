@@ -87,23 +87,38 @@ where
                     "the body must be a JSON object".into(),
                 ));
             }
-            let deserializer = &mut serde_json::Deserializer::from_slice(&body);
-            let value: T = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let is_data_error = matches!(inner.classify(), serde_json::error::Category::Data);
-                if !is_data_error || path.is_empty() || path == "." {
-                    // Not JSON at all, truncated, or the wrong top-level shape.
-                    ApiError::MalformedBody(inner.to_string())
-                } else {
-                    ApiError::Validation(vec![FieldError::new(path, "type", inner.to_string())])
-                }
-            })?;
+            // The plain parser first (it is much faster on a 1,000-event batch); only a body it
+            // refuses is parsed again to name the offending field.
+            let value: T = match serde_json::from_slice(&body) {
+                Ok(value) => value,
+                Err(plain) => return Err(json_error::<T>(&body, plain)),
+            };
             value
                 .validate()
                 .map_err(|e| ApiError::Validation(validation_errors(&e)))?;
             Ok(ValidJson(value, BodyDigest::of(&body)))
         })
+    }
+}
+
+/// The problem for a body the JSON parser refused: a field error with the field's path when
+/// the body is JSON of the wrong shape, else a malformed body.
+fn json_error<T: DeserializeOwned>(body: &[u8], plain: serde_json::Error) -> ApiError {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(deserializer) {
+        // Only the plain parser's checks failed (trailing characters after the object).
+        Ok(_) => ApiError::MalformedBody(plain.to_string()),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let is_data_error = matches!(inner.classify(), serde_json::error::Category::Data);
+            if !is_data_error || path.is_empty() || path == "." {
+                // Not JSON at all, truncated, or the wrong top-level shape.
+                ApiError::MalformedBody(inner.to_string())
+            } else {
+                ApiError::Validation(vec![FieldError::new(path, "type", inner.to_string())])
+            }
+        }
     }
 }
 
