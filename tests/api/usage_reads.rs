@@ -498,18 +498,21 @@ db_test!(metering_per_date_with_its_hours, async |app: &TestApp| {
     app.get(&format!("{base}?product=nothing"), &user)
         .await
         .assert_problem(404, "not-found");
-    let bad = app
-        .get(
-            &format!("{base}?product=disk&period=2026-11&date=2026-12-01"),
-            &user,
-        )
-        .await;
-    bad.assert_problem(400, "invalid-parameters");
-    assert_eq!(bad.error_fields(), vec!["date"]);
+    // A date outside the period asked for has no usage in it.
+    let resp = get(
+        app,
+        "carol@acme",
+        &format!("{base}?product=disk&period=2026-11&date=2026-12-01"),
+    )
+    .await;
+    assert_eq!(resp.body["period"], "2026-11");
+    assert_eq!(resp.body["quantity"], Value::Null);
+    assert_eq!(resp.body["dates"], json!([]));
     let bad = app
         .get(&format!("{base}?product=disk&date=2026-02-30"), &user)
         .await;
     bad.assert_problem(400, "invalid-parameters");
+    assert_eq!(bad.error_fields(), vec!["date"]);
     let bad = app
         .get(&format!("{base}?product=disk&period=2026-13"), &user)
         .await;

@@ -40,12 +40,12 @@ pub struct MeteringQuery {
         example = "2026-11"
     )]
     pub period: Option<String>,
-    /// Only this date of the account's billing offset (`YYYY-MM-DD`, inside `period`). Default:
-    /// every date of the period with usage ("Expand All").
+    /// Only this date of the account's billing offset (`YYYY-MM-DD`); a date outside `period`
+    /// has no usage in it. Default: every date of the period with usage ("Expand All").
     #[param(
         value_type = Option<String>,
         format = Date,
-        pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$",
+        pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
         example = "2026-11-05"
     )]
     pub date: Option<String>,

@@ -29,6 +29,21 @@ pub(crate) fn unique_or_db(error: sea_orm::DbErr) -> PersistenceError {
 }
 
 impl PersistenceError {
+    /// A number passed its column's range: PostgreSQL's `numeric_value_out_of_range` (22003),
+    /// raised by a `BIGINT` addition that would overflow.
+    pub fn is_out_of_range(&self) -> bool {
+        let PersistenceError::Db(sea_orm::DbErr::Exec(runtime) | sea_orm::DbErr::Query(runtime)) =
+            self
+        else {
+            return false;
+        };
+        matches!(
+            runtime,
+            sea_orm::RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("22003")
+        )
+    }
+
     pub(crate) fn corrupt<'k>(
         table: &'static str,
         key: &'k str,

@@ -301,18 +301,17 @@ pub async fn metering(
         }
         (text, _) => period_of(state, &account, text)?,
     };
+    // `date` narrows the period to one of its dates; a date outside the period has no usage in
+    // it (an empty answer, as any filter that matches nothing).
     let range = match date {
         None => (period.start(), period.end()),
         Some(date) => {
             let start = date.midnight().assume_offset(offset.utc_offset());
-            if !period.contains(start) {
-                return Err(ApiError::InvalidParameters(vec![FieldError::new(
-                    "date",
-                    "not_in_period",
-                    format!("{date} is not in the billing period {period}"),
-                )]));
+            if period.contains(start) {
+                (start, start + Grain::Day.length())
+            } else {
+                (start, start)
             }
-            (start, start + Grain::Day.length())
         }
     };
     let code = Code::parse(product).map_err(|_| ApiError::NotFound)?;

@@ -12,6 +12,7 @@ use billing_domain::usage::{
 };
 use billing_persistence::repo;
 use billing_persistence::repo::usage::NewEvent;
+use billing_persistence::{ConnectionTrait, DbBackend};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -60,12 +61,40 @@ fn parse(
     })
 }
 
+/// A rollup sum passed the largest quantity while written without locks first.
+struct Overflowed;
+
 /// Stores a batch of an account's usage. Answers one outcome per event, in order.
+///
+/// On PostgreSQL the batch first runs without locking its day rollups: adding to them is exact
+/// in SQL, and an addition past the largest quantity fails the statement. Only then (never in
+/// practice) does the batch run again, rolled back first, the careful way: day rollups read
+/// under lock and the overflowing events refused one by one. SQLite runs one writer at a time
+/// and always reads them first.
 pub async fn ingest(
     state: &AppState,
     account_id: &AccountId,
     inputs: Vec<EventInput>,
 ) -> Result<Vec<EventOutcome>, ApiError> {
+    if state.db.get_database_backend() == DbBackend::Postgres {
+        if let Ok(outcomes) = ingest_once(state, account_id, &inputs, false).await? {
+            return Ok(outcomes);
+        }
+    }
+    match ingest_once(state, account_id, &inputs, true).await? {
+        Ok(outcomes) => Ok(outcomes),
+        Err(Overflowed) => Err(ApiError::Internal(
+            "a rollup overflowed although its day was checked under lock".into(),
+        )),
+    }
+}
+
+async fn ingest_once(
+    state: &AppState,
+    account_id: &AccountId,
+    inputs: &[EventInput],
+    careful: bool,
+) -> Result<Result<Vec<EventOutcome>, Overflowed>, ApiError> {
     let now = state.clock.now();
     let txn = billing_persistence::db::begin_write(&state.db).await?;
     let account = repo::accounts::find(&txn, account_id)
@@ -76,8 +105,8 @@ pub async fn ingest(
     let mut outcomes: Vec<Option<EventOutcome>> = vec![None; inputs.len()];
     let mut candidates = Vec::with_capacity(inputs.len());
     let mut seen = HashSet::new();
-    for (index, input) in inputs.into_iter().enumerate() {
-        match parse(&input, now, offset) {
+    for (index, input) in inputs.iter().enumerate() {
+        match parse(input, now, offset) {
             Err(reason) => outcomes[index] = Some(EventOutcome::Rejected(reason)),
             // A repeated id within the batch counts once: the first one.
             Ok(event) if !seen.insert(event.id.clone()) => {
@@ -86,7 +115,7 @@ pub async fn ingest(
             Ok(event) => candidates.push(Candidate {
                 index,
                 event,
-                properties: input.properties,
+                properties: input.properties.clone(),
             }),
         }
     }
@@ -150,7 +179,11 @@ pub async fn ingest(
         })
         .collect();
     let key_refs: Vec<&RollupKey> = day_keys.iter().collect();
-    let current = repo::usage::lock_rollups(&txn, Grain::Day, &key_refs, &products).await?;
+    let current = if careful {
+        repo::usage::lock_rollups(&txn, Grain::Day, &key_refs, &products).await?
+    } else {
+        BTreeMap::new()
+    };
     let (_, refused) = accumulate(
         candidates.iter().map(|c| (c.index, &c.event)),
         offset,
@@ -180,7 +213,12 @@ pub async fn ingest(
             aggregation,
             &BTreeMap::new(),
         );
-        repo::usage::add_to_rollups(&txn, grain, &deltas, &products).await?;
+        match repo::usage::add_to_rollups(&txn, grain, &deltas, &products).await {
+            Ok(()) => {}
+            // Dropping the transaction rolls it back: nothing of this try is kept.
+            Err(e) if e.is_out_of_range() => return Ok(Err(Overflowed)),
+            Err(e) => return Err(e.into()),
+        }
     }
     txn.commit().await?;
 
@@ -190,5 +228,6 @@ pub async fn ingest(
     outcomes
         .into_iter()
         .collect::<Option<Vec<_>>>()
+        .map(Ok)
         .ok_or_else(|| ApiError::Internal("an event was left without an outcome".into()))
 }
