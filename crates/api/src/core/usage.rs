@@ -12,7 +12,7 @@ use billing_domain::usage::{
 };
 use billing_persistence::repo;
 use billing_persistence::repo::usage::NewEvent;
-use billing_persistence::{ConnectionTrait, DbBackend};
+use billing_persistence::{ConnectionTrait, DbBackend, PersistenceError};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -61,16 +61,20 @@ fn parse(
     })
 }
 
-/// A rollup sum passed the largest quantity while written without locks first.
-struct Overflowed;
+/// The optimistic try met what only the careful way handles: a rollup sum past the largest
+/// quantity, or a concurrent batch storing one of the same event ids.
+struct Retry;
 
 /// Stores a batch of an account's usage. Answers one outcome per event, in order.
 ///
-/// On PostgreSQL the batch first runs without locking its day rollups: adding to them is exact
-/// in SQL, and an addition past the largest quantity fails the statement. Only then (never in
-/// practice) does the batch run again, rolled back first, the careful way: day rollups read
-/// under lock and the overflowing events refused one by one. SQLite runs one writer at a time
-/// and always reads them first.
+/// On PostgreSQL the batch first runs optimistically: the ids already stored are read and the
+/// others inserted with a plain `INSERT`, and the day and hour rollups are added to without being
+/// read under lock (a `BIGINT` addition past the largest quantity fails the statement). If a
+/// concurrent batch stored one of the same ids in between (the primary key refuses the insert),
+/// or a rollup would overflow, the try is rolled back and the batch runs again the careful way:
+/// `INSERT ... ON CONFLICT DO NOTHING`, and day rollups read under lock so that overflowing
+/// events are refused one by one. SQLite runs one writer at a time and always goes the careful
+/// way. Either way the primary key decides what is new: each event is counted once.
 pub async fn ingest(
     state: &AppState,
     account_id: &AccountId,
@@ -83,7 +87,7 @@ pub async fn ingest(
     }
     match ingest_once(state, account_id, &inputs, true).await? {
         Ok(outcomes) => Ok(outcomes),
-        Err(Overflowed) => Err(ApiError::Internal(
+        Err(Retry) => Err(ApiError::Internal(
             "a rollup overflowed although its day was checked under lock".into(),
         )),
     }
@@ -94,7 +98,7 @@ async fn ingest_once(
     account_id: &AccountId,
     inputs: &[EventInput],
     careful: bool,
-) -> Result<Result<Vec<EventOutcome>, Overflowed>, ApiError> {
+) -> Result<Result<Vec<EventOutcome>, Retry>, ApiError> {
     let now = state.clock.now();
     let txn = billing_persistence::db::begin_write(&state.db).await?;
     let account = repo::accounts::find(&txn, account_id)
@@ -154,7 +158,15 @@ async fn ingest_once(
             properties: c.properties.clone(),
         })
         .collect();
-    let inserted = repo::usage::insert_events(&txn, account_id, &new_events, now).await?;
+    let inserted = if careful {
+        repo::usage::insert_events(&txn, account_id, &new_events, now).await?
+    } else {
+        match repo::usage::insert_new_events(&txn, account_id, &new_events, now).await {
+            Ok(inserted) => inserted,
+            Err(PersistenceError::AlreadyExists) => return Ok(Err(Retry)),
+            Err(e) => return Err(e.into()),
+        }
+    };
     candidates.retain(|c| {
         let new = inserted.contains(c.event.id.as_str());
         if !new {
@@ -216,7 +228,7 @@ async fn ingest_once(
         match repo::usage::add_to_rollups(&txn, grain, &deltas, &products).await {
             Ok(()) => {}
             // Dropping the transaction rolls it back: nothing of this try is kept.
-            Err(e) if e.is_out_of_range() => return Ok(Err(Overflowed)),
+            Err(e) if e.is_out_of_range() => return Ok(Err(Retry)),
             Err(e) => return Err(e.into()),
         }
     }
