@@ -538,3 +538,84 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    an_event_stored_by_a_concurrent_writer_is_a_duplicate,
+    async |app: &TestApp| {
+        // Another writer stores event "e1" and holds its transaction open while a batch with
+        // "e1" arrives. On PostgreSQL the batch's plain insert waits on the uncommitted key and
+        // is refused once it commits, so the batch runs again the careful way; on SQLite it
+        // waits for the write lock. Either way "e1" is answered as a duplicate and stored once.
+        use billing_domain::catalog::{Code, Quantity};
+        use billing_domain::names::{AccountId, ProjectId};
+        use billing_domain::usage::{EventId, UsageEvent};
+        use billing_persistence::repo::usage::{insert_events, NewEvent};
+        use sea_orm::TransactionTrait;
+
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        let s = setup(app, "+00:00").await;
+        let backend = app.db.get_database_backend();
+        let product_id: String = app
+            .db
+            .query_one(Statement::from_string(
+                backend,
+                "SELECT id FROM products WHERE code = 'api_calls'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "id")
+            .unwrap();
+        let account = AccountId::parse(&s.account).unwrap();
+        let event = UsageEvent {
+            id: EventId::parse("e1").unwrap(),
+            project: ProjectId::parse(&s.project).unwrap(),
+            product: Code::parse("api_calls").unwrap(),
+            quantity: Quantity::parse("1").unwrap(),
+            timestamp: datetime!(2026-11-23 10:00 UTC),
+        };
+        let other = billing_persistence::db::begin_write(&app.db).await.unwrap();
+        let stored = insert_events(
+            &other,
+            &account,
+            &[NewEvent {
+                event: &event,
+                product_id: &product_id,
+                properties: None,
+            }],
+            datetime!(2026-11-23 11:00 UTC),
+        )
+        .await
+        .unwrap();
+        assert_eq!(stored.len(), 1);
+
+        let batch = ingest(
+            app,
+            &s,
+            vec![
+                ev("e1", &s.project, "api_calls", "1", "2026-11-23T10:00:00Z"),
+                ev("e2", &s.project, "api_calls", "2", "2026-11-23T10:00:00Z"),
+            ],
+        );
+        let commit = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other.commit().await.unwrap();
+        };
+        let (resp, ()) = futures_util::future::join(batch, commit).await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(
+            statuses(&resp)
+                .into_iter()
+                .map(|(id, st, _)| (id, st))
+                .collect::<Vec<_>>(),
+            vec![
+                ("e1".to_owned(), "duplicate".to_owned()),
+                ("e2".to_owned(), "accepted".to_owned()),
+            ]
+        );
+        assert_eq!(stored_events(app).await, 2);
+        // Only e2 reached the rollups (the other writer stored e1 without them).
+        assert_eq!(rollups(app).await[0].1, 2_000_000);
+        assert_eq!(rollups(app).await[0].4, 1);
+    }
+);
