@@ -550,7 +550,6 @@ db_test!(
         use billing_domain::names::{AccountId, ProjectId};
         use billing_domain::usage::{EventId, UsageEvent};
         use billing_persistence::repo::usage::{insert_events, NewEvent};
-        use sea_orm::TransactionTrait;
 
         app.clock.set(datetime!(2026-11-23 12:00 UTC));
         let s = setup(app, "+00:00").await;
