@@ -75,11 +75,9 @@ async fn visible_projects(
         let batch = repo::projects::list(&state.db, account, &filter, &caller.user, &page).await?;
         for (project, participation) in batch.items {
             let access = billing_domain::access::project_access(role, participation);
+            page.after = Some(project.id.to_string());
             if access.view {
-                page.after = Some(project.id.to_string());
                 projects.push((project, access));
-            } else {
-                page.after = Some(project.id.to_string());
             }
         }
         if !batch.has_more {
@@ -147,6 +145,17 @@ async fn rollups_by_project(
     Ok(grouped)
 }
 
+/// The daily rollups of these projects in a period.
+async fn daily_rollups(
+    txn: &DatabaseTransaction,
+    catalog: &Catalog,
+    projects: &[ProjectId],
+    period: &BillingPeriod,
+) -> Result<HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>>, ApiError> {
+    let month = [(period.start(), period.end())];
+    rollups_by_project(txn, catalog, Grain::Day, projects, None, &month).await
+}
+
 /// One project's usage of each product over a span.
 pub struct ProjectUsage {
     pub project: Project,
@@ -173,15 +182,7 @@ pub async fn monthly(
     let txn = billing_persistence::db::begin_read(&state.db).await?;
     let catalog = Catalog::load(&txn).await?;
     let ids: Vec<ProjectId> = projects.iter().map(|(p, _)| p.id.clone()).collect();
-    let mut days = rollups_by_project(
-        &txn,
-        &catalog,
-        Grain::Day,
-        &ids,
-        None,
-        &[(period.start(), period.end())],
-    )
-    .await?;
+    let mut days = daily_rollups(&txn, &catalog, &ids, &period).await?;
     txn.commit().await?;
     let mut usage = Vec::with_capacity(projects.len());
     for (project, access) in projects {
@@ -224,17 +225,10 @@ pub async fn daily(
     let txn = billing_persistence::db::begin_read(&state.db).await?;
     let catalog = Catalog::load(&txn).await?;
     let rollups = ProjectRollups {
-        days: rollups_by_project(
-            &txn,
-            &catalog,
-            Grain::Day,
-            std::slice::from_ref(project_id),
-            None,
-            &[(period.start(), period.end())],
-        )
-        .await?
-        .remove(project_id)
-        .unwrap_or_default(),
+        days: daily_rollups(&txn, &catalog, std::slice::from_ref(project_id), &period)
+            .await?
+            .remove(project_id)
+            .unwrap_or_default(),
         hours: BTreeMap::new(),
     };
     txn.commit().await?;
@@ -416,15 +410,7 @@ pub async fn channels(
     let assignments = repo::catalog::assignments_of(&txn, &ids).await?;
     let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
     let plans = repo::catalog::plans_by_code(&txn, &plan_codes).await?;
-    let mut days = rollups_by_project(
-        &txn,
-        &catalog,
-        Grain::Day,
-        &ids,
-        None,
-        &[(period.start(), period.end())],
-    )
-    .await?;
+    let mut days = daily_rollups(&txn, &catalog, &ids, &period).await?;
     let mut rollups: HashMap<ProjectId, ProjectRollups> = HashMap::new();
     for project in &billed {
         let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);

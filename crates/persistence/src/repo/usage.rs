@@ -98,6 +98,15 @@ pub async fn insert_events<C: ConnectionTrait>(
         .collect()
 }
 
+/// PostgreSQL: inserts a batch given as one array per column ([`unnest_values`]).
+const UNNEST_INSERT: &str = "INSERT INTO usage_events \
+     (account_id, event_id, project_id, product_id, quantity, occurred_at, received_at, \
+      properties) \
+     SELECT $1, e.event_id, e.project_id, e.product_id, e.quantity, e.occurred_at, $2, \
+            NULLIF(e.properties, '') \
+     FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[]) \
+          AS e(event_id, project_id, product_id, quantity, occurred_at, properties)";
+
 /// The 8 parameters of an `UNNEST` insert of `events`: the account, the receiving instant, and
 /// one array per column.
 fn unnest_values(
@@ -146,18 +155,11 @@ async fn insert_events_unnest<C: ConnectionTrait>(
 ) -> Result<HashSet<String>, PersistenceError> {
     let values = unnest_values(account, &events.iter().collect::<Vec<_>>(), received_at);
     // The inserted ids come back as one array in one row, not a row per event.
-    let sql = "WITH inserted AS ( \
-               INSERT INTO usage_events \
-               (account_id, event_id, project_id, product_id, quantity, occurred_at, received_at, \
-                properties) \
-               SELECT $1, e.event_id, e.project_id, e.product_id, e.quantity, e.occurred_at, $2, \
-                      NULLIF(e.properties, '') \
-               FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], \
-                           $8::text[]) \
-                    AS e(event_id, project_id, product_id, quantity, occurred_at, properties) \
-               ON CONFLICT (account_id, event_id) DO NOTHING \
-               RETURNING event_id) \
-               SELECT COALESCE(array_agg(event_id::text), '{}') AS ids FROM inserted";
+    let sql = format!(
+        "WITH inserted AS ({UNNEST_INSERT} ON CONFLICT (account_id, event_id) DO NOTHING \
+         RETURNING event_id) \
+         SELECT COALESCE(array_agg(event_id::text), '{{}}') AS ids FROM inserted"
+    );
     let row = db
         .query_one(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -227,17 +229,9 @@ pub async fn insert_new_events<C: ConnectionTrait>(
         return Ok(HashSet::new());
     }
     let values = unnest_values(account, &new, received_at);
-    let sql = "INSERT INTO usage_events \
-               (account_id, event_id, project_id, product_id, quantity, occurred_at, received_at, \
-                properties) \
-               SELECT $1, e.event_id, e.project_id, e.product_id, e.quantity, e.occurred_at, $2, \
-                      NULLIF(e.properties, '') \
-               FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], \
-                           $8::text[]) \
-                    AS e(event_id, project_id, product_id, quantity, occurred_at, properties)";
     db.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        sql,
+        UNNEST_INSERT,
         values,
     ))
     .await
