@@ -88,15 +88,24 @@ async fn visible_projects(
 }
 
 /// The catalog's products by storage id.
-struct Catalog(HashMap<String, Product>);
+struct Catalog {
+    by_id: HashMap<String, Product>,
+    /// Each code's storage id.
+    ids: HashMap<Code, String>,
+}
 
 impl Catalog {
     async fn load(txn: &DatabaseTransaction) -> Result<Self, ApiError> {
-        Ok(Catalog(repo::catalog::products_by_id(txn).await?))
+        let by_id = repo::catalog::products_by_id(txn).await?;
+        let ids = by_id
+            .iter()
+            .map(|(id, p)| (p.code.clone(), id.clone()))
+            .collect();
+        Ok(Catalog { by_id, ids })
     }
 
     fn by_code(&self, code: &Code) -> Option<&Product> {
-        self.0.values().find(|p| &p.code == code)
+        self.ids.get(code).and_then(|id| self.by_id.get(id))
     }
 
     fn aggregation(&self, code: &Code) -> Option<Aggregation> {
@@ -134,7 +143,7 @@ async fn rollups_by_project(
         {
             // Rollups of a product no longer in the catalog cannot be named; products are never
             // deleted, so this skips nothing in practice.
-            if let Some(product) = catalog.0.get(&product_id) {
+            if let Some(product) = catalog.by_id.get(&product_id) {
                 grouped
                     .entry(project)
                     .or_default()
@@ -312,10 +321,9 @@ pub async fn metering(
     let txn = billing_persistence::db::begin_read(&state.db).await?;
     let catalog = Catalog::load(&txn).await?;
     let Some((product_id, found)) = catalog
-        .0
-        .iter()
-        .find(|(_, p)| p.code == code)
-        .map(|(id, p)| (id.clone(), p.clone()))
+        .ids
+        .get(&code)
+        .and_then(|id| catalog.by_id.get(id).map(|p| (id.clone(), p.clone())))
     else {
         return Err(ApiError::NotFound);
     };
