@@ -508,11 +508,14 @@ db_test!(metering_per_date_with_its_hours, async |app: &TestApp| {
     assert_eq!(resp.body["period"], "2026-11");
     assert_eq!(resp.body["quantity"], Value::Null);
     assert_eq!(resp.body["dates"], json!([]));
-    let bad = app
-        .get(&format!("{base}?product=disk&date=2026-02-30"), &user)
-        .await;
-    bad.assert_problem(400, "invalid-parameters");
-    assert_eq!(bad.error_fields(), vec!["date"]);
+    // Only calendar dates YYYY-MM-DD: not an impossible one, nor week or ordinal dates.
+    for date in ["2026-02-30", "2026-W47-1", "2026-327"] {
+        let bad = app
+            .get(&format!("{base}?product=disk&date={date}"), &user)
+            .await;
+        bad.assert_problem(400, "invalid-parameters");
+        assert_eq!(bad.error_fields(), vec!["date"], "{date}");
+    }
     let bad = app
         .get(&format!("{base}?product=disk&period=2026-13"), &user)
         .await;

@@ -197,6 +197,22 @@ pub fn charge_project(
         .collect()
 }
 
+/// What one product was charged across a project's ratings: the sum of its rounded lines.
+pub fn charged_for(
+    currency: Currency,
+    ratings: &[Rating],
+    product: &Code,
+) -> Result<Money, DomainError> {
+    Money::sum(
+        currency,
+        ratings
+            .iter()
+            .flat_map(|r| r.lines.iter())
+            .filter(|l| l.product.as_ref() == Some(product))
+            .map(|l| l.amount),
+    )
+}
+
 /// A project's billing summary (seed 000): the base fee, the usage fees by fee group, and their
 /// total. The parts always add up to the total: each is a sum of rounded lines.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -488,6 +504,16 @@ mod tests {
         assert_eq!(shown(s.disk_usage_fee), "120");
         assert_eq!(shown(s.other_usage_fee), "0");
         assert_eq!(shown(s.total), "122621");
+        // 1,000 on Basic + 1,501 on Pro
+        let krw = Currency::parse("KRW").unwrap();
+        assert_eq!(
+            shown(charged_for(krw, &ratings, &code("api_calls")).unwrap()),
+            "2501"
+        );
+        assert_eq!(
+            shown(charged_for(krw, &ratings, &code("monitoring")).unwrap()),
+            "0"
+        );
         // Without a plan the project is not billed, whatever its usage.
         assert!(charge_project(&nov, &[], None, &plans, &r, agg)
             .unwrap()

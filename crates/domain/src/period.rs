@@ -62,6 +62,16 @@ impl BillingOffset {
     pub fn utc_offset(&self) -> UtcOffset {
         self.0
     }
+
+    /// The instant a local calendar date starts at (its midnight in this offset).
+    pub fn midnight(&self, date: Date) -> OffsetDateTime {
+        PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_offset(self.0)
+    }
+
+    /// The local calendar date an instant falls on.
+    pub fn date_of(&self, instant: OffsetDateTime) -> Date {
+        instant.to_offset(self.0).date()
+    }
 }
 
 impl fmt::Display for BillingOffset {
@@ -213,7 +223,7 @@ impl fmt::Display for BillingPeriod {
 fn local_midnight(year: i32, month: Month, offset: BillingOffset) -> OffsetDateTime {
     // Every (year, month) of a BillingPeriod is a valid date between MIN_YEAR and MAX_YEAR + 1.
     let date = Date::from_calendar_date(year, month, 1).unwrap_or(Date::MIN);
-    PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_offset(offset.utc_offset())
+    offset.midnight(date)
 }
 
 fn seconds_to_hours(duration: Duration) -> Decimal {

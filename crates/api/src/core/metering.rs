@@ -10,7 +10,8 @@ use billing_domain::access::ProjectAccess;
 use billing_domain::account::{Account, Project};
 use billing_domain::catalog::{Aggregation, Code, FeeGroup, Product};
 use billing_domain::metering::{
-    charge_project, hour_ranges_needed, summarize, total, ProjectRollups, Summary, Totals,
+    charge_project, charged_for, hour_ranges_needed, summarize, total, ProjectRollups, Summary,
+    Totals,
 };
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::BillingPeriod;
@@ -250,7 +251,7 @@ pub async fn daily(
             .totals(start, end, offset, |c| catalog.aggregation(c))
             .map_err(out_of_range)?;
         days.push(DayUsage {
-            date: start.to_offset(offset.utc_offset()).date(),
+            date: offset.date_of(start),
             starts_at: start,
             products: named(&catalog, totals),
         });
@@ -298,7 +299,7 @@ pub async fn metering(
     let offset = account.billing_offset;
     let period = match (period, date) {
         (None, Some(date)) => {
-            let midnight = date.midnight().assume_offset(offset.utc_offset());
+            let midnight = offset.midnight(date);
             BillingPeriod::containing(midnight, offset)
                 .map_err(|e| ApiError::InvalidParameters(vec![FieldError::domain("date", &e)]))?
         }
@@ -309,7 +310,7 @@ pub async fn metering(
     let range = match date {
         None => (period.start(), period.end()),
         Some(date) => {
-            let start = date.midnight().assume_offset(offset.utc_offset());
+            let start = offset.midnight(date);
             if period.contains(start) {
                 (start, start + Grain::Day.length())
             } else {
@@ -362,7 +363,7 @@ pub async fn metering(
             }
         }
         dates.push(DateMetering {
-            date: day.to_offset(offset.utc_offset()).date(),
+            date: offset.date_of(*day),
             totals,
             hours: shown,
         });
@@ -397,13 +398,21 @@ pub struct Service {
     pub amount: billing_domain::money::Money,
 }
 
+/// The billing table of a period: its channels and the sum of their totals.
+pub struct BillingTable {
+    pub account: Account,
+    pub period: BillingPeriod,
+    pub channels: Vec<Channel>,
+    pub total: billing_domain::money::Money,
+}
+
 /// The per-project billing table (seed 000): only projects whose costs the caller may see.
 pub async fn channels(
     state: &AppState,
     caller: &User,
     account_id: &AccountId,
     period: Option<&str>,
-) -> Result<(Account, BillingPeriod, Vec<Channel>), ApiError> {
+) -> Result<BillingTable, ApiError> {
     let (account, projects) = visible_projects(state, caller, account_id).await?;
     let period = period_of(state, &account, period)?;
     let billed: Vec<Project> = projects
@@ -465,15 +474,8 @@ pub async fn channels(
             .map_err(out_of_range)?;
         let mut services = Vec::with_capacity(totals.len());
         for (product, totals) in named(&catalog, totals) {
-            let amount = billing_domain::money::Money::sum(
-                account.currency,
-                ratings
-                    .iter()
-                    .flat_map(|r| r.lines.iter())
-                    .filter(|l| l.product.as_ref() == Some(&product.code))
-                    .map(|l| l.amount),
-            )
-            .map_err(out_of_range)?;
+            let amount =
+                charged_for(account.currency, &ratings, &product.code).map_err(out_of_range)?;
             services.push(Service {
                 product,
                 totals,
@@ -487,5 +489,15 @@ pub async fn channels(
             summary,
         });
     }
-    Ok((account, period, channels))
+    let total = billing_domain::money::Money::sum(
+        account.currency,
+        channels.iter().map(|c| c.summary.total),
+    )
+    .map_err(out_of_range)?;
+    Ok(BillingTable {
+        account,
+        period,
+        channels,
+        total,
+    })
 }

@@ -5,7 +5,6 @@ use billing_domain::catalog::{FeeGroup, Product};
 use billing_domain::metering::Totals;
 use billing_domain::period::BillingOffset;
 use billing_domain::rating::{Line, LineKind};
-use time::format_description::well_known::Iso8601;
 use time::{Date, OffsetDateTime};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -28,13 +27,13 @@ fn local(instant: OffsetDateTime, offset: BillingOffset) -> OffsetDateTime {
     instant.to_offset(offset.utc_offset())
 }
 
+/// A calendar date on the wire: `YYYY-MM-DD`, nothing else (no week or ordinal dates).
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
 fn date_text(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    date.format(DATE_FORMAT)
+        .unwrap_or_else(|_| date.to_string())
 }
 
 fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
@@ -157,7 +156,7 @@ async fn get_metering(
     let project = project_id(&path.project_id)?;
     let date = match query.date.as_deref() {
         None => None,
-        Some(text) => Some(Date::parse(text, &Iso8601::DATE).map_err(|_| {
+        Some(text) => Some(Date::parse(text, DATE_FORMAT).map_err(|_| {
             ApiError::InvalidParameters(vec![FieldError::new(
                 "date",
                 "invalid",
@@ -286,21 +285,12 @@ async fn get_billing_channels(
     query: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let account = account_id(&path.account_id)?;
-    let (account, period, channels) =
-        metering::channels(&state, &caller, &account, query.period.as_deref()).await?;
-    let total = billing_domain::money::Money::sum(
-        account.currency,
-        channels.iter().map(|c| c.summary.total),
-    )
-    .map_err(|e| ApiError::Conflict {
-        kind: "usage-out-of-range",
-        detail: e.to_string(),
-    })?;
+    let table = metering::channels(&state, &caller, &account, query.period.as_deref()).await?;
     Ok(HttpResponse::Ok().json(BillingChannelsResponse {
-        account_id: account.id.to_string(),
-        period: period.to_string(),
-        currency: CurrencyCode(account.currency.code().to_owned()),
-        total_amount: total.to_string(),
-        channels: channels.iter().map(channel_response).collect(),
+        account_id: table.account.id.to_string(),
+        period: table.period.to_string(),
+        currency: CurrencyCode(table.account.currency.code().to_owned()),
+        total_amount: table.total.to_string(),
+        channels: table.channels.iter().map(channel_response).collect(),
     }))
 }
