@@ -586,3 +586,58 @@ db_test!(
         assert_eq!(n, 12);
     }
 );
+
+db_test!(
+    monthly_usage_and_the_billing_table_are_paged_by_project,
+    async |app: &TestApp| {
+        let shop = shop(app).await;
+        let mut ids = [shop.production.clone(), shop.staging.clone()];
+        ids.sort();
+        for (path, list, total) in [
+            ("usage", "projects", None),
+            ("billing/channels", "channels", Some("165335")),
+        ] {
+            let base = format!(
+                "/v1/accounts/{}/{path}?period=2026-11&limit=1",
+                shop.account
+            );
+            let first = get(app, "owner@acme", &base).await;
+            let page: Vec<&str> = first.body[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["project_id"].as_str().unwrap())
+                .collect();
+            assert_eq!(page, vec![ids[0].as_str()], "{path}");
+            assert_eq!(first.body["has_more"], true, "{path}");
+            assert_eq!(first.body["next_cursor"], ids[0].as_str(), "{path}");
+            let second = get(
+                app,
+                "owner@acme",
+                &format!("{base}&starting_after={}", ids[0]),
+            )
+            .await;
+            let page: Vec<&str> = second.body[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["project_id"].as_str().unwrap())
+                .collect();
+            assert_eq!(page, vec![ids[1].as_str()], "{path}");
+            assert_eq!(second.body["has_more"], false, "{path}");
+            assert_eq!(second.body.get("next_cursor"), None, "{path}");
+            // The billing table's total covers every page.
+            if let Some(total) = total {
+                assert_eq!(first.body["total_amount"], total);
+                assert_eq!(second.body["total_amount"], total);
+            }
+            let zero = format!(
+                "/v1/accounts/{}/{path}?period=2026-11&limit=0",
+                shop.account
+            );
+            app.get(&zero, &app.user_token("owner@acme"))
+                .await
+                .assert_problem(400, "invalid-parameters");
+        }
+    }
+);

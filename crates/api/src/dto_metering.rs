@@ -96,7 +96,13 @@ pub struct MonthlyUsageResponse {
     /// The instant after the period.
     #[serde(with = "time::serde::rfc3339")]
     pub ends_at: OffsetDateTime,
+    /// A page of projects, by project id.
     pub projects: Vec<ProjectUsageResponse>,
+    /// Whether another page of projects follows.
+    pub has_more: bool,
+    /// Pass as `starting_after` to read the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// One day of a project's usage.
@@ -263,10 +269,16 @@ pub struct BillingChannelsResponse {
     #[schema(example = "2026-11")]
     pub period: String,
     pub currency: CurrencyCode,
-    /// The sum of the channels' totals.
+    /// The sum of the totals of every channel the caller may see, on every page.
     #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "122621")]
     pub total_amount: String,
+    /// A page of channels, by project id.
     pub channels: Vec<ChannelBillingResponse>,
+    /// Whether another page of channels follows.
+    pub has_more: bool,
+    /// Pass as `starting_after` to read the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[cfg(test)]

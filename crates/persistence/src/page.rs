@@ -29,6 +29,16 @@ impl<T> Page<T> {
         }
     }
 
+    /// One page of items already read whole and sorted by `key` (a list short enough to read
+    /// at once, such as an account's projects): those after the cursor, up to the limit.
+    pub fn cut(items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> &str) -> Self {
+        let after: Vec<T> = items
+            .into_iter()
+            .filter(|item| page.after.as_deref().is_none_or(|a| key(item) > a))
+            .collect();
+        Self::from_overfetch(after, page.limit)
+    }
+
     pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
         Ok(Page {
             items: self
@@ -38,5 +48,30 @@ impl<T> Page<T> {
                 .collect::<Result<Vec<_>, E>>()?,
             has_more: self.has_more,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sorted_list_is_cut_after_the_cursor() {
+        let items = vec!["a", "b", "c", "d"];
+        let first = Page::cut(
+            items.clone(),
+            &PageRequest {
+                limit: 2,
+                after: None,
+            },
+            |s| s,
+        );
+        assert_eq!((first.items, first.has_more), (vec!["a", "b"], true));
+        let next = PageRequest {
+            limit: 2,
+            after: Some("b".into()),
+        };
+        let second = Page::cut(items, &next, |s| s);
+        assert_eq!((second.items, second.has_more), (vec!["c", "d"], false));
     }
 }

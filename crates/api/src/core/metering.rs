@@ -18,7 +18,7 @@ use billing_domain::period::BillingPeriod;
 use billing_domain::rating::Rating;
 use billing_domain::usage::{day_bucket, Grain, Rollup};
 use billing_domain::DomainError;
-use billing_persistence::page::PageRequest;
+use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::projects::ProjectFilter;
 use billing_persistence::repo::usage::{RollupQuery, StoredRollup};
@@ -180,15 +180,21 @@ fn named(catalog: &Catalog, totals: BTreeMap<Code, Totals>) -> Vec<(Product, Tot
         .collect()
 }
 
-/// Monthly usage per project and product, for every project the caller may see.
+/// Monthly usage per project and product, for a page of the projects the caller may see (by
+/// project id).
 pub async fn monthly(
     state: &AppState,
     caller: &User,
     account_id: &AccountId,
     period: Option<&str>,
-) -> Result<(Account, BillingPeriod, Vec<ProjectUsage>), ApiError> {
+    page: &PageRequest,
+) -> Result<(Account, BillingPeriod, Page<ProjectUsage>), ApiError> {
     let (account, projects) = visible_projects(state, caller, account_id).await?;
     let period = period_of(state, &account, period)?;
+    let Page {
+        items: projects,
+        has_more,
+    } = Page::cut(projects, page, |(p, _)| p.id.as_str());
     let txn = billing_persistence::db::begin_read(&state.db).await?;
     let catalog = Catalog::load(&txn).await?;
     let ids: Vec<ProjectId> = projects.iter().map(|(p, _)| p.id.clone()).collect();
@@ -211,7 +217,14 @@ pub async fn monthly(
             products: named(&catalog, totals),
         });
     }
-    Ok((account, period, usage))
+    Ok((
+        account,
+        period,
+        Page {
+            items: usage,
+            has_more,
+        },
+    ))
 }
 
 /// One day of a project's usage.
@@ -398,20 +411,23 @@ pub struct Service {
     pub amount: billing_domain::money::Money,
 }
 
-/// The billing table of a period: its channels and the sum of their totals.
+/// The billing table of a period: a page of its channels, and the sum of the totals of all of
+/// them (every page).
 pub struct BillingTable {
     pub account: Account,
     pub period: BillingPeriod,
-    pub channels: Vec<Channel>,
+    pub channels: Page<Channel>,
     pub total: billing_domain::money::Money,
 }
 
-/// The per-project billing table (seed 000): only projects whose costs the caller may see.
+/// The per-project billing table (seed 000): only projects whose costs the caller may see, a
+/// page of them by project id; the total covers them all.
 pub async fn channels(
     state: &AppState,
     caller: &User,
     account_id: &AccountId,
     period: Option<&str>,
+    page: &PageRequest,
 ) -> Result<BillingTable, ApiError> {
     let (account, projects) = visible_projects(state, caller, account_id).await?;
     let period = period_of(state, &account, period)?;
@@ -497,7 +513,7 @@ pub async fn channels(
     Ok(BillingTable {
         account,
         period,
-        channels,
+        channels: Page::cut(channels, page, |c| c.project.id.as_str()),
         total,
     })
 }

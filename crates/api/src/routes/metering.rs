@@ -1,6 +1,7 @@
 //! Usage reads for customers: monthly usage, daily usage, metering per date, billing table.
 
 use actix_web::{get, web, HttpResponse};
+use billing_domain::account::Project;
 use billing_domain::catalog::{FeeGroup, Product};
 use billing_domain::metering::Totals;
 use billing_domain::period::BillingOffset;
@@ -14,6 +15,7 @@ use crate::core::metering::{self, Channel};
 use crate::dto::{AccountPath, AccountProjectPath, CurrencyCode};
 use crate::dto_metering::*;
 use crate::error::{ApiError, FieldError};
+use crate::extract::PageQuery;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -36,6 +38,11 @@ fn date_text(date: Date) -> String {
         .unwrap_or_else(|_| date.to_string())
 }
 
+/// The cursor of the page after the one ending with `last`, if there is one.
+fn next_cursor(has_more: bool, last: Option<&Project>) -> Option<String> {
+    has_more.then(|| last.map(|p| p.id.to_string())).flatten()
+}
+
 fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
     ProductUsage {
         product: product.code.to_string(),
@@ -55,7 +62,7 @@ fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
 #[utoipa::path(
     tag = "usage",
     operation_id = "get_monthly_usage",
-    params(AccountPath, PeriodQuery),
+    params(AccountPath, PeriodQuery, PageQuery),
     responses((status = 200, description = "Usage per project and product", body = MonthlyUsageResponse)),
     security(("bearer" = []))
 )]
@@ -65,17 +72,21 @@ async fn get_monthly_usage(
     state: web::Data<AppState>,
     path: web::Path<AccountPath>,
     query: web::Query<PeriodQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let account = account_id(&path.account_id)?;
+    let page = page.to_request()?;
     let (account, period, usage) =
-        metering::monthly(&state, &caller, &account, query.period.as_deref()).await?;
+        metering::monthly(&state, &caller, &account, query.period.as_deref(), &page).await?;
     let offset = account.billing_offset;
+    let next_cursor = next_cursor(usage.has_more, usage.items.last().map(|u| &u.project));
     Ok(HttpResponse::Ok().json(MonthlyUsageResponse {
         account_id: account.id.to_string(),
         period: period.to_string(),
         starts_at: local(period.start(), offset),
         ends_at: local(period.end(), offset),
         projects: usage
+            .items
             .iter()
             .map(|u| ProjectUsageResponse {
                 project_id: u.project.id.to_string(),
@@ -88,6 +99,8 @@ async fn get_monthly_usage(
                     .collect(),
             })
             .collect(),
+        has_more: usage.has_more,
+        next_cursor,
     }))
 }
 
@@ -273,7 +286,7 @@ fn channel_response(channel: &Channel) -> ChannelBillingResponse {
 #[utoipa::path(
     tag = "usage",
     operation_id = "get_billing_channels",
-    params(AccountPath, PeriodQuery),
+    params(AccountPath, PeriodQuery, PageQuery),
     responses((status = 200, description = "Charges per project", body = BillingChannelsResponse)),
     security(("bearer" = []))
 )]
@@ -283,14 +296,20 @@ async fn get_billing_channels(
     state: web::Data<AppState>,
     path: web::Path<AccountPath>,
     query: web::Query<PeriodQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let account = account_id(&path.account_id)?;
-    let table = metering::channels(&state, &caller, &account, query.period.as_deref()).await?;
+    let page = page.to_request()?;
+    let table =
+        metering::channels(&state, &caller, &account, query.period.as_deref(), &page).await?;
+    let channels = &table.channels;
     Ok(HttpResponse::Ok().json(BillingChannelsResponse {
         account_id: table.account.id.to_string(),
         period: table.period.to_string(),
         currency: CurrencyCode(table.account.currency.code().to_owned()),
         total_amount: table.total.to_string(),
-        channels: table.channels.iter().map(channel_response).collect(),
+        channels: channels.items.iter().map(channel_response).collect(),
+        has_more: channels.has_more,
+        next_cursor: next_cursor(channels.has_more, channels.items.last().map(|c| &c.project)),
     }))
 }
