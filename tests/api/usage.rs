@@ -221,6 +221,70 @@ db_test!(
 );
 
 db_test!(
+    a_stored_event_at_the_end_of_a_batch_leaves_the_new_ones_counted_once,
+    async |app: &TestApp| {
+        // On PostgreSQL a batch is first inserted without looking for stored ids; an id stored
+        // already fails that insert after the new rows before it went in. Those rows and their
+        // rollups must be rolled back, and the batch counted once the careful way.
+        let s = setup(app, "+00:00").await;
+        let p = s.project.as_str();
+        let first = ingest(
+            app,
+            &s,
+            vec![ev("old", p, "api_calls", "7", "2026-11-23T01:10:00Z")],
+        )
+        .await;
+        assert_eq!(first.body["accepted"], 1, "{}", first.body);
+        let mut batch: Vec<Value> = (0..50)
+            .map(|i| {
+                ev(
+                    &format!("new-{i}"),
+                    p,
+                    "api_calls",
+                    "1",
+                    "2026-11-23T01:20:00Z",
+                )
+            })
+            .collect();
+        batch.push(ev("old", p, "api_calls", "7", "2026-11-23T01:10:00Z"));
+        let resp = ingest(app, &s, batch).await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(
+            (
+                resp.body["accepted"].clone(),
+                resp.body["duplicates"].clone(),
+                resp.body["rejected"].clone()
+            ),
+            (json!(50), json!(1), json!(0))
+        );
+        let last = statuses(&resp).pop().unwrap();
+        assert_eq!(last, ("old".to_owned(), "duplicate".to_owned(), None));
+        // 7 + 50 x 1 in the 01:00 hour and in the day, 51 events, each once.
+        assert_eq!(
+            rollups(app).await,
+            vec![(
+                "2026-11-23T01:00:00Z".to_owned(),
+                57_000_000,
+                7_000_000,
+                1_000_000,
+                51
+            )]
+        );
+        assert_eq!(
+            daily_rollups(app).await,
+            vec![(
+                "2026-11-23T00:00:00Z".to_owned(),
+                57_000_000,
+                7_000_000,
+                1_000_000,
+                51
+            )]
+        );
+        assert_eq!(stored_events(app).await, 51);
+    }
+);
+
+db_test!(
     hours_and_days_follow_an_offset_of_five_and_a_half_hours,
     async |app: &TestApp| {
         app.clock.set(datetime!(2026-12-01 12:00 UTC));

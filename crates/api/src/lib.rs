@@ -17,3 +17,10 @@ pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;
+
+/// The server allocates and frees many small strings per request (a batch of 1,000 usage events
+/// is some 6,000 of them); mimalloc does that with less CPU than the system allocator, leaving
+/// more of the machine to the database. Every binary linking this crate (the `billing` command,
+/// the benchmark, the tests) uses it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -67,11 +67,12 @@ struct Retry;
 
 /// Stores a batch of an account's usage. Answers one outcome per event, in order.
 ///
-/// On PostgreSQL the batch first runs optimistically: the ids already stored are read and the
-/// others inserted with a plain `INSERT`, and the day and hour rollups are added to without being
-/// read under lock (a `BIGINT` addition past the largest quantity fails the statement). If a
-/// concurrent batch stored one of the same ids in between (the primary key refuses the insert),
-/// or a rollup would overflow, the try is rolled back and the batch runs again the careful way:
+/// On PostgreSQL the batch first runs optimistically, as if every event were new: they are
+/// inserted with a plain `INSERT`, and the day and hour rollups are added to without being read
+/// under lock (a `BIGINT` addition past the largest quantity fails the statement). If one of the
+/// ids is stored already, by an earlier or a concurrent request (the primary key refuses the
+/// insert), or a rollup would overflow, the try is rolled back and the batch runs again the
+/// careful way:
 /// `INSERT ... ON CONFLICT DO NOTHING`, and day rollups read under lock so that overflowing
 /// events are refused one by one. SQLite runs one writer at a time and always goes the careful
 /// way. Either way the primary key decides what is new: each event is counted once.

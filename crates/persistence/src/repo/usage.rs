@@ -174,12 +174,13 @@ async fn insert_events_unnest<C: ConnectionTrait>(
     Ok(ids.into_iter().collect())
 }
 
-/// PostgreSQL, when no concurrent batch is expected to carry the same ids: the ids already
-/// stored are read first (by the primary key index), and the others inserted with a plain
-/// `INSERT`, much cheaper per row than `ON CONFLICT`'s speculative insertion. If a concurrent
-/// batch stored one of them in between, the unique constraint refuses the insert
-/// ([`PersistenceError::AlreadyExists`]) and the caller runs the batch again with
-/// [`insert_events`]. Returns the ids inserted.
+/// PostgreSQL, when the batch is expected to be new: every event is inserted with a plain
+/// `INSERT`, much cheaper per row than `ON CONFLICT`'s speculative insertion, and without first
+/// reading which ids are stored (a second index descent per event). If one of them is stored
+/// already, by an earlier request (a retried batch fails on its first event) or a concurrent
+/// one, the unique constraint refuses the insert ([`PersistenceError::AlreadyExists`]); the
+/// transaction is then void and the caller runs the batch again with [`insert_events`].
+/// Returns the ids inserted: all of them.
 pub async fn insert_new_events<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
@@ -192,43 +193,7 @@ pub async fn insert_new_events<C: ConnectionTrait>(
     if events.is_empty() {
         return Ok(HashSet::new());
     }
-    use sea_orm::sea_query::ArrayType;
-    // Every query of this transaction reads by index; a generic plan cached while the table
-    // was small must not turn the probe into a scan of every event.
-    db.execute(Statement::from_string(
-        DbBackend::Postgres,
-        "SET LOCAL enable_seqscan = off",
-    ))
-    .await?;
-    let ids = Value::Array(
-        ArrayType::String,
-        Some(Box::new(
-            events
-                .iter()
-                .map(|e| Value::String(Some(Box::new(e.event.id.as_str().to_owned()))))
-                .collect(),
-        )),
-    );
-    let row = db
-        .query_one(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT COALESCE(array_agg(event_id::text), '{}') AS ids FROM usage_events \
-             WHERE account_id = $1 AND event_id = ANY($2::varchar[])",
-            [account.as_str().into(), ids],
-        ))
-        .await?;
-    let stored: HashSet<String> = match row {
-        Some(row) => get::<Vec<String>>(&row, "ids")?.into_iter().collect(),
-        None => HashSet::new(),
-    };
-    let new: Vec<&NewEvent<'_>> = events
-        .iter()
-        .filter(|e| !stored.contains(e.event.id.as_str()))
-        .collect();
-    if new.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let values = unnest_values(account, &new, received_at);
+    let values = unnest_values(account, &events.iter().collect::<Vec<_>>(), received_at);
     db.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         UNNEST_INSERT,
@@ -236,7 +201,10 @@ pub async fn insert_new_events<C: ConnectionTrait>(
     ))
     .await
     .map_err(crate::error::unique_or_db)?;
-    Ok(new.iter().map(|e| e.event.id.as_str().to_owned()).collect())
+    Ok(events
+        .iter()
+        .map(|e| e.event.id.as_str().to_owned())
+        .collect())
 }
 
 /// Removes events of this account (those refused after insertion).
