@@ -111,7 +111,7 @@ const UNNEST_INSERT: &str = "INSERT INTO usage_events \
 /// one array per column.
 fn unnest_values(
     account: &AccountId,
-    events: &[&NewEvent<'_>],
+    events: &[NewEvent<'_>],
     received_at: OffsetDateTime,
 ) -> Vec<Value> {
     use sea_orm::sea_query::ArrayType;
@@ -153,7 +153,7 @@ async fn insert_events_unnest<C: ConnectionTrait>(
     events: &[NewEvent<'_>],
     received_at: OffsetDateTime,
 ) -> Result<HashSet<String>, PersistenceError> {
-    let values = unnest_values(account, &events.iter().collect::<Vec<_>>(), received_at);
+    let values = unnest_values(account, events, received_at);
     // The inserted ids come back as one array in one row, not a row per event.
     let sql = format!(
         "WITH inserted AS ({UNNEST_INSERT} ON CONFLICT (account_id, event_id) DO NOTHING \
@@ -193,7 +193,7 @@ pub async fn insert_new_events<C: ConnectionTrait>(
     if events.is_empty() {
         return Ok(HashSet::new());
     }
-    let values = unnest_values(account, &events.iter().collect::<Vec<_>>(), received_at);
+    let values = unnest_values(account, events, received_at);
     db.execute(Statement::from_sql_and_values(
         DbBackend::Postgres,
         UNNEST_INSERT,
