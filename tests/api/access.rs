@@ -311,3 +311,67 @@ db_test!(
         .assert_problem(409, "project-closed");
     }
 );
+
+db_test!(operators_read_every_customer_view, async |app: &TestApp| {
+    let w = world(app).await;
+    let admin = app.admin_token();
+    let bob = app.user_token("bob");
+
+    // An operator sees any account as its billing admin would: the same projects, each
+    // with billing permission.
+    let account = app.get(&format!("/v1/accounts/{}", w.acme), &admin).await;
+    assert_eq!(account.status, 200);
+    assert_eq!(account.body["role"], "billing_admin");
+    assert_eq!(account.body["id"], w.acme.as_str());
+    let as_operator = app
+        .get(&format!("/v1/accounts/{}/projects", w.acme), &admin)
+        .await;
+    let as_billing_admin = app
+        .get(&format!("/v1/accounts/{}/projects", w.acme), &bob)
+        .await;
+    assert_eq!(as_operator.status, 200);
+    assert_eq!(
+        project_view(&as_operator.body),
+        project_view(&as_billing_admin.body)
+    );
+    assert_eq!(
+        project_view(&as_operator.body),
+        sorted(vec![
+            (w.prod.clone(), true),
+            (w.staging.clone(), true),
+            (w.lake.clone(), true)
+        ])
+    );
+    // Every customer read of the other account too, and one project of it.
+    let web = app
+        .get(
+            &format!("/v1/accounts/{}/projects/{}", w.globex, w.web),
+            &admin,
+        )
+        .await;
+    assert_eq!(web.status, 200);
+    assert_eq!(web.body["billing_permission"], true);
+    for path in [
+        format!("/v1/accounts/{}/usage", w.globex),
+        format!("/v1/accounts/{}/billing/channels", w.globex),
+        format!("/v1/accounts/{}/projects/{}/usage/daily", w.globex, w.web),
+    ] {
+        assert_eq!(app.get(&path, &admin).await.status, 200, "{path}");
+    }
+    // The account list of an operator is every account.
+    let list = app.get("/v1/accounts", &admin).await;
+    let mut ids: Vec<&str> = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut expected = vec![w.acme.as_str(), w.globex.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    // An unknown account is still a 404 to an operator.
+    app.get("/v1/accounts/acct_00000000000000000000000000000000", &admin)
+        .await
+        .assert_problem(404, "not-found");
+});

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use billing_api::application::state::AppState;
 use billing_api::demo;
-use billing_api::state::AppState;
 use billing_domain::period::BillingOffset;
 use time::macros::datetime;
 

@@ -9,9 +9,9 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use billing_api::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
-use billing_api::clock::FixedClock;
+use billing_api::application::clock::FixedClock;
 use billing_api::config::Settings;
+use billing_api::http::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
 use billing_api::startup::Application;
 use futures_util::FutureExt;
 use reqwest::header::HeaderMap;

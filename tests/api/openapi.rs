@@ -9,11 +9,11 @@ const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 
 #[test]
 fn committed_document_matches_the_code() {
-    let generated = billing_api::openapi::document_json().expect("serialize");
+    let generated = billing_api::http::openapi::document_json().expect("serialize");
     assert!(
         generated == COMMITTED,
         "openapi/openapi.json is out of date with the code. Regenerate it with:\n    {}\n",
-        billing_api::openapi::REGENERATE_COMMAND
+        billing_api::http::openapi::REGENERATE_COMMAND
     );
 }
 

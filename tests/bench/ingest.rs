@@ -22,9 +22,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing_api::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
-use billing_api::clock::SystemClock;
+use billing_api::application::clock::SystemClock;
 use billing_api::config::Settings;
+use billing_api::http::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
 use billing_api::startup::Application;
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};

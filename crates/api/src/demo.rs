@@ -23,10 +23,11 @@ use billing_persistence::repo;
 use rust_decimal::Decimal;
 use time::{Duration, OffsetDateTime};
 
-use crate::core;
-use crate::core::usage::EventInput;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::application::accounts::{self, projects};
+use crate::application::catalog;
+use crate::application::idempotency::{Answer, Idempotent};
+use crate::application::usage::ingest::{self, EventInput};
+use crate::application::{AppError, AppState};
 
 pub const OPERATOR: &str = "operator@provider.example";
 
@@ -91,25 +92,25 @@ const ACCOUNTS: &[AccountSpec] = &[
     },
 ];
 
-fn invalid(e: DomainError) -> ApiError {
-    ApiError::Internal(format!("demo data is invalid: {e}"))
+fn invalid(e: DomainError) -> AppError {
+    AppError::Internal(format!("demo data is invalid: {e}"))
 }
 
-fn dec(text: &str) -> Result<Decimal, ApiError> {
+fn dec(text: &str) -> Result<Decimal, AppError> {
     billing_domain::money::parse_plain_decimal(text).map_err(invalid)
 }
 
-fn price(text: &str) -> Result<UnitPrice, ApiError> {
+fn price(text: &str) -> Result<UnitPrice, AppError> {
     UnitPrice::parse(text).map_err(invalid)
 }
 
-fn code(text: &str) -> Result<Code, ApiError> {
+fn code(text: &str) -> Result<Code, AppError> {
     Code::parse(text).map_err(invalid)
 }
 
 const GIB: &str = "1073741824";
 
-fn products() -> Result<Vec<Product>, ApiError> {
+fn products() -> Result<Vec<Product>, AppError> {
     [
         (
             "api_calls",
@@ -146,7 +147,7 @@ fn plan(
     currency: &str,
     base_fee: &str,
     prices: Vec<(&str, PriceModel, &str)>,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, AppError> {
     let mut priced = BTreeMap::new();
     for (product, model, free) in prices {
         let free = Quantity::parse(free).map_err(invalid)?;
@@ -161,7 +162,7 @@ fn plan(
     })
 }
 
-fn plans() -> Result<Vec<Plan>, ApiError> {
+fn plans() -> Result<Vec<Plan>, AppError> {
     let zero = price("0")?;
     Ok(vec![
         // 10,000 calls free, then 500 KRW per started 1,000; the first 10 GiB of disk free, then
@@ -271,18 +272,22 @@ fn plans() -> Result<Vec<Plan>, ApiError> {
     ])
 }
 
+/// The demo keeps what it made, not the answers.
+fn none<T>(_: &T) -> Result<Answer, AppError> {
+    Answer::none()
+}
+
 /// Publishes the demo catalog; what exists already is left as it is.
-async fn load_catalog(state: &AppState) -> Result<(), ApiError> {
-    let clock = state.clock.as_ref();
+async fn load_catalog(state: &AppState) -> Result<(), AppError> {
     for product in products()? {
-        match core::catalog::create_product(&state.db, clock, product).await {
-            Ok(_) | Err(ApiError::Conflict { .. }) => {}
+        match catalog::create_product(state, Idempotent::without_key(), product, none).await {
+            Ok(_) | Err(AppError::Conflict { .. }) => {}
             Err(e) => return Err(e),
         }
     }
     for plan in plans()? {
-        match core::catalog::create_plan(&state.db, clock, plan).await {
-            Ok(_) | Err(ApiError::Conflict { .. }) => {}
+        match catalog::create_plan(state, Idempotent::without_key(), plan, none).await {
+            Ok(_) | Err(AppError::Conflict { .. }) => {}
             Err(e) => return Err(e),
         }
     }
@@ -305,7 +310,7 @@ fn usage_of(
     position: usize,
     offset: BillingOffset,
     now: OffsetDateTime,
-) -> Result<Vec<EventInput>, ApiError> {
+) -> Result<Vec<EventInput>, AppError> {
     let period = BillingPeriod::containing(now, offset).map_err(invalid)?;
     let start = period.previous().start();
     // Per mille of the busiest project's usage.
@@ -344,7 +349,7 @@ fn usage_of(
 }
 
 /// Loads the demo data unless it is there already; returns every demo user.
-pub async fn load(state: &AppState) -> Result<Vec<DemoUser>, ApiError> {
+pub async fn load(state: &AppState) -> Result<Vec<DemoUser>, AppError> {
     load_catalog(state).await?;
     let mut users = Vec::new();
     for spec in ACCOUNTS {
@@ -379,24 +384,20 @@ pub async fn load(state: &AppState) -> Result<Vec<DemoUser>, ApiError> {
     Ok(users)
 }
 
-async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountId, ApiError> {
-    let txn = billing_persistence::db::begin_write(&state.db).await?;
-    let account = core::accounts::create(
-        &txn,
-        state.clock.as_ref(),
-        NewAccount {
-            name: AccountName::parse(spec.name).map_err(invalid)?,
-            currency: Currency::parse(spec.currency).map_err(invalid)?,
-            billing_offset: BillingOffset::parse(spec.offset).map_err(invalid)?,
-            tax_rate: TaxRate::parse(spec.tax_rate).map_err(invalid)?,
-            billing_email: Some(EmailAddress::parse(spec.email).map_err(invalid)?),
-        },
-    )
-    .await?;
-    txn.commit().await?;
+async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountId, AppError> {
+    let new = NewAccount {
+        name: AccountName::parse(spec.name).map_err(invalid)?,
+        currency: Currency::parse(spec.currency).map_err(invalid)?,
+        billing_offset: BillingOffset::parse(spec.offset).map_err(invalid)?,
+        tax_rate: TaxRate::parse(spec.tax_rate).map_err(invalid)?,
+        billing_email: Some(EmailAddress::parse(spec.email).map_err(invalid)?),
+    };
+    let account = accounts::open(state, Idempotent::without_key(), new, none)
+        .await?
+        .made()?;
     for (user, role) in spec.users {
         let user = UserId::parse(user).map_err(invalid)?;
-        core::accounts::set_member(state, &account.id, user, *role).await?;
+        accounts::set_member(state, &account.id, user, *role).await?;
     }
     let offset = BillingOffset::parse(spec.offset).map_err(invalid)?;
     let previous = BillingPeriod::containing(state.clock.now(), offset)
@@ -404,20 +405,35 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
         .previous();
     for (position, (name, participants)) in spec.projects.iter().enumerate() {
         let name = ProjectName::parse(name).map_err(invalid)?;
-        let txn = billing_persistence::db::begin_write(&state.db).await?;
-        let clock = state.clock.as_ref();
-        let project = core::projects::create(&txn, clock, &account.id, name).await?;
-        core::catalog::assign_plan(&txn, clock, &project.id, spec.plan, Some(previous.start()))
-            .await?;
+        let project = projects::create(
+            state,
+            Idempotent::without_key(),
+            account.id.clone(),
+            name,
+            none,
+        )
+        .await?
+        .made()?;
+        let mut changes = vec![(spec.plan, previous.start())];
         if let Some((_, upgrade)) = spec.upgrade.filter(|(p, _)| *p == position) {
             let noon_on_the_10th = previous.start() + Duration::days(9) + Duration::hours(12);
-            core::catalog::assign_plan(&txn, clock, &project.id, upgrade, Some(noon_on_the_10th))
-                .await?;
+            changes.push((upgrade, noon_on_the_10th));
         }
-        txn.commit().await?;
+        for (plan, from) in changes {
+            let (project, plan) = (project.id.clone(), plan.to_owned());
+            catalog::assign_plan(
+                state,
+                Idempotent::without_key(),
+                project,
+                plan,
+                Some(from),
+                none,
+            )
+            .await?;
+        }
         for (user, billing_permission) in *participants {
             let user = UserId::parse(user).map_err(invalid)?;
-            core::projects::set_participant(state, &project.id, user, *billing_permission).await?;
+            projects::set_participant(state, &project.id, user, *billing_permission).await?;
         }
     }
     Ok(account.id)
@@ -425,16 +441,16 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
 
 /// Ingests the demo usage of every project of an account (fixed event ids: a second load counts
 /// only the hours since the first).
-async fn load_usage(state: &AppState, account_id: &AccountId) -> Result<(), ApiError> {
+async fn load_usage(state: &AppState, account_id: &AccountId) -> Result<(), AppError> {
     let account = repo::accounts::find(&state.db, account_id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     let now = state.clock.now();
     let projects = repo::projects::list(
         &state.db,
         account_id,
         &repo::projects::ProjectFilter::All,
-        &UserId::parse(OPERATOR).map_err(invalid)?,
+        None,
         &PageRequest {
             limit: 100,
             after: None,
@@ -451,7 +467,7 @@ async fn load_usage(state: &AppState, account_id: &AccountId) -> Result<(), ApiE
                 .by_ref()
                 .take(billing_domain::usage::MAX_BATCH)
                 .collect();
-            core::usage::ingest(state, account_id, batch).await?;
+            ingest::ingest(state, account_id, batch).await?;
         }
     }
     Ok(())

@@ -1,22 +1,12 @@
-//! The billing API: actix-web handlers, auth, problem+json errors, the OpenAPI document and the
-//! `billing` binary's commands.
+//! The billing API: the application layer (use cases, no HTTP), the HTTP layer (actix-web
+//! handlers, auth, problem+json errors, the OpenAPI document) and the `billing` binary's
+//! commands.
 
-pub mod auth;
-pub mod clock;
+pub mod application;
 pub mod config;
-pub mod core;
 pub mod demo;
-pub mod dto;
-pub mod dto_catalog;
-pub mod dto_metering;
-pub mod dto_usage;
-pub mod error;
-pub mod extract;
-pub mod middleware;
-pub mod openapi;
-pub mod routes;
+pub mod http;
 pub mod startup;
-pub mod state;
 
 /// The server allocates and frees many small strings per request (a batch of 1,000 usage events
 /// is some 6,000 of them); mimalloc does that with less CPU than the system allocator, leaving

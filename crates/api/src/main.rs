@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use billing_api::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
-use billing_api::clock::SystemClock;
+use billing_api::application::clock::SystemClock;
 use billing_api::config::Settings;
+use billing_api::demo;
+use billing_api::http::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
+use billing_api::http::openapi;
 use billing_api::startup::{init_telemetry, open_database, Application};
-use billing_api::{demo, openapi};
 use billing_persistence::db;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -149,8 +150,11 @@ async fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
     let base = format!("http://{}", settings.server.bind);
     tracing::info!(address = %settings.server.bind, port = app.port(), database, "listening");
     if load_demo {
-        let state =
-            billing_api::state::AppState::new(db, Arc::new(SystemClock), settings.default_offset());
+        let state = billing_api::application::state::AppState::new(
+            db,
+            Arc::new(SystemClock),
+            settings.default_offset(),
+        );
         let users = demo::load(&state)
             .await
             .map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;

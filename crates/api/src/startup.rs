@@ -11,14 +11,14 @@ use billing_persistence::DatabaseConnection;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::Verifier;
-use crate::clock::Clock;
+use crate::application::clock::Clock;
+use crate::application::state::AppState;
 use crate::config::Settings;
-use crate::extract::{path_error, query_error, JsonLimit};
-use crate::middleware::request_context;
-use crate::openapi;
-use crate::routes::{self, RouteTable};
-use crate::state::AppState;
+use crate::http::auth::Verifier;
+use crate::http::extract::{path_error, query_error, JsonLimit};
+use crate::http::middleware::request_context;
+use crate::http::openapi;
+use crate::http::{self as routes, RouteTable};
 
 /// A bound, not yet running server.
 pub struct Application {

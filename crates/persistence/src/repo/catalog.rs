@@ -497,5 +497,9 @@ pub async fn assignments_of<C: ConnectionTrait>(
                 effective_from: row.effective_from,
             });
     }
+    // SQLite orders instants as text, where `...00.5Z` sorts before `...00Z`: order by instant.
+    for history in found.values_mut() {
+        history.sort_by_key(|a| a.effective_from);
+    }
     Ok(found)
 }

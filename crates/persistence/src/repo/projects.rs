@@ -109,7 +109,7 @@ pub async fn list<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
     filter: &ProjectFilter,
-    participation_of: &UserId,
+    participation_of: Option<&UserId>,
     page: &PageRequest,
 ) -> Result<Page<(Project, Option<Participation>)>, PersistenceError> {
     let mut query = projects::Entity::find()
@@ -132,14 +132,17 @@ pub async fn list<C: ConnectionTrait>(
     let rows = query.limit(page.limit + 1).all(db).await?;
     let page_rows = Page::from_overfetch(rows, page.limit);
     let ids: Vec<String> = page_rows.items.iter().map(|p| p.id.clone()).collect();
-    let participations: HashMap<String, bool> = pp::Entity::find()
-        .filter(pp::Column::UserId.eq(participation_of.as_str()))
-        .filter(pp::Column::ProjectId.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.project_id, p.billing_permission))
-        .collect();
+    let participations: HashMap<String, bool> = match participation_of {
+        Some(user) if !ids.is_empty() => pp::Entity::find()
+            .filter(pp::Column::UserId.eq(user.as_str()))
+            .filter(pp::Column::ProjectId.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.project_id, p.billing_permission))
+            .collect(),
+        _ => HashMap::new(),
+    };
     page_rows.try_map(|row| {
         let participation = participations
             .get(&row.id)

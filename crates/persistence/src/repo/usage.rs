@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use billing_domain::catalog::Code;
 use billing_domain::names::{AccountId, ProjectId};
+use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{Grain, Rollup, RollupKey, UsageEvent};
 use sea_orm::sea_query::{
     Alias, Condition, Expr, LockType, OnConflict, Order, PostgresQueryBuilder, Query,
@@ -476,11 +477,12 @@ pub async fn read_rollups<C: ConnectionTrait>(
         .collect()
 }
 
-/// The periods (`YYYY-MM`) of an account whose invoice is no longer open.
+/// The periods of an account (in its billing offset) whose invoice is no longer open.
 pub async fn closed_periods<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
-) -> Result<HashSet<String>, PersistenceError> {
+    offset: BillingOffset,
+) -> Result<HashSet<BillingPeriod>, PersistenceError> {
     let select = Query::select()
         .column(a("period"))
         .from(a("invoices"))
@@ -490,6 +492,10 @@ pub async fn closed_periods<C: ConnectionTrait>(
     db.query_all(build(db, &select))
         .await?
         .iter()
-        .map(|row| get::<String>(row, "period"))
+        .map(|row| {
+            let text = get::<String>(row, "period")?;
+            BillingPeriod::parse(&text, offset)
+                .map_err(PersistenceError::corrupt("invoices", account.as_str()))
+        })
         .collect()
 }

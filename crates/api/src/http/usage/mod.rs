@@ -1,19 +1,23 @@
-//! Usage ingestion.
+//! Usage: ingestion of events here, the customer's reads in [`reads`], the wire types of both
+//! in [`wire`].
+
+pub mod reads;
+pub mod wire;
 
 use actix_web::{post, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::account_id;
-use crate::auth::UsageWriter;
-use crate::core::usage::{self, EventInput, EventOutcome};
-use crate::dto::AccountPath;
-use crate::dto_usage::*;
-use crate::error::ApiError;
-use crate::extract::ValidJson;
-use crate::state::AppState;
+use crate::application::usage::ingest::{self, EventInput, EventOutcome};
+use crate::application::AppState;
+use crate::http::auth::UsageWriter;
+use crate::http::extract::{AccountParam, ValidJson};
+use crate::http::problem::ApiError;
+use crate::http::usage::wire::*;
+use crate::http::wire::AccountPath;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ingest_usage);
+    reads::configure(cfg);
 }
 
 /// Ingest usage events
@@ -37,10 +41,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 async fn ingest_usage(
     writer: UsageWriter,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
     body: ValidJson<UsageBatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
     if !writer.may_write(&account) {
         return Err(ApiError::NotFound);
     }
@@ -59,7 +62,7 @@ async fn ingest_usage(
                 .map(|p| serde_json::Value::Object(p).to_string()),
         })
         .collect();
-    let outcomes = usage::ingest(&state, &account, inputs).await?;
+    let outcomes = ingest::ingest(&state, &account, inputs).await?;
     Ok(HttpResponse::Ok().json(batch_response(ids, outcomes)))
 }
 

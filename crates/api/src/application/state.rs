@@ -6,7 +6,7 @@ use billing_domain::period::BillingOffset;
 use billing_persistence::repo::catalog::ProductCache;
 use billing_persistence::DatabaseConnection;
 
-use crate::clock::Clock;
+use crate::application::clock::Clock;
 
 #[derive(Clone)]
 pub struct AppState {

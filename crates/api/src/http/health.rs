@@ -3,10 +3,11 @@
 use actix_web::{get, web, HttpResponse};
 use billing_persistence::db;
 use billing_persistence::ConnectionTrait;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::dto::HealthResponse;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::application::state::AppState;
+use crate::http::problem::ApiError;
 
 /// Liveness
 ///
@@ -35,7 +36,7 @@ pub async fn healthz() -> HttpResponse {
     responses(
         (status = 200, description = "Ready to serve", body = HealthResponse,
          example = json!({"status": "ready", "database": "sqlite"})),
-        (status = 503, description = "The database does not answer", body = crate::error::Problem,
+        (status = 503, description = "The database does not answer", body = crate::http::problem::Problem,
          content_type = "application/problem+json")
     ),
     security(())
@@ -54,4 +55,15 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         status: "ready".into(),
         database: Some(backend.into()),
     }))
+}
+
+/// Liveness and readiness.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    #[schema(example = "ok")]
+    pub status: String,
+    /// The database engine, on readiness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "sqlite")]
+    pub database: Option<String>,
 }

@@ -19,8 +19,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::application::accounts::{Reader, User};
 use crate::config::{AuthSettings, DEV_SECRET};
-use crate::error::ApiError;
+use crate::http::problem::ApiError;
 
 pub const SCOPE_ADMIN: &str = "admin";
 pub const SCOPE_USAGE_WRITE: &str = "usage:write";
@@ -306,21 +307,17 @@ impl FromRequest for Operator {
     }
 }
 
-/// A console user; operator and service tokens get 403 on customer endpoints.
-pub struct User {
-    pub user: UserId,
-    /// The one account the token is limited to, if any.
-    pub account: Option<AccountId>,
-}
-
-impl FromRequest for User {
+/// A reader of customer views: a console user, or an operator (support staff), who reads any
+/// account as its billing admin would. Metering services' tokens get 403.
+impl FromRequest for Reader {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authenticate(req).and_then(|principal| match principal {
-            Principal::User { user, account } => Ok(User { user, account }),
-            _ => Err(ApiError::Forbidden),
+            Principal::User { user, account } => Ok(Reader::User(User { user, account })),
+            Principal::Operator { .. } => Ok(Reader::Operator),
+            Principal::UsageWriter { .. } => Err(ApiError::Forbidden),
         }))
     }
 }

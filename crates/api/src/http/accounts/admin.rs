@@ -1,22 +1,25 @@
 //! Operator endpoints (scope `admin`): accounts, their members, projects and participants.
 
-use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpResponse};
 use billing_domain::account::{AccountChanges, NewAccount};
 use billing_domain::money::{Currency, TaxRate};
 use billing_domain::names::{AccountName, EmailAddress, ProjectName};
 use billing_domain::period::BillingOffset;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{account_id, project_id, user_id};
-use crate::auth::Operator;
-use crate::core::idempotency::{self, KeyScope, Outcome, RequestFingerprint};
-use crate::core::{self, checked, FieldCheck};
-use crate::dto::*;
-use crate::error::ApiError;
-use crate::extract::{IdempotencyKey, IdempotencyKeyHeader, PageQuery, ValidJson};
-use crate::state::AppState;
+use crate::application::accounts::{self, projects};
+use crate::application::error::{checked, AppError, FieldCheck};
+use crate::application::idempotency::{Answer, KeyScope};
+use crate::application::AppState;
+use crate::http::accounts::wire::*;
+use crate::http::auth::Operator;
+use crate::http::extract::{AccountParam, Idempotency, ProjectParam, UserParam};
+use crate::http::extract::{IdempotencyKeyHeader, PageQuery, ValidJson};
+use crate::http::problem::ApiError;
+use crate::http::respond;
+use crate::http::wire::*;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+pub fn configure_admin(cfg: &mut ServiceConfig) {
     cfg.service(create_account)
         .service(list_accounts)
         .service(get_account)
@@ -33,7 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(remove_participant);
 }
 
-fn new_account(body: &CreateAccountRequest, state: &AppState) -> Result<NewAccount, ApiError> {
+fn new_account(body: &CreateAccountRequest, state: &AppState) -> Result<NewAccount, AppError> {
     let mut check = FieldCheck::default();
     let name = check.check("name", AccountName::parse(&body.name));
     let currency = check.check("currency", Currency::parse(&body.currency.0));
@@ -58,7 +61,7 @@ fn new_account(body: &CreateAccountRequest, state: &AppState) -> Result<NewAccou
     })
 }
 
-fn account_changes(body: &UpdateAccountRequest) -> Result<AccountChanges, ApiError> {
+fn account_changes(body: &UpdateAccountRequest) -> Result<AccountChanges, AppError> {
     let mut check = FieldCheck::default();
     let name = check.optional("name", body.name.as_deref(), AccountName::parse);
     let offset = check.optional(
@@ -96,9 +99,7 @@ fn account_changes(body: &UpdateAccountRequest) -> Result<AccountChanges, ApiErr
         "tax_rate": "0.1", "billing_email": "billing@acme.example"
     })),
     responses(
-        (status = 201, description = "The new account", body = AccountResponse),
-        (status = 409, description = "The Idempotency-Key was used for a different request",
-         body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 201, description = "The new account", body = AccountResponse)
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -106,22 +107,17 @@ fn account_changes(body: &UpdateAccountRequest) -> Result<AccountChanges, ApiErr
 async fn create_account(
     _operator: Operator,
     state: web::Data<AppState>,
-    req: HttpRequest,
-    key: IdempotencyKey,
+    idempotency: Idempotency,
     body: ValidJson<CreateAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = new_account(&body.0, &state)?;
-    let fingerprint = RequestFingerprint::new("POST", req.path(), &body.1);
-    let clock = state.clock.clone();
-    let outcome = idempotency::run(&state, KeyScope::Operator, key, fingerprint, |txn| {
-        Box::pin(async move {
-            let account = core::accounts::create(txn, clock.as_ref(), new).await?;
-            let location = format!("/v1/admin/accounts/{}", account.id);
-            Outcome::created(location, AccountResponse::from(&account))
-        })
+    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let done = accounts::open(&state, request, new, |account| {
+        let location = format!("/v1/admin/accounts/{}", account.id);
+        Answer::created(location, AccountResponse::from(account))
     })
     .await?;
-    Ok(outcome.into_response())
+    Ok(respond(done.answer))
 }
 
 /// List accounts
@@ -140,7 +136,7 @@ async fn list_accounts(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = core::accounts::list(&state, &query.to_request()?).await?;
+    let page = accounts::list(&state, &query.to_request()?).await?;
     let data = page.items.iter().map(AccountResponse::from).collect();
     Ok(HttpResponse::Ok().json(AccountList::new(data, page.has_more, |a| a.id.clone())))
 }
@@ -157,9 +153,9 @@ async fn list_accounts(
 async fn get_account(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
 ) -> Result<HttpResponse, ApiError> {
-    let account = core::accounts::get(&state, &account_id(&path.account_id)?).await?;
+    let account = accounts::get(&state, &account).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::from(&account)))
 }
 
@@ -179,12 +175,11 @@ async fn get_account(
 async fn update_account(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
     body: ValidJson<UpdateAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = account_id(&path.account_id)?;
     let changes = account_changes(&body.0)?;
-    let account = core::accounts::update(&state, &id, changes).await?;
+    let account = accounts::update(&state, &account, changes).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::from(&account)))
 }
 
@@ -200,11 +195,10 @@ async fn update_account(
 async fn list_members(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = account_id(&path.account_id)?;
-    let page = core::accounts::list_members(&state, &id, &query.to_request()?).await?;
+    let page = accounts::list_members(&state, &account, &query.to_request()?).await?;
     let data = page.items.iter().map(MemberResponse::from).collect();
     Ok(HttpResponse::Ok().json(MemberList::new(data, page.has_more, |m| m.user_id.clone())))
 }
@@ -224,12 +218,11 @@ async fn list_members(
 async fn set_member(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<AccountUserPath>,
+    AccountParam(account): AccountParam,
+    UserParam(user): UserParam,
     body: ValidJson<SetMemberRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
-    let user = user_id(&path.user_id)?;
-    let member = core::accounts::set_member(&state, &account, user, body.0.role.into()).await?;
+    let member = accounts::set_member(&state, &account, user, body.0.role.into()).await?;
     Ok(HttpResponse::Ok().json(MemberResponse::from(&member)))
 }
 
@@ -247,11 +240,10 @@ async fn set_member(
 async fn remove_member(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<AccountUserPath>,
+    AccountParam(account): AccountParam,
+    UserParam(user): UserParam,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
-    let user = user_id(&path.user_id)?;
-    core::accounts::remove_member(&state, &account, &user).await?;
+    accounts::remove_member(&state, &account, &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -264,9 +256,7 @@ async fn remove_member(
     params(AccountPath, IdempotencyKeyHeader),
     request_body(content = CreateProjectRequest, example = json!({"name": "Production"})),
     responses(
-        (status = 201, description = "The new project", body = ProjectResponse),
-        (status = 409, description = "The Idempotency-Key was used for a different request",
-         body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 201, description = "The new project", body = ProjectResponse)
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -274,24 +264,18 @@ async fn remove_member(
 async fn create_project(
     _operator: Operator,
     state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<AccountPath>,
-    key: IdempotencyKey,
+    AccountParam(account): AccountParam,
+    idempotency: Idempotency,
     body: ValidJson<CreateProjectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
     let name = ProjectName::parse(&body.0.name).map_err(|e| ApiError::validation("name", &e))?;
-    let fingerprint = RequestFingerprint::new("POST", req.path(), &body.1);
-    let clock = state.clock.clone();
-    let outcome = idempotency::run(&state, KeyScope::Operator, key, fingerprint, |txn| {
-        Box::pin(async move {
-            let project = core::projects::create(txn, clock.as_ref(), &account, name).await?;
-            let location = format!("/v1/admin/projects/{}", project.id);
-            Outcome::created(location, ProjectResponse::from(&project))
-        })
+    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let done = projects::create(&state, request, account, name, |project| {
+        let location = format!("/v1/admin/projects/{}", project.id);
+        Answer::created(location, ProjectResponse::from(project))
     })
     .await?;
-    Ok(outcome.into_response())
+    Ok(respond(done.answer))
 }
 
 /// List an account's projects
@@ -306,11 +290,10 @@ async fn create_project(
 async fn list_account_projects(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
-    let page = core::projects::list_for_account(&state, &account, &query.to_request()?).await?;
+    let page = projects::list_for_account(&state, &account, &query.to_request()?).await?;
     let data = page.items.iter().map(ProjectResponse::from).collect();
     Ok(HttpResponse::Ok().json(ProjectList::new(data, page.has_more, |p| p.id.clone())))
 }
@@ -327,9 +310,9 @@ async fn list_account_projects(
 async fn get_project(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<ProjectPath>,
+    ProjectParam(project): ProjectParam,
 ) -> Result<HttpResponse, ApiError> {
-    let project = core::projects::get(&state, &project_id(&path.project_id)?).await?;
+    let project = projects::get(&state, &project).await?;
     Ok(HttpResponse::Ok().json(ProjectResponse::from(&project)))
 }
 
@@ -340,9 +323,7 @@ async fn get_project(
     params(ProjectPath),
     request_body(content = UpdateProjectRequest, example = json!({"name": "Production (EU)"})),
     responses(
-        (status = 200, description = "The changed project", body = ProjectResponse),
-        (status = 409, description = "A closed project cannot be reopened",
-         body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 200, description = "The changed project", body = ProjectResponse)
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -350,10 +331,9 @@ async fn get_project(
 async fn update_project(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<ProjectPath>,
+    ProjectParam(project): ProjectParam,
     body: ValidJson<UpdateProjectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = project_id(&path.project_id)?;
     let name = body
         .0
         .name
@@ -361,7 +341,7 @@ async fn update_project(
         .map(ProjectName::parse)
         .transpose()
         .map_err(|e| ApiError::validation("name", &e))?;
-    let project = core::projects::update(&state, &id, name, body.0.closed).await?;
+    let project = projects::update(&state, &project, name, body.0.closed).await?;
     Ok(HttpResponse::Ok().json(ProjectResponse::from(&project)))
 }
 
@@ -377,11 +357,10 @@ async fn update_project(
 async fn list_participants(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<ProjectPath>,
+    ProjectParam(project): ProjectParam,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = project_id(&path.project_id)?;
-    let page = core::projects::list_participants(&state, &id, &query.to_request()?).await?;
+    let page = projects::list_participants(&state, &project, &query.to_request()?).await?;
     let data = page.items.iter().map(ParticipantResponse::from).collect();
     Ok(
         HttpResponse::Ok().json(ParticipantList::new(data, page.has_more, |p| {
@@ -399,9 +378,7 @@ async fn list_participants(
     params(ProjectUserPath),
     request_body(content = SetParticipantRequest, example = json!({"billing_permission": true})),
     responses(
-        (status = 200, description = "The participant", body = ParticipantResponse),
-        (status = 409, description = "The user is not a member of the project's account",
-         body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 200, description = "The participant", body = ParticipantResponse)
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -409,13 +386,12 @@ async fn list_participants(
 async fn set_participant(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<ProjectUserPath>,
+    ProjectParam(project): ProjectParam,
+    UserParam(user): UserParam,
     body: ValidJson<SetParticipantRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let project = project_id(&path.project_id)?;
-    let user = user_id(&path.user_id)?;
     let participant =
-        core::projects::set_participant(&state, &project, user, body.0.billing_permission).await?;
+        projects::set_participant(&state, &project, user, body.0.billing_permission).await?;
     Ok(HttpResponse::Ok().json(ParticipantResponse::from(&participant)))
 }
 
@@ -431,10 +407,9 @@ async fn set_participant(
 async fn remove_participant(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<ProjectUserPath>,
+    ProjectParam(project): ProjectParam,
+    UserParam(user): UserParam,
 ) -> Result<HttpResponse, ApiError> {
-    let project = project_id(&path.project_id)?;
-    let user = user_id(&path.user_id)?;
-    core::projects::remove_participant(&state, &project, &user).await?;
+    projects::remove_participant(&state, &project, &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -25,19 +25,28 @@ use billing_persistence::repo::usage::{RollupQuery, StoredRollup};
 use billing_persistence::DatabaseTransaction;
 use time::{Date, OffsetDateTime};
 
-use crate::auth::User;
-use crate::core::accounts::membership_of;
-use crate::core::projects::get_mine;
-use crate::error::{ApiError, FieldError};
-use crate::state::AppState;
+use crate::application::accounts::projects::get_mine;
+use crate::application::accounts::{membership_of, Reader};
+use crate::application::error::{AppError, ConflictKind};
+use crate::application::state::AppState;
 
 /// Projects per rollup query (an `IN` list well under both databases' parameter limits).
 const PROJECT_CHUNK: usize = 500;
 
-fn out_of_range(error: DomainError) -> ApiError {
-    ApiError::Conflict {
-        kind: "usage-out-of-range",
-        detail: error.to_string(),
+/// What a failed read means: usage summing past the largest quantity or amount is the
+/// customer's data (a conflict with its own type); anything else (a plan missing from the
+/// catalog, amounts in two currencies) is corrupt data, an internal error.
+fn out_of_range(error: DomainError) -> AppError {
+    match error {
+        DomainError::QuantityOutOfRange => AppError::conflict(
+            ConflictKind::UsageOutOfRange,
+            "the usage exceeds the largest supported quantity",
+        ),
+        DomainError::AmountOutOfRange => AppError::conflict(
+            ConflictKind::AmountOutOfRange,
+            "the charges exceed the largest supported amount",
+        ),
+        other => AppError::Internal(format!("usage read: {other}")),
     }
 }
 
@@ -46,11 +55,12 @@ pub fn period_of(
     state: &AppState,
     account: &Account,
     text: Option<&str>,
-) -> Result<BillingPeriod, ApiError> {
+) -> Result<BillingPeriod, AppError> {
     let offset = account.billing_offset;
     match text {
-        Some(text) => BillingPeriod::parse(text, offset)
-            .map_err(|e| ApiError::InvalidParameters(vec![FieldError::domain("period", &e)])),
+        Some(text) => {
+            BillingPeriod::parse(text, offset).map_err(|e| AppError::parameter("period", &e))
+        }
         None => BillingPeriod::containing(state.clock.now(), offset).map_err(out_of_range),
     }
 }
@@ -58,14 +68,15 @@ pub fn period_of(
 /// Every project of the account the caller may see, with what it may see of each.
 async fn visible_projects(
     state: &AppState,
-    caller: &User,
+    reader: &Reader,
     account: &AccountId,
-) -> Result<(Account, Vec<(Project, ProjectAccess)>), ApiError> {
-    let (found, role) = membership_of(state, caller, account).await?;
-    let filter = if billing_domain::access::sees_all_projects(role) {
-        ProjectFilter::All
-    } else {
-        ProjectFilter::ParticipatingUser(caller.user.clone())
+) -> Result<(Account, Vec<(Project, ProjectAccess)>), AppError> {
+    let (found, role) = membership_of(state, reader, account).await?;
+    let filter = match reader.user() {
+        Some(user) if !billing_domain::access::sees_all_projects(role) => {
+            ProjectFilter::ParticipatingUser(user.clone())
+        }
+        _ => ProjectFilter::All,
     };
     let mut projects = Vec::new();
     let mut page = PageRequest {
@@ -73,7 +84,7 @@ async fn visible_projects(
         after: None,
     };
     loop {
-        let batch = repo::projects::list(&state.db, account, &filter, &caller.user, &page).await?;
+        let batch = repo::projects::list(&state.db, account, &filter, reader.user(), &page).await?;
         for (project, participation) in batch.items {
             let access = billing_domain::access::project_access(role, participation);
             page.after = Some(project.id.to_string());
@@ -96,7 +107,7 @@ struct Catalog {
 }
 
 impl Catalog {
-    async fn load(txn: &DatabaseTransaction) -> Result<Self, ApiError> {
+    async fn load(txn: &DatabaseTransaction) -> Result<Self, AppError> {
         let by_id = repo::catalog::products_by_id(txn).await?;
         let ids = by_id
             .iter()
@@ -122,7 +133,7 @@ async fn rollups_by_project(
     projects: &[ProjectId],
     product_id: Option<&str>,
     ranges: &[(OffsetDateTime, OffsetDateTime)],
-) -> Result<HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>>, ApiError> {
+) -> Result<HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>>, AppError> {
     let mut grouped: HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>> = HashMap::new();
     for chunk in projects.chunks(PROJECT_CHUNK) {
         let rows = repo::usage::read_rollups(
@@ -161,7 +172,7 @@ async fn daily_rollups(
     catalog: &Catalog,
     projects: &[ProjectId],
     period: &BillingPeriod,
-) -> Result<HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>>, ApiError> {
+) -> Result<HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>>, AppError> {
     let month = [(period.start(), period.end())];
     rollups_by_project(txn, catalog, Grain::Day, projects, None, &month).await
 }
@@ -184,12 +195,12 @@ fn named(catalog: &Catalog, totals: BTreeMap<Code, Totals>) -> Vec<(Product, Tot
 /// project id).
 pub async fn monthly(
     state: &AppState,
-    caller: &User,
+    reader: &Reader,
     account_id: &AccountId,
     period: Option<&str>,
     page: &PageRequest,
-) -> Result<(Account, BillingPeriod, Page<ProjectUsage>), ApiError> {
-    let (account, projects) = visible_projects(state, caller, account_id).await?;
+) -> Result<(Account, BillingPeriod, Page<ProjectUsage>), AppError> {
+    let (account, projects) = visible_projects(state, reader, account_id).await?;
     let period = period_of(state, &account, period)?;
     let Page {
         items: projects,
@@ -237,13 +248,13 @@ pub struct DayUsage {
 /// Daily usage of one project: every day of the period, cut at the account's midnight.
 pub async fn daily(
     state: &AppState,
-    caller: &User,
+    reader: &Reader,
     account_id: &AccountId,
     project_id: &ProjectId,
     period: Option<&str>,
-) -> Result<(Account, BillingPeriod, Project, Vec<DayUsage>), ApiError> {
-    let (account, _) = membership_of(state, caller, account_id).await?;
-    let (project, _) = get_mine(state, caller, account_id, project_id).await?;
+) -> Result<(Account, BillingPeriod, Project, Vec<DayUsage>), AppError> {
+    let (account, _) = membership_of(state, reader, account_id).await?;
+    let (project, _) = get_mine(state, reader, account_id, project_id).await?;
     let period = period_of(state, &account, period)?;
     let txn = billing_persistence::db::begin_read(&state.db).await?;
     let catalog = Catalog::load(&txn).await?;
@@ -300,21 +311,21 @@ pub struct Metering {
 /// "Expand All"), or for one date.
 pub async fn metering(
     state: &AppState,
-    caller: &User,
+    reader: &Reader,
     account_id: &AccountId,
     project_id: &ProjectId,
     product: &str,
     period: Option<&str>,
     date: Option<Date>,
-) -> Result<Metering, ApiError> {
-    let (account, _) = membership_of(state, caller, account_id).await?;
-    let (project, _) = get_mine(state, caller, account_id, project_id).await?;
+) -> Result<Metering, AppError> {
+    let (account, _) = membership_of(state, reader, account_id).await?;
+    let (project, _) = get_mine(state, reader, account_id, project_id).await?;
     let offset = account.billing_offset;
     let period = match (period, date) {
         (None, Some(date)) => {
             let midnight = offset.midnight(date);
             BillingPeriod::containing(midnight, offset)
-                .map_err(|e| ApiError::InvalidParameters(vec![FieldError::domain("date", &e)]))?
+                .map_err(|e| AppError::parameter("date", &e))?
         }
         (text, _) => period_of(state, &account, text)?,
     };
@@ -331,7 +342,7 @@ pub async fn metering(
             }
         }
     };
-    let code = Code::parse(product).map_err(|_| ApiError::NotFound)?;
+    let code = Code::parse(product).map_err(|_| AppError::NotFound)?;
     let txn = billing_persistence::db::begin_read(&state.db).await?;
     let catalog = Catalog::load(&txn).await?;
     let Some((product_id, found)) = catalog
@@ -339,7 +350,7 @@ pub async fn metering(
         .get(&code)
         .and_then(|id| catalog.by_id.get(id).map(|p| (id.clone(), p.clone())))
     else {
-        return Err(ApiError::NotFound);
+        return Err(AppError::NotFound);
     };
     let hours = rollups_by_project(
         &txn,
@@ -365,7 +376,7 @@ pub async fn metering(
     for (day, hours) in &by_date {
         let totals = total(aggregation, hours.iter().map(|(_, r)| r))
             .map_err(out_of_range)?
-            .ok_or_else(|| ApiError::Internal("a metering date without hours".into()))?;
+            .ok_or_else(|| AppError::Internal("a metering date without hours".into()))?;
         let mut shown = Vec::with_capacity(hours.len());
         for (start, rollup) in hours {
             if let Some(totals) = total(aggregation, [rollup]).map_err(out_of_range)? {
@@ -424,12 +435,12 @@ pub struct BillingTable {
 /// page of them by project id; the total covers them all.
 pub async fn channels(
     state: &AppState,
-    caller: &User,
+    reader: &Reader,
     account_id: &AccountId,
     period: Option<&str>,
     page: &PageRequest,
-) -> Result<BillingTable, ApiError> {
-    let (account, projects) = visible_projects(state, caller, account_id).await?;
+) -> Result<BillingTable, AppError> {
+    let (account, projects) = visible_projects(state, reader, account_id).await?;
     let period = period_of(state, &account, period)?;
     let billed: Vec<Project> = projects
         .into_iter()
@@ -444,26 +455,38 @@ pub async fn channels(
     let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
     let plans = repo::catalog::plans_by_code(&txn, &plan_codes).await?;
     let mut days = daily_rollups(&txn, &catalog, &ids, &period).await?;
+    // The hours of days split by a plan change or a closing: one query per chunk of projects,
+    // for the union of their ranges; each project keeps only its own.
+    let needed: HashMap<&ProjectId, Vec<(OffsetDateTime, OffsetDateTime)>> = billed
+        .iter()
+        .map(|project| {
+            let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
+            let ranges = hour_ranges_needed(&period, history, project.closed_at);
+            (&project.id, ranges)
+        })
+        .filter(|(_, ranges)| !ranges.is_empty())
+        .collect();
+    let split: Vec<ProjectId> = needed.keys().map(|id| (*id).clone()).collect();
+    let mut all_ranges: Vec<(OffsetDateTime, OffsetDateTime)> =
+        needed.values().flatten().copied().collect();
+    all_ranges.sort_unstable();
+    all_ranges.dedup();
+    let mut hours = if split.is_empty() {
+        HashMap::new()
+    } else {
+        rollups_by_project(&txn, &catalog, Grain::Hour, &split, None, &all_ranges).await?
+    };
     let mut rollups: HashMap<ProjectId, ProjectRollups> = HashMap::new();
     for project in &billed {
-        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
-        let ranges = hour_ranges_needed(&period, history, project.closed_at);
-        let hours = rollups_by_project(
-            &txn,
-            &catalog,
-            Grain::Hour,
-            std::slice::from_ref(&project.id),
-            None,
-            &ranges,
-        )
-        .await?
-        .remove(&project.id)
-        .unwrap_or_default();
+        let mut own = hours.remove(&project.id).unwrap_or_default();
+        if let Some(ranges) = needed.get(&project.id) {
+            own.retain(|(_, hour), _| ranges.iter().any(|(from, to)| from <= hour && hour < to));
+        }
         rollups.insert(
             project.id.clone(),
             ProjectRollups {
                 days: days.remove(&project.id).unwrap_or_default(),
-                hours,
+                hours: own,
             },
         );
     }

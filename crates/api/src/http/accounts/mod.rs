@@ -1,15 +1,22 @@
-//! Customer endpoints: the caller's accounts and the projects it may see.
+//! Accounts and access: the customer endpoints (the caller's accounts and the projects it may
+//! see) here, the operator endpoints (accounts, members, projects, participants) in [`admin`],
+//! their wire types in [`wire`].
+
+pub mod admin;
+pub mod wire;
+
+pub use admin::configure_admin;
 
 use actix_web::{get, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{account_id, project_id};
-use crate::auth::User;
-use crate::core;
-use crate::dto::*;
-use crate::error::ApiError;
-use crate::extract::PageQuery;
-use crate::state::AppState;
+use crate::application::accounts::{self, projects, Reader};
+use crate::application::AppState;
+use crate::http::accounts::wire::*;
+use crate::http::extract::PageQuery;
+use crate::http::extract::{AccountParam, ProjectParam};
+use crate::http::problem::ApiError;
+use crate::http::wire::{AccountPath, AccountProjectPath};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_my_accounts)
@@ -31,11 +38,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[get("/accounts")]
 async fn list_my_accounts(
-    caller: User,
+    reader: Reader,
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = core::accounts::list_mine(&state, &caller, &query.to_request()?).await?;
+    let page = accounts::list_mine(&state, &reader, &query.to_request()?).await?;
     let data = page
         .items
         .iter()
@@ -63,12 +70,11 @@ async fn list_my_accounts(
 )]
 #[get("/accounts/{account_id}")]
 async fn get_my_account(
-    caller: User,
+    reader: Reader,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
 ) -> Result<HttpResponse, ApiError> {
-    let id = account_id(&path.account_id)?;
-    let (account, role) = core::accounts::membership_of(&state, &caller, &id).await?;
+    let (account, role) = accounts::membership_of(&state, &reader, &account).await?;
     Ok(HttpResponse::Ok().json(MyAccountResponse {
         account: (&account).into(),
         role: role.into(),
@@ -88,13 +94,12 @@ async fn get_my_account(
 )]
 #[get("/accounts/{account_id}/projects")]
 async fn list_my_projects(
-    caller: User,
+    reader: Reader,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = account_id(&path.account_id)?;
-    let page = core::projects::list_mine(&state, &caller, &id, &query.to_request()?).await?;
+    let page = projects::list_mine(&state, &reader, &account, &query.to_request()?).await?;
     let data = page
         .items
         .iter()
@@ -117,12 +122,11 @@ async fn list_my_projects(
 )]
 #[get("/accounts/{account_id}/projects/{project_id}")]
 async fn get_my_project(
-    caller: User,
+    reader: Reader,
     state: web::Data<AppState>,
-    path: web::Path<AccountProjectPath>,
+    AccountParam(account): AccountParam,
+    ProjectParam(project): ProjectParam,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
-    let project = project_id(&path.project_id)?;
-    let (found, access) = core::projects::get_mine(&state, &caller, &account, &project).await?;
+    let (found, access) = projects::get_mine(&state, &reader, &account, &project).await?;
     Ok(HttpResponse::Ok().json(MyProjectResponse::new(&found, access)))
 }

@@ -9,14 +9,14 @@ use billing_domain::rating::{Line, LineKind};
 use time::{Date, OffsetDateTime};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{account_id, project_id};
-use crate::auth::User;
-use crate::core::metering::{self, Channel};
-use crate::dto::{AccountPath, AccountProjectPath, CurrencyCode};
-use crate::dto_metering::*;
-use crate::error::{ApiError, FieldError};
-use crate::extract::PageQuery;
-use crate::state::AppState;
+use crate::application::accounts::Reader;
+use crate::application::usage::reads::{self, Channel};
+use crate::application::AppState;
+use crate::http::extract::PageQuery;
+use crate::http::extract::{AccountParam, ProjectParam};
+use crate::http::problem::{ApiError, FieldError};
+use crate::http::usage::wire::*;
+use crate::http::wire::{AccountPath, AccountProjectPath, CurrencyCode};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(get_monthly_usage)
@@ -68,16 +68,15 @@ fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
 )]
 #[get("/accounts/{account_id}/usage")]
 async fn get_monthly_usage(
-    caller: User,
+    reader: Reader,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
     query: web::Query<PeriodQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
     let page = page.to_request()?;
     let (account, period, usage) =
-        metering::monthly(&state, &caller, &account, query.period.as_deref(), &page).await?;
+        reads::monthly(&state, &reader, &account, query.period.as_deref(), &page).await?;
     let offset = account.billing_offset;
     let next_cursor = next_cursor(usage.has_more, usage.items.last().map(|u| &u.project));
     Ok(HttpResponse::Ok().json(MonthlyUsageResponse {
@@ -117,15 +116,14 @@ async fn get_monthly_usage(
 )]
 #[get("/accounts/{account_id}/projects/{project_id}/usage/daily")]
 async fn get_daily_usage(
-    caller: User,
+    reader: Reader,
     state: web::Data<AppState>,
-    path: web::Path<AccountProjectPath>,
+    AccountParam(account): AccountParam,
+    ProjectParam(project): ProjectParam,
     query: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
-    let project = project_id(&path.project_id)?;
     let (account, period, project, days) =
-        metering::daily(&state, &caller, &account, &project, query.period.as_deref()).await?;
+        reads::daily(&state, &reader, &account, &project, query.period.as_deref()).await?;
     let offset = account.billing_offset;
     Ok(HttpResponse::Ok().json(DailyUsageResponse {
         account_id: account.id.to_string(),
@@ -160,13 +158,12 @@ async fn get_daily_usage(
 )]
 #[get("/accounts/{account_id}/projects/{project_id}/usage/metering")]
 async fn get_metering(
-    caller: User,
+    reader: Reader,
     state: web::Data<AppState>,
-    path: web::Path<AccountProjectPath>,
+    AccountParam(account): AccountParam,
+    ProjectParam(project): ProjectParam,
     query: web::Query<MeteringQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
-    let project = project_id(&path.project_id)?;
     let date = match query.date.as_deref() {
         None => None,
         Some(text) => Some(Date::parse(text, DATE_FORMAT).map_err(|_| {
@@ -177,9 +174,9 @@ async fn get_metering(
             )])
         })?),
     };
-    let m = metering::metering(
+    let m = reads::metering(
         &state,
-        &caller,
+        &reader,
         &account,
         &project,
         &query.product,
@@ -292,16 +289,14 @@ fn channel_response(channel: &Channel) -> ChannelBillingResponse {
 )]
 #[get("/accounts/{account_id}/billing/channels")]
 async fn get_billing_channels(
-    caller: User,
+    reader: Reader,
     state: web::Data<AppState>,
-    path: web::Path<AccountPath>,
+    AccountParam(account): AccountParam,
     query: web::Query<PeriodQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = account_id(&path.account_id)?;
     let page = page.to_request()?;
-    let table =
-        metering::channels(&state, &caller, &account, query.period.as_deref(), &page).await?;
+    let table = reads::channels(&state, &reader, &account, query.period.as_deref(), &page).await?;
     let channels = &table.channels;
     Ok(HttpResponse::Ok().json(BillingChannelsResponse {
         account_id: table.account.id.to_string(),

@@ -11,7 +11,9 @@ use actix_web::middleware::Next;
 use actix_web::Error;
 use tracing::Instrument;
 
-use crate::error::{problem_for_status, problem_response, PROBLEM_CONTENT_TYPE, REQUEST_ID};
+use crate::http::problem::{
+    problem_for_status, problem_response, PROBLEM_CONTENT_TYPE, REQUEST_ID,
+};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 

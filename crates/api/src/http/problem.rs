@@ -7,10 +7,11 @@ use std::fmt;
 
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use billing_domain::DomainError;
-use billing_persistence::PersistenceError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+pub use crate::application::error::FieldError;
+use crate::application::error::{AppError, ConflictKind};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -26,36 +27,19 @@ pub fn current_request_id() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-/// One offending input field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct FieldError {
-    /// JSON pointer-like path of the field (`name`, `tax_rate`, `limit`).
+/// One offending input field (the schema of [`FieldError`]).
+#[derive(ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)]
+pub struct FieldErrorSchema {
+    /// Path of the field (`name`, `tax_rate`, `events[3].quantity`, `limit`).
     #[schema(example = "tax_rate")]
-    pub field: String,
+    field: String,
     /// Stable machine-readable reason (`length`, `pattern`, `invalid`, `required`, ...).
     #[schema(example = "invalid")]
-    pub code: String,
+    code: String,
     #[schema(example = "a tax rate is a fraction between 0 and 1 with at most 6 decimal places")]
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-
-    /// A field whose value the domain refused.
-    pub fn domain(field: impl Into<String>, error: &DomainError) -> Self {
-        Self::new(field, "invalid", error.to_string())
-    }
+    message: String,
 }
 
 /// An RFC 9457 problem details body.
@@ -80,6 +64,7 @@ pub struct Problem {
     pub request_id: String,
     /// Per-field errors for invalid input.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorSchema>)]
     pub errors: Vec<FieldError>,
 }
 
@@ -104,7 +89,7 @@ pub enum ApiError {
     #[error("invalid fields")]
     Validation(Vec<FieldError>),
     #[error("conflict: {detail}")]
-    Conflict { kind: &'static str, detail: String },
+    Conflict { kind: ConflictKind, detail: String },
     #[error("not ready: {0}")]
     NotReady(String),
     #[error("internal error: {0}")]
@@ -156,11 +141,7 @@ impl ApiError {
                 "The request has invalid fields",
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
-            ApiError::Conflict { kind, .. } => (
-                kind,
-                "The request conflicts with the current state",
-                StatusCode::CONFLICT,
-            ),
+            ApiError::Conflict { kind, .. } => (kind.slug(), kind.title(), StatusCode::CONFLICT),
             ApiError::NotReady(_) => (
                 "not-ready",
                 "The service is not ready",
@@ -210,7 +191,7 @@ impl ApiError {
         }
     }
 
-    pub fn validation(field: &str, error: &DomainError) -> Self {
+    pub fn validation(field: &str, error: &billing_domain::DomainError) -> Self {
         ApiError::Validation(vec![FieldError::domain(field, error)])
     }
 }
@@ -285,21 +266,18 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<PersistenceError> for ApiError {
-    fn from(error: PersistenceError) -> Self {
-        ApiError::Internal(error.to_string())
+/// The one place where the application layer's errors become HTTP problems.
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::NotFound => ApiError::NotFound,
+            AppError::Forbidden => ApiError::Forbidden,
+            AppError::InvalidParameters(errors) => ApiError::InvalidParameters(errors),
+            AppError::Validation(errors) => ApiError::Validation(errors),
+            AppError::Conflict { kind, detail } => ApiError::Conflict { kind, detail },
+            AppError::Internal(detail) => ApiError::Internal(detail),
+        }
     }
-}
-
-impl From<sea_orm_err::DbErr> for ApiError {
-    fn from(error: sea_orm_err::DbErr) -> Self {
-        ApiError::Internal(error.to_string())
-    }
-}
-
-/// Re-exported so the api crate can name database errors without depending on sea-orm directly.
-mod sea_orm_err {
-    pub use billing_persistence::DbErr;
 }
 
 impl fmt::Display for Problem {

@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::dto::{CurrencyCode, NAME_RE};
-use crate::error::ApiError;
+use crate::http::problem::ApiError;
+use crate::http::wire::{list_type, CurrencyCode, NAME_RE};
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -454,3 +454,18 @@ impl ProductRequest {
 pub fn field(field: &str) -> impl Fn(DomainError) -> ApiError + '_ {
     move |e| ApiError::validation(field, &e)
 }
+list_type!(
+    /// A page of products.
+    ProductList,
+    crate::http::catalog::wire::ProductResponse
+);
+list_type!(
+    /// A page of plans.
+    PlanList,
+    crate::http::catalog::wire::PlanResponse
+);
+list_type!(
+    /// A page of a project's plan changes.
+    PlanAssignmentList,
+    crate::http::catalog::wire::PlanAssignmentResponse
+);

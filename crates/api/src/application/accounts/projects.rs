@@ -6,40 +6,57 @@ use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::projects::ProjectFilter;
-use billing_persistence::ConnectionTrait;
+use billing_persistence::DatabaseTransaction;
 use uuid::Uuid;
 
-use crate::auth::User;
-use crate::clock::Clock;
-use crate::core::accounts::membership_of;
-use crate::error::ApiError;
-use crate::state::AppState;
+use super::{membership_of, Reader};
+use crate::application::clock::Clock;
+use crate::application::error::{AppError, ConflictKind};
+use crate::application::idempotency::{self, Answer, Done, Idempotent};
+use crate::application::state::AppState;
 
-/// Creates a project inside the caller's transaction (see [`crate::core::idempotency::run`]).
-pub async fn create<C: ConnectionTrait>(
-    db: &C,
-    clock: &dyn Clock,
-    account: &AccountId,
+/// Creates a project of an account; idempotent per key.
+pub async fn create(
+    state: &AppState,
+    request: Idempotent,
+    account: AccountId,
     name: ProjectName,
-) -> Result<Project, ApiError> {
-    repo::accounts::find(db, account)
+    render: impl FnOnce(&Project) -> Result<Answer, AppError>,
+) -> Result<Done<Project>, AppError> {
+    let clock = state.clock.clone();
+    idempotency::run(
+        state,
+        request,
+        move |txn| Box::pin(insert(txn, clock, account, name)),
+        render,
+    )
+    .await
+}
+
+async fn insert(
+    txn: &DatabaseTransaction,
+    clock: std::sync::Arc<dyn Clock>,
+    account: AccountId,
+    name: ProjectName,
+) -> Result<Project, AppError> {
+    repo::accounts::find(txn, &account)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     let project = Project {
         id: ProjectId::from_uuid(Uuid::now_v7()),
-        account_id: account.clone(),
+        account_id: account,
         name,
         created_at: clock.now(),
         closed_at: None,
     };
-    repo::projects::insert(db, &project).await?;
+    repo::projects::insert(txn, &project).await?;
     Ok(project)
 }
 
-pub async fn get(state: &AppState, id: &ProjectId) -> Result<Project, ApiError> {
+pub async fn get(state: &AppState, id: &ProjectId) -> Result<Project, AppError> {
     repo::projects::find_any(&state.db, id)
         .await?
-        .ok_or(ApiError::NotFound)
+        .ok_or(AppError::NotFound)
 }
 
 /// Renames a project and/or closes it. A closed project stays closed: its usage and base fees
@@ -49,21 +66,21 @@ pub async fn update(
     id: &ProjectId,
     name: Option<ProjectName>,
     closed: Option<bool>,
-) -> Result<Project, ApiError> {
+) -> Result<Project, AppError> {
     let txn = billing_persistence::db::begin_write(&state.db).await?;
     let mut project = repo::projects::find_any(&txn, id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     if let Some(name) = name {
         project.name = name;
     }
     match (closed, project.closed_at) {
         (Some(true), None) => project.closed_at = Some(state.clock.now()),
         (Some(false), Some(_)) => {
-            return Err(ApiError::Conflict {
-                kind: "project-closed",
-                detail: "a closed project cannot be reopened".into(),
-            })
+            return Err(AppError::conflict(
+                ConflictKind::ProjectClosed,
+                "a closed project cannot be reopened",
+            ))
         }
         _ => {}
     }
@@ -76,13 +93,12 @@ pub async fn list_for_account(
     state: &AppState,
     account: &AccountId,
     page: &PageRequest,
-) -> Result<Page<Project>, ApiError> {
+) -> Result<Page<Project>, AppError> {
     repo::accounts::find(&state.db, account)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     // Operators see every project; the participation column is irrelevant to them.
-    let nobody = UserId::parse("-").map_err(|e| ApiError::Internal(e.to_string()))?;
-    let page = repo::projects::list(&state.db, account, &ProjectFilter::All, &nobody, page).await?;
+    let page = repo::projects::list(&state.db, account, &ProjectFilter::All, None, page).await?;
     Ok(Page {
         items: page.items.into_iter().map(|(p, _)| p).collect(),
         has_more: page.has_more,
@@ -95,19 +111,19 @@ pub async fn set_participant(
     project: &ProjectId,
     user: UserId,
     billing_permission: bool,
-) -> Result<Participant, ApiError> {
+) -> Result<Participant, AppError> {
     let txn = billing_persistence::db::begin_write(&state.db).await?;
     let found = repo::projects::find_any(&txn, project)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     if repo::accounts::find_member(&txn, &found.account_id, &user)
         .await?
         .is_none()
     {
-        return Err(ApiError::Conflict {
-            kind: "not-a-member",
-            detail: "only members of the project's account can take part in it".into(),
-        });
+        return Err(AppError::conflict(
+            ConflictKind::NotAMember,
+            "only members of the project's account can take part in it",
+        ));
     }
     let participant = repo::projects::upsert_participant(
         &txn,
@@ -127,10 +143,10 @@ pub async fn remove_participant(
     state: &AppState,
     project: &ProjectId,
     user: &UserId,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let txn = billing_persistence::db::begin_write(&state.db).await?;
     if !repo::projects::remove_participant(&txn, project, user).await? {
-        return Err(ApiError::NotFound);
+        return Err(AppError::NotFound);
     }
     txn.commit().await?;
     Ok(())
@@ -140,27 +156,26 @@ pub async fn list_participants(
     state: &AppState,
     project: &ProjectId,
     page: &PageRequest,
-) -> Result<Page<Participant>, ApiError> {
+) -> Result<Page<Participant>, AppError> {
     repo::projects::find_any(&state.db, project)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     Ok(repo::projects::list_participants(&state.db, project, page).await?)
 }
 
 /// The projects of an account the caller may see, with what it may see of each.
 pub async fn list_mine(
     state: &AppState,
-    caller: &User,
+    reader: &Reader,
     account: &AccountId,
     page: &PageRequest,
-) -> Result<Page<(Project, ProjectAccess)>, ApiError> {
-    let (_, role) = membership_of(state, caller, account).await?;
-    let filter = if sees_all_projects(role) {
-        ProjectFilter::All
-    } else {
-        ProjectFilter::ParticipatingUser(caller.user.clone())
+) -> Result<Page<(Project, ProjectAccess)>, AppError> {
+    let (_, role) = membership_of(state, reader, account).await?;
+    let filter = match reader.user() {
+        Some(user) if !sees_all_projects(role) => ProjectFilter::ParticipatingUser(user.clone()),
+        _ => ProjectFilter::All,
     };
-    let page = repo::projects::list(&state.db, account, &filter, &caller.user, page).await?;
+    let page = repo::projects::list(&state.db, account, &filter, reader.user(), page).await?;
     Ok(Page {
         items: page
             .items
@@ -177,22 +192,25 @@ pub async fn list_mine(
 
 pub async fn get_mine(
     state: &AppState,
-    caller: &User,
+    reader: &Reader,
     account: &AccountId,
     project: &ProjectId,
-) -> Result<(Project, ProjectAccess), ApiError> {
-    let (_, role) = membership_of(state, caller, account).await?;
+) -> Result<(Project, ProjectAccess), AppError> {
+    let (_, role) = membership_of(state, reader, account).await?;
     let found = repo::projects::find(&state.db, account, project)
         .await?
-        .ok_or(ApiError::NotFound)?;
-    let participation = repo::projects::find_participant(&state.db, project, &caller.user)
-        .await?
-        .map(|p| billing_domain::access::Participation {
-            billing_permission: p.billing_permission,
-        });
+        .ok_or(AppError::NotFound)?;
+    let participation = match reader.user() {
+        Some(user) => repo::projects::find_participant(&state.db, project, user)
+            .await?
+            .map(|p| billing_domain::access::Participation {
+                billing_permission: p.billing_permission,
+            }),
+        None => None,
+    };
     let access = project_access(role, participation);
     if !access.view {
-        return Err(ApiError::NotFound);
+        return Err(AppError::NotFound);
     }
     Ok((found, access))
 }

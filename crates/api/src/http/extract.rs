@@ -12,7 +12,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
-use crate::error::{validation_errors, ApiError, FieldError};
+use crate::application::idempotency::{Idempotent, KeyScope};
+use crate::http::problem::{validation_errors, ApiError, FieldError};
 
 /// The largest JSON body, set from configuration as app data.
 #[derive(Clone, Copy, Debug)]
@@ -228,4 +229,79 @@ pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) ->
         .find(|f| message.contains(f))
         .unwrap_or("query");
     ApiError::InvalidParameters(vec![FieldError::new(field, "invalid", message)]).into()
+}
+
+/// Typed ids from the path. A malformed id names nothing that exists: 404, like an unknown one.
+macro_rules! path_id {
+    ($(#[$doc:meta])* $name:ident, $id:ty, $segment:literal) => {
+        $(#[$doc])*
+        pub struct $name(pub $id);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = std::future::Ready<Result<Self, ApiError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                std::future::ready(
+                    req.match_info()
+                        .get($segment)
+                        .and_then(|text| <$id>::parse(text).ok())
+                        .map($name)
+                        .ok_or(ApiError::NotFound),
+                )
+            }
+        }
+    };
+}
+
+path_id!(
+    /// The `{account_id}` of the path.
+    AccountParam,
+    billing_domain::names::AccountId,
+    "account_id"
+);
+path_id!(
+    /// The `{project_id}` of the path.
+    ProjectParam,
+    billing_domain::names::ProjectId,
+    "project_id"
+);
+path_id!(
+    /// The `{user_id}` of the path.
+    UserParam,
+    billing_domain::names::UserId,
+    "user_id"
+);
+
+/// What an idempotent request needs from HTTP: its `Idempotency-Key` and what makes two
+/// requests the same (method, path and body).
+pub struct Idempotency {
+    key: Option<String>,
+    method: String,
+    path: String,
+}
+
+impl Idempotency {
+    /// The request, for the use case, with the digest of its body.
+    pub fn request(self, scope: KeyScope<'_>, body: &BodyDigest) -> Idempotent {
+        let text = format!("{} {} {}", self.method, self.path, body.0);
+        Idempotent::new(scope, self.key, BodyDigest::of(text.as_bytes()).0)
+    }
+}
+
+impl FromRequest for Idempotency {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let key = match IdempotencyKey::from_request(req, payload).into_inner() {
+            Ok(key) => key.0,
+            Err(e) => return std::future::ready(Err(e)),
+        };
+        std::future::ready(Ok(Idempotency {
+            key,
+            method: req.method().as_str().to_owned(),
+            path: req.path().to_owned(),
+        }))
+    }
 }

@@ -15,8 +15,8 @@ use billing_persistence::repo::usage::NewEvent;
 use billing_persistence::{ConnectionTrait, DbBackend, PersistenceError};
 use time::OffsetDateTime;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::application::error::AppError;
+use crate::application::state::AppState;
 
 /// One event as the client sent it.
 pub struct EventInput {
@@ -80,7 +80,7 @@ pub async fn ingest(
     state: &AppState,
     account_id: &AccountId,
     inputs: Vec<EventInput>,
-) -> Result<Vec<EventOutcome>, ApiError> {
+) -> Result<Vec<EventOutcome>, AppError> {
     if state.db.get_database_backend() == DbBackend::Postgres {
         if let Ok(outcomes) = ingest_once(state, account_id, &inputs, false).await? {
             return Ok(outcomes);
@@ -88,7 +88,7 @@ pub async fn ingest(
     }
     match ingest_once(state, account_id, &inputs, true).await? {
         Ok(outcomes) => Ok(outcomes),
-        Err(Retry) => Err(ApiError::Internal(
+        Err(Retry) => Err(AppError::Internal(
             "a rollup overflowed although its day was checked under lock".into(),
         )),
     }
@@ -99,12 +99,12 @@ async fn ingest_once(
     account_id: &AccountId,
     inputs: &[EventInput],
     careful: bool,
-) -> Result<Result<Vec<EventOutcome>, Retry>, ApiError> {
+) -> Result<Result<Vec<EventOutcome>, Retry>, AppError> {
     let now = state.clock.now();
     let txn = billing_persistence::db::begin_write(&state.db).await?;
     let account = repo::accounts::find(&txn, account_id)
         .await?
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     let offset = account.billing_offset;
 
     let mut outcomes: Vec<Option<EventOutcome>> = vec![None; inputs.len()];
@@ -129,7 +129,7 @@ async fn ingest_once(
     let projects = repo::projects::find_many(&txn, account_id, &project_ids).await?;
     let codes: Vec<&Code> = candidates.iter().map(|c| &c.event.product).collect();
     let products = state.products.get(&txn, &codes).await?;
-    let closed = repo::usage::closed_periods(&txn, account_id).await?;
+    let closed = repo::usage::closed_periods(&txn, account_id, offset).await?;
 
     candidates.retain(|c| {
         let e = &c.event;
@@ -137,7 +137,7 @@ async fn ingest_once(
             project: projects.get(&e.project).copied(),
             product_known: products.contains_key(&e.product),
             period_closed: BillingPeriod::containing(e.timestamp, offset)
-                .is_ok_and(|p| closed.contains(&p.to_string())),
+                .is_ok_and(|p| closed.contains(&p)),
         };
         match judge(e, context) {
             Ok(()) => true,
@@ -242,5 +242,5 @@ async fn ingest_once(
         .into_iter()
         .collect::<Option<Vec<_>>>()
         .map(Ok)
-        .ok_or_else(|| ApiError::Internal("an event was left without an outcome".into()))
+        .ok_or_else(|| AppError::Internal("an event was left without an outcome".into()))
 }

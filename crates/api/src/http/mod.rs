@@ -1,20 +1,30 @@
-//! Routes. Registering a handler through utoipa-actix-web also documents it, so the routes and
-//! the OpenAPI document cannot drift apart.
+//! The HTTP layer: actix-web handlers, one module per bounded context (named like its routes,
+//! OpenAPI tag, application module and test file), with their wire types beside them; auth,
+//! extractors, problem+json errors and the OpenAPI document. Handlers are thin: extract, call one
+//! use case of [`crate::application`], render its answer.
+//!
+//! Registering a handler through utoipa-actix-web also documents it, so the routes and the
+//! OpenAPI document cannot drift apart.
 
 pub mod accounts;
-pub mod admin;
+pub mod auth;
 pub mod catalog;
+pub mod extract;
 pub mod health;
-pub mod metering;
+pub mod middleware;
+pub mod openapi;
+pub mod problem;
 pub mod usage;
+pub mod wire;
 
 use actix_web::dev::ResourceDef;
 use actix_web::http::Method;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use billing_domain::names::{AccountId, ProjectId, UserId};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::error::ApiError;
+use crate::application::idempotency::Answer;
+use crate::http::problem::ApiError;
 
 /// Every route of the API.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -22,10 +32,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(health::readyz)
         .service(
             utoipa_actix_web::scope("/v1")
-                .configure(admin::configure)
+                .configure(accounts::configure_admin)
                 .configure(catalog::configure)
                 .configure(usage::configure)
-                .configure(metering::configure)
                 .configure(accounts::configure),
         );
 }
@@ -78,15 +87,15 @@ pub async fn fallback(
     })
 }
 
-/// A malformed id names nothing that exists: 404, like an unknown one.
-pub fn account_id(text: &str) -> Result<AccountId, ApiError> {
-    AccountId::parse(text).map_err(|_| ApiError::NotFound)
-}
-
-pub fn project_id(text: &str) -> Result<ProjectId, ApiError> {
-    ProjectId::parse(text).map_err(|_| ApiError::NotFound)
-}
-
-pub fn user_id(text: &str) -> Result<UserId, ApiError> {
-    UserId::parse(text).map_err(|_| ApiError::NotFound)
+/// The response of an answer a use case gave as data (see [`crate::application::idempotency`]).
+pub fn respond(answer: Answer) -> HttpResponse {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    if let Some(location) = &answer.location {
+        response.insert_header((header::LOCATION, location.as_str()));
+    }
+    if answer.replayed {
+        response.insert_header(("idempotent-replayed", "true"));
+    }
+    response.json(answer.body)
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use billing_domain::catalog::{Code, Plan, PlanAssignment};
 use billing_domain::money::{Currency, UnitPrice};
 use billing_domain::names::CatalogName;
@@ -11,16 +11,18 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::project_id;
-use crate::auth::Operator;
-use crate::core::idempotency::{self, KeyScope, Outcome, RequestFingerprint};
-use crate::core::{self};
-use crate::dto::{CurrencyCode, ProjectPath};
-use crate::dto::{PlanAssignmentList, PlanList, ProductList};
-use crate::dto_catalog::*;
-use crate::error::ApiError;
-use crate::extract::{IdempotencyKey, IdempotencyKeyHeader, PageQuery, ValidJson};
-use crate::state::AppState;
+pub mod wire;
+
+use crate::application::catalog;
+use crate::application::idempotency::{Answer, KeyScope};
+use crate::application::AppState;
+use crate::http::auth::Operator;
+use crate::http::catalog::wire::*;
+use crate::http::extract::{Idempotency, ProjectParam};
+use crate::http::extract::{IdempotencyKeyHeader, PageQuery, ValidJson};
+use crate::http::problem::ApiError;
+use crate::http::respond;
+use crate::http::wire::{CurrencyCode, ProjectPath};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_product)
@@ -88,7 +90,7 @@ fn plan_from(body: &PlanRequest) -> Result<Plan, ApiError> {
     for (product, spec) in &body.prices {
         // A key that is no code names no product in the catalog.
         let product_code =
-            Code::parse(product).map_err(|_| core::catalog::unknown_product(product))?;
+            Code::parse(product).map_err(|_| ApiError::from(catalog::unknown_product()))?;
         prices.insert(product_code, spec.to_domain(&format!("prices.{product}"))?);
     }
     Ok(Plan {
@@ -109,9 +111,7 @@ fn plan_from(body: &PlanRequest) -> Result<Plan, ApiError> {
         "code": "api_calls", "name": "API calls", "unit": "call", "aggregation": "sum"
     })),
     responses(
-        (status = 201, description = "The new product", body = ProductResponse),
-        (status = 409, description = "The code is taken, or the Idempotency-Key was used for another request",
-         body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 201, description = "The new product", body = ProductResponse)
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -119,22 +119,17 @@ fn plan_from(body: &PlanRequest) -> Result<Plan, ApiError> {
 async fn create_product(
     _operator: Operator,
     state: web::Data<AppState>,
-    req: HttpRequest,
-    key: IdempotencyKey,
+    idempotency: Idempotency,
     body: ValidJson<ProductRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let product = body.0.to_domain()?;
-    let fingerprint = RequestFingerprint::new("POST", req.path(), &body.1);
-    let clock = state.clock.clone();
-    let outcome = idempotency::run(&state, KeyScope::Operator, key, fingerprint, |txn| {
-        Box::pin(async move {
-            let record = core::catalog::create_product(txn, clock.as_ref(), product).await?;
-            let location = format!("/v1/admin/products/{}", record.product.code);
-            Outcome::created(location, product_response(&record))
-        })
+    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let done = catalog::create_product(&state, request, product, |record| {
+        let location = format!("/v1/admin/products/{}", record.product.code);
+        Answer::created(location, product_response(record))
     })
     .await?;
-    Ok(outcome.into_response())
+    Ok(respond(done.answer))
 }
 
 /// List products
@@ -151,7 +146,7 @@ async fn list_products(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = core::catalog::list_products(&state, &query.to_request()?).await?;
+    let page = catalog::list_products(&state, &query.to_request()?).await?;
     let data = page.items.iter().map(product_response).collect();
     Ok(HttpResponse::Ok().json(ProductList::new(data, page.has_more, |p| p.code.clone())))
 }
@@ -170,7 +165,7 @@ async fn get_product(
     state: web::Data<AppState>,
     path: web::Path<CodePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = core::catalog::get_product(&state, &code(&path.code)?).await?;
+    let record = catalog::get_product(&state, &code(&path.code)?).await?;
     Ok(HttpResponse::Ok().json(product_response(&record)))
 }
 
@@ -194,9 +189,7 @@ async fn get_product(
         }
     })),
     responses(
-        (status = 201, description = "The published plan", body = PlanResponse),
-        (status = 409, description = "The code is taken, a priced product does not exist, or the Idempotency-Key was used for another request",
-         body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 201, description = "The published plan", body = PlanResponse)
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -204,22 +197,17 @@ async fn get_product(
 async fn create_plan(
     _operator: Operator,
     state: web::Data<AppState>,
-    req: HttpRequest,
-    key: IdempotencyKey,
+    idempotency: Idempotency,
     body: ValidJson<PlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let plan = plan_from(&body.0)?;
-    let fingerprint = RequestFingerprint::new("POST", req.path(), &body.1);
-    let clock = state.clock.clone();
-    let outcome = idempotency::run(&state, KeyScope::Operator, key, fingerprint, |txn| {
-        Box::pin(async move {
-            let record = core::catalog::create_plan(txn, clock.as_ref(), plan).await?;
-            let location = format!("/v1/admin/plans/{}", record.plan.code);
-            Outcome::created(location, plan_response(&record))
-        })
+    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let done = catalog::create_plan(&state, request, plan, |record| {
+        let location = format!("/v1/admin/plans/{}", record.plan.code);
+        Answer::created(location, plan_response(record))
     })
     .await?;
-    Ok(outcome.into_response())
+    Ok(respond(done.answer))
 }
 
 /// List plans
@@ -236,7 +224,7 @@ async fn list_plans(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = core::catalog::list_plans(&state, &query.to_request()?).await?;
+    let page = catalog::list_plans(&state, &query.to_request()?).await?;
     let data = page.items.iter().map(plan_response).collect();
     Ok(HttpResponse::Ok().json(PlanList::new(data, page.has_more, |p| p.code.clone())))
 }
@@ -255,7 +243,7 @@ async fn get_plan(
     state: web::Data<AppState>,
     path: web::Path<CodePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = core::catalog::get_plan(&state, &code(&path.code)?).await?;
+    let record = catalog::get_plan(&state, &code(&path.code)?).await?;
     Ok(HttpResponse::Ok().json(plan_response(&record)))
 }
 
@@ -271,9 +259,7 @@ async fn get_plan(
         "plan": "standard-2026", "effective_from": "2026-11-11T00:00:00+09:00"
     })),
     responses(
-        (status = 201, description = "The plan change", body = PlanAssignmentResponse),
-        (status = 409, description = "Unknown plan, another currency, a change at the same instant, or a reused Idempotency-Key",
-         body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 201, description = "The plan change", body = PlanAssignmentResponse)
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -281,31 +267,21 @@ async fn get_plan(
 async fn assign_plan(
     _operator: Operator,
     state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<ProjectPath>,
-    key: IdempotencyKey,
+    ProjectParam(project): ProjectParam,
+    idempotency: Idempotency,
     body: ValidJson<AssignPlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let project = project_id(&path.project_id)?;
-    let fingerprint = RequestFingerprint::new("POST", req.path(), &body.1);
-    let clock = state.clock.clone();
-    let request = body.0;
-    let outcome = idempotency::run(&state, KeyScope::Operator, key, fingerprint, |txn| {
-        Box::pin(async move {
-            let assignment = core::catalog::assign_plan(
-                txn,
-                clock.as_ref(),
-                &project,
-                &request.plan,
-                request.effective_from,
-            )
-            .await?;
-            let location = format!("/v1/admin/projects/{project}/plans");
-            Outcome::created(location, assignment_response(&assignment))
-        })
+    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let AssignPlanRequest {
+        plan,
+        effective_from,
+    } = body.0;
+    let done = catalog::assign_plan(&state, request, project, plan, effective_from, |a| {
+        let location = format!("/v1/admin/projects/{}/plans", a.project);
+        Answer::created(location, assignment_response(a))
     })
     .await?;
-    Ok(outcome.into_response())
+    Ok(respond(done.answer))
 }
 
 /// A project's plan history
@@ -320,16 +296,15 @@ async fn assign_plan(
 async fn plan_history(
     _operator: Operator,
     state: web::Data<AppState>,
-    path: web::Path<ProjectPath>,
+    ProjectParam(project): ProjectParam,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let project = project_id(&path.project_id)?;
-    let page = core::catalog::plan_history(&state, &project, &query.to_request()?).await?;
+    let page = catalog::plan_history(&state, &project, &query.to_request()?).await?;
     // The list's cursor is the last change's instant, as the use case pages by it.
     let next = page
         .items
         .last()
-        .map(core::catalog::history_cursor)
+        .map(catalog::history_cursor)
         .unwrap_or_default();
     let data = page.items.iter().map(assignment_response).collect();
     let list = PlanAssignmentList::new(data, page.has_more, |_| next.clone());

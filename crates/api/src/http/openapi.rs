@@ -14,8 +14,9 @@ use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
-use crate::error::{FieldError, Problem, PROBLEM_CONTENT_TYPE};
-use crate::routes;
+use crate::application::ConflictKind;
+use crate::http as routes;
+use crate::http::problem::{FieldErrorSchema, Problem, PROBLEM_CONTENT_TYPE};
 
 /// The command that regenerates the committed document.
 pub const REGENERATE_COMMAND: &str =
@@ -52,7 +53,7 @@ users call the customer endpoints and see only their accounts: another account's
         (name = "usage", description = "Usage events from the provider's metering services, counted exactly once."),
         (name = "health", description = "Liveness and readiness probes.")
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldErrorSchema)),
     modifiers(&Security)
 )]
 struct ApiDoc;
@@ -232,8 +233,91 @@ fn add_problem_responses(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             add_to_operation(operation);
+            add_conflicts(operation);
         }
     }
+}
+
+/// The conflicts each operation can answer (409), each kind with its own problem `type`.
+/// Every key-taking POST can also answer the two idempotency conflicts.
+pub const CONFLICTS: &[(&str, &[ConflictKind])] = {
+    use ConflictKind::*;
+    &[
+        ("admin_create_account", &[]),
+        ("admin_update_account", &[BillingOffsetLocked]),
+        ("admin_create_project", &[]),
+        ("admin_update_project", &[ProjectClosed]),
+        ("admin_set_participant", &[NotAMember]),
+        ("admin_create_product", &[ProductExists]),
+        ("admin_create_plan", &[PlanExists, UnknownProduct]),
+        (
+            "admin_assign_plan",
+            &[UnknownPlan, CurrencyMismatch, PlanChangeExists],
+        ),
+        ("get_monthly_usage", &[UsageOutOfRange]),
+        ("get_daily_usage", &[UsageOutOfRange]),
+        ("get_metering", &[UsageOutOfRange]),
+        ("get_billing_channels", &[UsageOutOfRange, AmountOutOfRange]),
+    ]
+};
+
+/// Operations that take an `Idempotency-Key`.
+const IDEMPOTENT: &[&str] = &[
+    "admin_create_account",
+    "admin_create_project",
+    "admin_create_product",
+    "admin_create_plan",
+    "admin_assign_plan",
+];
+
+fn add_conflicts(operation: &mut Operation) {
+    use utoipa::openapi::example::ExampleBuilder;
+    let Some(id) = operation.operation_id.as_deref() else {
+        return;
+    };
+    let mut kinds: Vec<ConflictKind> = CONFLICTS
+        .iter()
+        .filter(|(op, _)| *op == id)
+        .flat_map(|(_, kinds)| kinds.iter().copied())
+        .collect();
+    if IDEMPOTENT.contains(&id) {
+        kinds.push(ConflictKind::IdempotencyKeyReused);
+        kinds.push(ConflictKind::IdempotencyKeyInProgress);
+    }
+    if kinds.is_empty() {
+        return;
+    }
+    let description = format!(
+        "Conflicts with the current state; `type` says which: {}",
+        kinds
+            .iter()
+            .map(|k| format!("`/problems/{}` ({})", k.slug(), k.title()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let examples = kinds.iter().map(|k| {
+        let example = ExampleBuilder::new().summary(k.title()).value(Some(json!({
+            "type": format!("/problems/{}", k.slug()),
+            "title": k.title(),
+            "status": 409,
+            "request_id": "0193a4f0-6c1e-7c52-9a43-3f6a3a1b2c4d"
+        })));
+        (k.slug(), example.build())
+    });
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .examples_from_iter(examples)
+                .build(),
+        )
+        .build();
+    operation
+        .responses
+        .responses
+        .insert("409".to_owned(), RefOr::T(response));
 }
 
 fn add_to_operation(operation: &mut Operation) {
@@ -266,6 +350,20 @@ fn add_to_operation(operation: &mut Operation) {
                 .or_insert_with(|| {
                     RefOr::Ref(Ref::new(format!("#/components/responses/{}", r.name)))
                 });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_conflict_kind_is_named_in_the_document() {
+        let text = serde_json::to_string(&document()).unwrap_or_default();
+        for kind in ConflictKind::ALL {
+            let problem = format!("/problems/{}", kind.slug());
+            assert!(text.contains(&problem), "{problem} is not documented");
         }
     }
 }

@@ -1,0 +1,219 @@
+//! Accounts and access: accounts, their members and roles, their projects and participants
+//! ([`projects`]), and who may see what.
+
+pub mod projects;
+
+use billing_domain::access::{token_reaches, Role};
+use billing_domain::account::{Account, AccountChanges, Membership, NewAccount};
+use billing_domain::names::{AccountId, UserId};
+use billing_persistence::page::{Page, PageRequest};
+use billing_persistence::repo;
+use billing_persistence::DatabaseTransaction;
+use uuid::Uuid;
+
+use crate::application::clock::Clock;
+use crate::application::error::AppError;
+use crate::application::idempotency::{self, Answer, Done, Idempotent};
+use crate::application::state::AppState;
+
+/// A console user: the `sub` of its token, and the one account the token is limited to, if any.
+pub struct User {
+    pub user: UserId,
+    pub account: Option<AccountId>,
+}
+
+/// Who reads a customer view (`/v1/accounts/...`): a console user, or an operator (the
+/// provider's support staff), who sees any account as its `billing_admin` would.
+pub enum Reader {
+    User(User),
+    Operator,
+}
+
+impl Reader {
+    /// The user whose participation in projects counts, if the reader is one.
+    pub fn user(&self) -> Option<&UserId> {
+        match self {
+            Reader::User(user) => Some(&user.user),
+            Reader::Operator => None,
+        }
+    }
+}
+
+/// Opens an account; idempotent per key.
+pub async fn open(
+    state: &AppState,
+    request: Idempotent,
+    new: NewAccount,
+    render: impl FnOnce(&Account) -> Result<Answer, AppError>,
+) -> Result<Done<Account>, AppError> {
+    let clock = state.clock.clone();
+    idempotency::run(
+        state,
+        request,
+        move |txn| Box::pin(insert(txn, clock, new)),
+        render,
+    )
+    .await
+}
+
+async fn insert(
+    txn: &DatabaseTransaction,
+    clock: std::sync::Arc<dyn Clock>,
+    new: NewAccount,
+) -> Result<Account, AppError> {
+    let now = clock.now();
+    let account = Account {
+        id: AccountId::from_uuid(Uuid::now_v7()),
+        name: new.name,
+        currency: new.currency,
+        billing_offset: new.billing_offset,
+        tax_rate: new.tax_rate,
+        billing_email: new.billing_email,
+        created_at: now,
+        updated_at: now,
+    };
+    repo::accounts::insert(txn, &account).await?;
+    Ok(account)
+}
+
+pub async fn get(state: &AppState, id: &AccountId) -> Result<Account, AppError> {
+    repo::accounts::find(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+pub async fn update(
+    state: &AppState,
+    id: &AccountId,
+    changes: AccountChanges,
+) -> Result<Account, AppError> {
+    let txn = billing_persistence::db::begin_write(&state.db).await?;
+    let mut account = repo::accounts::find(&txn, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    account.apply(changes, state.clock.now());
+    repo::accounts::update(&txn, &account).await?;
+    txn.commit().await?;
+    Ok(account)
+}
+
+pub async fn list(state: &AppState, page: &PageRequest) -> Result<Page<Account>, AppError> {
+    Ok(repo::accounts::list(&state.db, page).await?)
+}
+
+pub async fn set_member(
+    state: &AppState,
+    account: &AccountId,
+    user: UserId,
+    role: Role,
+) -> Result<Membership, AppError> {
+    let txn = billing_persistence::db::begin_write(&state.db).await?;
+    repo::accounts::find(&txn, account)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let membership = repo::accounts::upsert_member(
+        &txn,
+        &Membership {
+            account_id: account.clone(),
+            user_id: user,
+            role,
+            created_at: state.clock.now(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(membership)
+}
+
+pub async fn remove_member(
+    state: &AppState,
+    account: &AccountId,
+    user: &UserId,
+) -> Result<(), AppError> {
+    let txn = billing_persistence::db::begin_write(&state.db).await?;
+    let removed = repo::accounts::remove_member(&txn, account, user).await?;
+    if !removed {
+        return Err(AppError::NotFound);
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn list_members(
+    state: &AppState,
+    account: &AccountId,
+    page: &PageRequest,
+) -> Result<Page<Membership>, AppError> {
+    repo::accounts::find(&state.db, account)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(repo::accounts::list_members(&state.db, account, page).await?)
+}
+
+/// The reader's view of one account: the account and the role it reads it with. Another
+/// account's id, an unknown id, and an account outside the token's limit all answer the same
+/// 404. An operator reads any account as its billing admin.
+pub async fn membership_of(
+    state: &AppState,
+    reader: &Reader,
+    account: &AccountId,
+) -> Result<(Account, Role), AppError> {
+    let role = match reader {
+        Reader::Operator => Role::BillingAdmin,
+        Reader::User(caller) => {
+            if !token_reaches(caller.account.as_ref(), account) {
+                return Err(AppError::NotFound);
+            }
+            repo::accounts::find_member(&state.db, account, &caller.user)
+                .await?
+                .ok_or(AppError::NotFound)?
+                .role
+        }
+    };
+    let found = repo::accounts::find(&state.db, account)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((found, role))
+}
+
+/// The accounts the reader belongs to (only the token's account when it is limited to one);
+/// for an operator, every account.
+pub async fn list_mine(
+    state: &AppState,
+    reader: &Reader,
+    page: &PageRequest,
+) -> Result<Page<(Account, Role)>, AppError> {
+    let caller = match reader {
+        Reader::User(caller) => caller,
+        Reader::Operator => {
+            let accounts = repo::accounts::list(&state.db, page).await?;
+            return Ok(Page {
+                items: accounts
+                    .items
+                    .into_iter()
+                    .map(|a| (a, Role::BillingAdmin))
+                    .collect(),
+                has_more: accounts.has_more,
+            });
+        }
+    };
+    if let Some(only) = &caller.account {
+        let items = match membership_of(state, reader, only).await {
+            Ok(found)
+                if page
+                    .after
+                    .as_deref()
+                    .is_none_or(|after| only.as_str() > after) =>
+            {
+                vec![found]
+            }
+            Ok(_) | Err(AppError::NotFound) => Vec::new(),
+            Err(other) => return Err(other),
+        };
+        return Ok(Page {
+            items,
+            has_more: false,
+        });
+    }
+    Ok(repo::accounts::list_for_user(&state.db, &caller.user, page).await?)
+}

@@ -1,0 +1,193 @@
+//! Idempotent requests: a retry with the same `Idempotency-Key` gets the first answer and
+//! changes nothing twice.
+//!
+//! The rule for transactions: a use case owns its transaction; an idempotent one opens it through
+//! [`run`], which claims the key in that same transaction, lets the use case write, stores the
+//! answer and commits, so the effect and the stored answer land together or not at all. A key
+//! reused for a different request (another path or body) is a conflict, and so is a key whose
+//! first request is still running.
+//!
+//! An answer is data ([`Answer`]: status, location, JSON body); only the HTTP layer turns it into
+//! a response.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use billing_persistence::repo::idempotency::{self, Claim};
+use billing_persistence::DatabaseTransaction;
+use serde::{Deserialize, Serialize};
+
+use crate::application::error::{AppError, ConflictKind};
+use crate::application::state::AppState;
+
+/// Who a key belongs to: keys of different scopes never collide.
+pub enum KeyScope<'a> {
+    Operator,
+    Account(&'a str),
+}
+
+impl KeyScope<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            KeyScope::Operator => "admin",
+            KeyScope::Account(id) => id,
+        }
+    }
+}
+
+/// A request that may carry an idempotency key: the key (if any), its scope, and the
+/// fingerprint of the request (what makes two requests the same: method, path and body).
+pub struct Idempotent {
+    scope: String,
+    key: Option<String>,
+    fingerprint: String,
+}
+
+impl Idempotent {
+    /// A request without a key (the demo loader, jobs): run plainly.
+    pub fn without_key() -> Self {
+        Idempotent {
+            scope: String::new(),
+            key: None,
+            fingerprint: String::new(),
+        }
+    }
+
+    pub fn new(scope: KeyScope<'_>, key: Option<String>, fingerprint: String) -> Self {
+        Idempotent {
+            scope: scope.as_str().to_owned(),
+            key,
+            fingerprint,
+        }
+    }
+}
+
+/// An answer that can be stored and replayed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    #[serde(skip)]
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    pub body: serde_json::Value,
+    /// Whether this is the stored answer of an earlier request.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+/// 201 Created.
+const CREATED: u16 = 201;
+
+impl Answer {
+    /// No content: for callers that keep the value, not the answer.
+    pub fn none() -> Result<Self, AppError> {
+        Ok(Answer {
+            status: 204,
+            location: None,
+            body: serde_json::Value::Null,
+            replayed: false,
+        })
+    }
+
+    /// A resource was created at `location`.
+    pub fn created(location: String, body: impl Serialize) -> Result<Self, AppError> {
+        Ok(Answer {
+            status: CREATED,
+            location: Some(location),
+            body: serde_json::to_value(body).map_err(|e| AppError::Internal(e.to_string()))?,
+            replayed: false,
+        })
+    }
+}
+
+/// What an idempotent use case did: the answer to give, and the value it made (`None` when the
+/// answer is the replay of an earlier request's).
+pub struct Done<T> {
+    pub value: Option<T>,
+    pub answer: Answer,
+}
+
+impl<T> Done<T> {
+    /// The value made now; a replay made none.
+    pub fn made(self) -> Result<T, AppError> {
+        self.value
+            .ok_or_else(|| AppError::Internal("a replayed request made nothing".into()))
+    }
+}
+
+/// The writes of an idempotent use case, run inside its transaction.
+pub type Work<'c, T> = Pin<Box<dyn Future<Output = Result<T, AppError>> + Send + 'c>>;
+
+/// Runs `work` once per idempotency key (or plainly, without a key) in one transaction, and
+/// answers what `render` makes of its result.
+pub async fn run<T, F, R>(
+    state: &AppState,
+    request: Idempotent,
+    work: F,
+    render: R,
+) -> Result<Done<T>, AppError>
+where
+    F: for<'c> FnOnce(&'c DatabaseTransaction) -> Work<'c, T>,
+    R: FnOnce(&T) -> Result<Answer, AppError>,
+{
+    let txn = billing_persistence::db::begin_write(&state.db).await?;
+    if let Some(key) = &request.key {
+        let claim = idempotency::claim(
+            &txn,
+            &request.scope,
+            key,
+            &request.fingerprint,
+            state.clock.now(),
+        )
+        .await?;
+        match claim {
+            Claim::Fresh => {}
+            Claim::Completed {
+                request_hash,
+                status,
+                body,
+            } => {
+                if request_hash != request.fingerprint {
+                    return Err(reused());
+                }
+                let mut answer: Answer = serde_json::from_str(&body)
+                    .map_err(|e| AppError::Internal(format!("stored answer: {e}")))?;
+                answer.status = status;
+                answer.replayed = true;
+                return Ok(Done {
+                    value: None,
+                    answer,
+                });
+            }
+            Claim::InProgress { request_hash } => {
+                return Err(if request_hash != request.fingerprint {
+                    reused()
+                } else {
+                    AppError::conflict(
+                        ConflictKind::IdempotencyKeyInProgress,
+                        "a request with this Idempotency-Key is still running",
+                    )
+                });
+            }
+        }
+    }
+    let done = work(&txn).await?;
+    let answer = render(&done)?;
+    if let Some(key) = &request.key {
+        let stored =
+            serde_json::to_string(&answer).map_err(|e| AppError::Internal(e.to_string()))?;
+        idempotency::complete(&txn, &request.scope, key, answer.status, &stored).await?;
+    }
+    txn.commit().await?;
+    Ok(Done {
+        value: Some(done),
+        answer,
+    })
+}
+
+fn reused() -> AppError {
+    AppError::conflict(
+        ConflictKind::IdempotencyKeyReused,
+        "this Idempotency-Key was used for a different request",
+    )
+}

@@ -1,0 +1,21 @@
+//! The application layer: the use cases, which the HTTP handlers, the `billing` commands and
+//! the jobs inside `billing serve` all call. It knows no HTTP (no actix-web: `.ci/run` checks):
+//! each use case authorizes, loads through repositories, applies domain rules, stores the result
+//! and commits, in one transaction when it writes, and answers an [`AppError`] when it cannot.
+//!
+//! One module per bounded context, named like its routes, OpenAPI tag, tables and test file:
+//! [`accounts`] (accounts, members, projects, participants and who may see what), [`catalog`]
+//! (products, plans, plan changes), [`usage`] (ingestion and reads). Adapters for the outside
+//! world (a payment gateway, a mailer) will be traits owned here, with their implementations
+//! beside them, so tests can swap them.
+
+pub mod accounts;
+pub mod catalog;
+pub mod clock;
+pub mod error;
+pub mod idempotency;
+pub mod state;
+pub mod usage;
+
+pub use error::{AppError, ConflictKind, FieldCheck, FieldError};
+pub use state::AppState;
