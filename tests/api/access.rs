@@ -375,3 +375,48 @@ db_test!(operators_read_every_customer_view, async |app: &TestApp| {
         .await
         .assert_problem(404, "not-found");
 });
+
+db_test!(
+    a_member_removed_while_joining_a_project_leaves_no_participant,
+    async |app: &TestApp| {
+        let admin = app.admin_token();
+        let account = app.create_account("Race Co", "USD").await;
+        let project = app.create_project(&account, "Production").await;
+        for round in 0..25 {
+            let user = format!("racer-{round}");
+            app.add_member(&account, &user, "member").await;
+            // Both at once: joining the project and leaving the account.
+            let join_path = format!("/v1/admin/projects/{project}/participants/{user}");
+            let leave_path = format!("/v1/admin/accounts/{account}/members/{user}");
+            let join = app.put(&join_path, &admin, json!({"billing_permission": true}));
+            let leave = app.delete(&leave_path, &admin);
+            let (joined, left) = tokio::join!(join, leave);
+            assert_eq!(left.status, 204, "{}", left.body);
+            // Joining either won before the removal (and the removal took it away) or came
+            // after it (and found no member).
+            assert!(
+                joined.status == 200 || joined.status == 409,
+                "{} {}",
+                joined.status,
+                joined.body
+            );
+            if joined.status == 409 {
+                joined.assert_problem(409, "not-a-member");
+            }
+        }
+        // Whatever the interleaving: no participant is left who is no member.
+        let participants = app
+            .get(
+                &format!("/v1/admin/projects/{project}/participants?limit=100"),
+                &admin,
+            )
+            .await;
+        assert_eq!(participants.status, 200);
+        assert_eq!(
+            participants.body["data"],
+            json!([]),
+            "{}",
+            participants.body
+        );
+    }
+);

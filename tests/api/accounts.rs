@@ -138,3 +138,55 @@ db_test!(lists_are_paginated_by_cursor, async |app: &TestApp| {
     let all = app.get("/v1/admin/accounts", &admin).await;
     assert_eq!(ids(&all.body), created);
 });
+
+db_test!(
+    the_billing_offset_is_fixed_once_the_account_has_usage,
+    async |app: &TestApp| {
+        app.clock.set(time::macros::datetime!(2026-11-23 12:00 UTC));
+        let admin = app.admin_token();
+        let account = app.create_account("Acme", "KRW").await;
+        let path = format!("/v1/admin/accounts/{account}");
+        // Without usage the offset may still change.
+        let resp = app
+            .patch(&path, &admin, json!({"billing_utc_offset": "+09:00"}))
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(resp.body["billing_utc_offset"], "+09:00");
+
+        app.create_product("api_calls", "call", "sum").await;
+        let project = app.create_project(&account, "Production").await;
+        let resp = app
+            .post(
+                &format!("/v1/accounts/{account}/usage-events"),
+                &app.usage_token(&account),
+                json!({"events": [{"id": "e1", "project_id": project, "product": "api_calls",
+                                   "quantity": "1", "timestamp": "2026-11-23T10:00:00Z"}]}),
+            )
+            .await;
+        assert_eq!(resp.body["accepted"], 1, "{}", resp.body);
+
+        // Its rollups were cut at +09:00 midnights: another offset would move usage between
+        // periods, so the change is refused and nothing of the request is stored.
+        let refused = app
+            .patch(
+                &path,
+                &admin,
+                json!({"billing_utc_offset": "+00:00", "name": "Renamed"}),
+            )
+            .await;
+        refused.assert_problem(409, "billing-offset-locked");
+        let read = app.get(&path, &admin).await;
+        assert_eq!(read.body["billing_utc_offset"], "+09:00");
+        assert_eq!(read.body["name"], "Acme");
+        // The same offset, and every other change, still go through.
+        let resp = app
+            .patch(
+                &path,
+                &admin,
+                json!({"billing_utc_offset": "+09:00", "tax_rate": "0.1"}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(resp.body["tax_rate"], "0.1");
+    }
+);

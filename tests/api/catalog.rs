@@ -243,3 +243,61 @@ db_test!(
         assert_eq!(rest.body["has_more"], false);
     }
 );
+
+db_test!(
+    plan_history_pages_by_instant_not_by_text,
+    async |app: &TestApp| {
+        let admin = app.admin_token();
+        let account = app.create_account("Acme", "KRW").await;
+        let project = app.create_project(&account, "Production").await;
+        let resp = app
+            .post("/v1/admin/plans", &admin, json!({"code": "basic", "name": "Basic", "currency": "KRW", "base_fee": "1000", "prices": {}}))
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        let path = format!("/v1/admin/projects/{project}/plans");
+        // As text `...00.5Z` sorts before `...00Z`; as instants it is half a second after.
+        for instant in [
+            "2026-11-01T00:00:00.5Z",
+            "2026-11-01T00:00:00Z",
+            "2026-11-01T00:00:01Z",
+        ] {
+            let resp = app
+                .post(
+                    &path,
+                    &admin,
+                    json!({"plan": "basic", "effective_from": instant}),
+                )
+                .await;
+            assert_eq!(resp.status, 201, "{}", resp.body);
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..4 {
+            let page_path = match &cursor {
+                None => format!("{path}?limit=1"),
+                Some(c) => format!("{path}?limit=1&starting_after={c}"),
+            };
+            let page = app.get(&page_path, &admin).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            for item in page.body["data"].as_array().unwrap() {
+                seen.push(item["effective_from"].as_str().unwrap().to_owned());
+            }
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "2026-11-01T00:00:00Z",
+                "2026-11-01T00:00:00.5Z",
+                "2026-11-01T00:00:01Z"
+            ]
+        );
+        // A cursor that is no instant is a bad parameter, not a silent empty page.
+        app.get(&format!("{path}?starting_after=yesterday"), &admin)
+            .await
+            .assert_problem(400, "invalid-parameters");
+    }
+);

@@ -50,40 +50,43 @@ struct Options {
     sqlite: bool,
 }
 
+/// One million usage events through HTTP into PostgreSQL and SQLite, the same rows with one
+/// PostgreSQL COPY, and the monthly reads timed at 1e3 and 1e6 events; prints the ratios.
+#[derive(clap::Parser)]
+#[command(name = "ingest-bench")]
+struct Args {
+    /// How many events to ingest (a multiple of 1,000 x clients).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Leave PostgreSQL out (it comes from BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the
+    /// local server).
+    #[arg(long)]
+    skip_postgres: bool,
+    /// Leave SQLite out.
+    #[arg(long)]
+    skip_sqlite: bool,
+}
+
 fn options() -> Options {
-    let mut o = Options {
-        events: 1_000_000,
-        clients: 4,
-        postgres: Some(
+    use clap::Parser;
+    let args = Args::parse();
+    if args.clients == 0 || !args.events.is_multiple_of(BATCH * args.clients) {
+        eprintln!("--events must be a positive multiple of {BATCH} x --clients");
+        std::process::exit(2);
+    }
+    Options {
+        events: args.events,
+        clients: args.clients,
+        postgres: (!args.skip_postgres).then(|| {
             std::env::var("BENCH_DATABASE_URL")
                 .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-        ),
-        sqlite: true,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--events" => {
-                i += 1;
-                o.events = args[i].parse().expect("--events N");
-            }
-            "--clients" => {
-                i += 1;
-                o.clients = args[i].parse().expect("--clients N");
-            }
-            "--skip-postgres" => o.postgres = None,
-            "--skip-sqlite" => o.sqlite = false,
-            other => panic!("unknown argument {other}; see the file's header"),
-        }
-        i += 1;
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+        }),
+        sqlite: !args.skip_sqlite,
     }
-    assert!(
-        o.events.is_multiple_of(BATCH * o.clients),
-        "events must fill every client's batches"
-    );
-    o
 }
 
 /// One event as generated: the same rows go through HTTP and through COPY.

@@ -74,6 +74,33 @@ pub async fn find<C: ConnectionTrait>(
         .transpose()
 }
 
+/// How [`find_locked`] locks the account's row on PostgreSQL (SQLite runs one writer at a time,
+/// which serializes as much).
+#[derive(Clone, Copy, Debug)]
+pub enum AccountLock {
+    /// For a change of the account itself: waits for every transaction holding a share.
+    Update,
+    /// For writes that depend on the account's settings (ingestion depends on its offset): many
+    /// may hold it at once; an `Update` waits for them, and they for it.
+    Share,
+}
+
+/// An account, its row locked until the transaction ends.
+pub async fn find_locked<C: ConnectionTrait>(
+    db: &C,
+    id: &AccountId,
+    lock: AccountLock,
+) -> Result<Option<Account>, PersistenceError> {
+    let mut select = accounts::Entity::find_by_id(id.as_str());
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        select = select.lock(match lock {
+            AccountLock::Update => sea_orm::sea_query::LockType::Update,
+            AccountLock::Share => sea_orm::sea_query::LockType::KeyShare,
+        });
+    }
+    select.one(db).await?.map(to_domain).transpose()
+}
+
 /// Every account, for operators.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
@@ -171,16 +198,33 @@ pub async fn find_member<C: ConnectionTrait>(
         .transpose()
 }
 
+/// A membership, its row share-locked until the transaction ends on PostgreSQL, so that it
+/// cannot be removed before the transaction (which adds a participation) commits.
+pub async fn find_member_locked<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    user: &UserId,
+) -> Result<Option<Membership>, PersistenceError> {
+    let mut select = account_members::Entity::find_by_id((account.to_string(), user.to_string()));
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        select = select.lock_shared();
+    }
+    select.one(db).await?.map(member_to_domain).transpose()
+}
+
 /// Removes a member; answers whether there was one. Its project participations go with it.
 pub async fn remove_member<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
     user: &UserId,
 ) -> Result<bool, PersistenceError> {
-    super::projects::remove_user_from_account_projects(db, account, user).await?;
+    // The membership first: its row lock makes a concurrent `find_member_locked` wait for this
+    // transaction (and then find no member), or this delete wait for that one (whose new
+    // participation the next statement then sees and removes).
     let result = account_members::Entity::delete_by_id((account.to_string(), user.to_string()))
         .exec(db)
         .await?;
+    super::projects::remove_user_from_account_projects(db, account, user).await?;
     Ok(result.rows_affected > 0)
 }
 

@@ -477,6 +477,20 @@ pub async fn read_rollups<C: ConnectionTrait>(
         .collect()
 }
 
+/// Whether any usage event of the account is stored.
+pub async fn has_usage<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+) -> Result<bool, PersistenceError> {
+    let select = Query::select()
+        .expr(Expr::val(1))
+        .from(a("usage_events"))
+        .and_where(Expr::col(a("account_id")).eq(account.as_str()))
+        .limit(1)
+        .to_owned();
+    Ok(db.query_one(build(db, &select)).await?.is_some())
+}
+
 /// The periods of an account (in its billing offset) whose invoice is no longer open.
 pub async fn closed_periods<C: ConnectionTrait>(
     db: &C,

@@ -8,11 +8,12 @@ use billing_domain::account::{Account, AccountChanges, Membership, NewAccount};
 use billing_domain::names::{AccountId, UserId};
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
+use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::application::clock::Clock;
-use crate::application::error::AppError;
+use crate::application::error::{AppError, ConflictKind};
 use crate::application::idempotency::{self, Answer, Done, Idempotent};
 use crate::application::state::AppState;
 
@@ -88,9 +89,20 @@ pub async fn update(
     changes: AccountChanges,
 ) -> Result<Account, AppError> {
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    let mut account = repo::accounts::find(&txn, id)
+    // Locked against ingestion, which holds a share of the row while it buckets usage in the
+    // offset: the check below sees every batch that read the old offset.
+    let mut account = repo::accounts::find_locked(&txn, id, AccountLock::Update)
         .await?
         .ok_or(AppError::NotFound)?;
+    let moves_offset = changes
+        .billing_offset
+        .is_some_and(|offset| offset != account.billing_offset);
+    if moves_offset && repo::usage::has_usage(&txn, id).await? {
+        return Err(AppError::conflict(
+            ConflictKind::BillingOffsetLocked,
+            "the account has usage, cut into periods in its billing offset: the offset can no longer change",
+        ));
+    }
     account.apply(changes, state.clock.now());
     repo::accounts::update(&txn, &account).await?;
     txn.commit().await?;

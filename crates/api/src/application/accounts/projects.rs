@@ -116,7 +116,9 @@ pub async fn set_participant(
     let found = repo::projects::find_any(&txn, project)
         .await?
         .ok_or(AppError::NotFound)?;
-    if repo::accounts::find_member(&txn, &found.account_id, &user)
+    // The membership stays locked until the participation is stored: a concurrent removal of
+    // the member waits, then removes the participation too.
+    if repo::accounts::find_member_locked(&txn, &found.account_id, &user)
         .await?
         .is_none()
     {

@@ -11,6 +11,7 @@ use billing_domain::usage::{
     Rejection, RollupKey, UsageEvent,
 };
 use billing_persistence::repo;
+use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::usage::NewEvent;
 use billing_persistence::{ConnectionTrait, DbBackend, PersistenceError};
 use time::OffsetDateTime;
@@ -102,7 +103,8 @@ async fn ingest_once(
 ) -> Result<Result<Vec<EventOutcome>, Retry>, AppError> {
     let now = state.clock.now();
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    let account = repo::accounts::find(&txn, account_id)
+    // A share of the account's row: its offset cannot change under this batch.
+    let account = repo::accounts::find_locked(&txn, account_id, AccountLock::Share)
         .await?
         .ok_or(AppError::NotFound)?;
     let offset = account.billing_offset;

@@ -540,3 +540,31 @@ pub async fn channels(
         total,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_read_error_keeps_its_own_kind() {
+        let usage = out_of_range(DomainError::QuantityOutOfRange);
+        assert!(matches!(
+            usage,
+            AppError::Conflict {
+                kind: ConflictKind::UsageOutOfRange,
+                ..
+            }
+        ));
+        let amount = out_of_range(DomainError::AmountOutOfRange);
+        assert!(matches!(
+            amount,
+            AppError::Conflict {
+                kind: ConflictKind::AmountOutOfRange,
+                ..
+            }
+        ));
+        // A plan missing from the catalog is corrupt data: ours to fix, not a conflict.
+        let corrupt = out_of_range(DomainError::UnknownPlan("gone".into()));
+        assert!(matches!(corrupt, AppError::Internal(_)));
+    }
+}
