@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial_schema;
 mod m20261123_000002_daily_rollups_and_fee_groups;
+mod m20261124_000003_project_search_key;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_initial_schema::Migration),
             Box::new(m20261123_000002_daily_rollups_and_fee_groups::Migration),
+            Box::new(m20261124_000003_project_search_key::Migration),
         ]
     }
 }

@@ -190,3 +190,80 @@ db_test!(
         assert_eq!(resp.body["tax_rate"], "0.1");
     }
 );
+
+db_test!(
+    projects_are_searched_by_name_ignoring_case,
+    async |app: &TestApp| {
+        let account = app.create_account("Acme", "KRW").await;
+        app.add_member(&account, "alice", "owner").await;
+        let owner = app.user_token("alice");
+        let mut ids = std::collections::HashMap::new();
+        for name in [
+            "Production",
+            "ÄRGER Staging",
+            "운영 서버",
+            "50%_off",
+            "Pre-prod",
+        ] {
+            ids.insert(name, app.create_project(&account, name).await);
+        }
+        let names = |body: &serde_json::Value, key: &str| -> Vec<String> {
+            let mut v: Vec<String> = body[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    p.get("name")
+                        .or_else(|| p.get("project_name"))
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let projects = format!("/v1/accounts/{account}/projects");
+        for (q, expected) in [
+            ("PROD", vec!["Pre-prod", "Production"]),
+            ("ärger", vec!["ÄRGER Staging"]),
+            ("%EC%9A%B4%EC%98%81", vec!["운영 서버"]),
+            // `%` and `_` match themselves, not any text.
+            ("%25", vec!["50%_off"]),
+            ("_", vec!["50%_off"]),
+            ("nothing", vec![]),
+        ] {
+            let resp = app.get(&format!("{projects}?q={q}"), &owner).await;
+            assert_eq!(resp.status, 200, "{q}: {}", resp.body);
+            assert_eq!(names(&resp.body, "data"), expected, "q={q}");
+        }
+        // Paged as without a search.
+        let first = app.get(&format!("{projects}?q=prod&limit=1"), &owner).await;
+        assert_eq!(first.body["data"].as_array().unwrap().len(), 1);
+        assert_eq!(first.body["has_more"], true);
+        let cursor = first.body["next_cursor"].as_str().unwrap();
+        let second = app
+            .get(
+                &format!("{projects}?q=prod&limit=1&starting_after={cursor}"),
+                &owner,
+            )
+            .await;
+        assert_eq!(second.body["data"].as_array().unwrap().len(), 1);
+        assert_eq!(second.body["has_more"], false);
+        assert_ne!(first.body["data"][0]["id"], second.body["data"][0]["id"]);
+        // The monthly usage read takes the same search.
+        let usage = app
+            .get(
+                &format!("/v1/accounts/{account}/usage?q=production"),
+                &owner,
+            )
+            .await;
+        assert_eq!(usage.status, 200, "{}", usage.body);
+        assert_eq!(names(&usage.body, "projects"), vec!["Production"]);
+        // A search longer than 200 characters is a bad parameter.
+        app.get(&format!("{projects}?q={}", "a".repeat(201)), &owner)
+            .await
+            .assert_problem(400, "invalid-parameters");
+    }
+);

@@ -451,6 +451,7 @@ async fn load_usage(state: &AppState, account_id: &AccountId) -> Result<(), AppE
         account_id,
         &repo::projects::ProjectFilter::All,
         None,
+        None,
         &PageRequest {
             limit: 100,
             after: None,

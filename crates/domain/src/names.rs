@@ -30,6 +30,11 @@ macro_rules! bounded_name {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The name as a case-insensitive search matches it: see [`search_key`].
+            pub fn search_key(&self) -> String {
+                search_key(&self.0)
+            }
         }
 
         impl fmt::Display for $name {
@@ -38,6 +43,12 @@ macro_rules! bounded_name {
             }
         }
     };
+}
+
+/// Text folded for a case-insensitive search: Unicode lower case (`Ä` and `ä` match; scripts
+/// without case, such as Hangul, match as they are).
+pub fn search_key(text: &str) -> String {
+    text.to_lowercase()
 }
 
 bounded_name!(
@@ -180,6 +191,7 @@ mod tests {
         assert!(AccountName::parse(&"x".repeat(201)).is_err());
         // Characters, not bytes: 200 Hangul syllables are fine.
         assert!(ProjectName::parse(&"한".repeat(200)).is_ok());
+        assert_eq!(search_key("Ärger PROD 운영"), "ärger prod 운영");
     }
 
     #[test]

@@ -170,6 +170,30 @@ pub struct IdempotencyKeyHeader {
     pub idempotency_key: Option<String>,
 }
 
+/// A search of projects by name.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Only projects whose name contains this text, ignoring case (any script: `prod` finds
+    /// "Production", `운영` finds "운영 서버"). 1 to 200 characters.
+    #[param(min_length = 1, max_length = 200, example = "prod")]
+    pub q: Option<String>,
+}
+
+impl SearchQuery {
+    pub fn text(&self) -> Result<Option<&str>, ApiError> {
+        match self.q.as_deref() {
+            None => Ok(None),
+            Some(text) if (1..=200).contains(&text.chars().count()) => Ok(Some(text)),
+            Some(_) => Err(ApiError::InvalidParameters(vec![FieldError::new(
+                "q",
+                "length",
+                "a search is 1 to 200 characters",
+            )])),
+        }
+    }
+}
+
 /// Keyset pagination parameters shared by every list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -7,6 +7,8 @@ pub struct Model {
     pub id: String,
     pub account_id: String,
     pub name: String,
+    /// The name folded to lower case, for the search (`q`).
+    pub name_key: String,
     pub created_at: TimeDateTimeWithTimeZone,
     pub closed_at: Option<TimeDateTimeWithTimeZone>,
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use billing_domain::access::Participation;
 use billing_domain::account::{Participant, Project};
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
-use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::sea_query::{LikeExpr, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -32,6 +32,7 @@ fn to_row(project: &Project) -> projects::ActiveModel {
         id: Set(project.id.to_string()),
         account_id: Set(project.account_id.to_string()),
         name: Set(project.name.to_string()),
+        name_key: Set(project.name.search_key()),
         created_at: Set(utc(project.created_at)),
         closed_at: Set(project.closed_at.map(utc)),
     }
@@ -110,11 +111,23 @@ pub async fn list<C: ConnectionTrait>(
     account: &AccountId,
     filter: &ProjectFilter,
     participation_of: Option<&UserId>,
+    name_contains: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<(Project, Option<Participation>)>, PersistenceError> {
     let mut query = projects::Entity::find()
         .filter(projects::Column::AccountId.eq(account.as_str()))
         .order_by_asc(projects::Column::Id);
+    if let Some(text) = name_contains {
+        // Folded like the stored key; `%`, `_` and `\` match themselves.
+        let folded = billing_domain::names::search_key(text);
+        let escaped = folded
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        query = query.filter(
+            projects::Column::NameKey.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+        );
+    }
     if let ProjectFilter::ParticipatingUser(user) = filter {
         query = query.filter(
             projects::Column::Id.in_subquery(

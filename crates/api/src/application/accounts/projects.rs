@@ -98,7 +98,8 @@ pub async fn list_for_account(
         .await?
         .ok_or(AppError::NotFound)?;
     // Operators see every project; the participation column is irrelevant to them.
-    let page = repo::projects::list(&state.db, account, &ProjectFilter::All, None, page).await?;
+    let page =
+        repo::projects::list(&state.db, account, &ProjectFilter::All, None, None, page).await?;
     Ok(Page {
         items: page.items.into_iter().map(|(p, _)| p).collect(),
         has_more: page.has_more,
@@ -165,11 +166,13 @@ pub async fn list_participants(
     Ok(repo::projects::list_participants(&state.db, project, page).await?)
 }
 
-/// The projects of an account the caller may see, with what it may see of each.
+/// The projects of an account the caller may see, with what it may see of each; `search`
+/// keeps those whose name contains it, ignoring case.
 pub async fn list_mine(
     state: &AppState,
     reader: &Reader,
     account: &AccountId,
+    search: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<(Project, ProjectAccess)>, AppError> {
     let (_, role) = membership_of(state, reader, account).await?;
@@ -177,7 +180,8 @@ pub async fn list_mine(
         Some(user) if !sees_all_projects(role) => ProjectFilter::ParticipatingUser(user.clone()),
         _ => ProjectFilter::All,
     };
-    let page = repo::projects::list(&state.db, account, &filter, reader.user(), page).await?;
+    let page =
+        repo::projects::list(&state.db, account, &filter, reader.user(), search, page).await?;
     Ok(Page {
         items: page
             .items

@@ -70,6 +70,7 @@ async fn visible_projects(
     state: &AppState,
     reader: &Reader,
     account: &AccountId,
+    search: Option<&str>,
 ) -> Result<(Account, Vec<(Project, ProjectAccess)>), AppError> {
     let (found, role) = membership_of(state, reader, account).await?;
     let filter = match reader.user() {
@@ -84,7 +85,8 @@ async fn visible_projects(
         after: None,
     };
     loop {
-        let batch = repo::projects::list(&state.db, account, &filter, reader.user(), &page).await?;
+        let batch =
+            repo::projects::list(&state.db, account, &filter, reader.user(), search, &page).await?;
         for (project, participation) in batch.items {
             let access = billing_domain::access::project_access(role, participation);
             page.after = Some(project.id.to_string());
@@ -192,15 +194,16 @@ fn named(catalog: &Catalog, totals: BTreeMap<Code, Totals>) -> Vec<(Product, Tot
 }
 
 /// Monthly usage per project and product, for a page of the projects the caller may see (by
-/// project id).
+/// project id) whose name contains `search` (ignoring case), if given.
 pub async fn monthly(
     state: &AppState,
     reader: &Reader,
     account_id: &AccountId,
     period: Option<&str>,
+    search: Option<&str>,
     page: &PageRequest,
 ) -> Result<(Account, BillingPeriod, Page<ProjectUsage>), AppError> {
-    let (account, projects) = visible_projects(state, reader, account_id).await?;
+    let (account, projects) = visible_projects(state, reader, account_id, search).await?;
     let period = period_of(state, &account, period)?;
     let Page {
         items: projects,
@@ -440,7 +443,7 @@ pub async fn channels(
     period: Option<&str>,
     page: &PageRequest,
 ) -> Result<BillingTable, AppError> {
-    let (account, projects) = visible_projects(state, reader, account_id).await?;
+    let (account, projects) = visible_projects(state, reader, account_id, None).await?;
     let period = period_of(state, &account, period)?;
     let billed: Vec<Project> = projects
         .into_iter()

@@ -13,8 +13,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::application::accounts::{self, projects, Reader};
 use crate::application::AppState;
 use crate::http::accounts::wire::*;
-use crate::http::extract::PageQuery;
 use crate::http::extract::{AccountParam, ProjectParam};
+use crate::http::extract::{PageQuery, SearchQuery};
 use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, AccountProjectPath};
 
@@ -88,7 +88,7 @@ async fn get_my_account(
 #[utoipa::path(
     tag = "projects",
     operation_id = "list_my_projects",
-    params(AccountPath, PageQuery),
+    params(AccountPath, SearchQuery, PageQuery),
     responses((status = 200, description = "A page of projects", body = MyProjectList)),
     security(("bearer" = []))
 )]
@@ -97,9 +97,17 @@ async fn list_my_projects(
     reader: Reader,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
+    search: web::Query<SearchQuery>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = projects::list_mine(&state, &reader, &account, &query.to_request()?).await?;
+    let page = projects::list_mine(
+        &state,
+        &reader,
+        &account,
+        search.text()?,
+        &query.to_request()?,
+    )
+    .await?;
     let data = page
         .items
         .iter()

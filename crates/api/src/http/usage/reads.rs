@@ -12,8 +12,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::application::accounts::Reader;
 use crate::application::usage::reads::{self, Channel};
 use crate::application::AppState;
-use crate::http::extract::PageQuery;
 use crate::http::extract::{AccountParam, ProjectParam};
+use crate::http::extract::{PageQuery, SearchQuery};
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::usage::wire::*;
 use crate::http::wire::{AccountPath, AccountProjectPath, CurrencyCode};
@@ -62,7 +62,7 @@ fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
 #[utoipa::path(
     tag = "usage",
     operation_id = "get_monthly_usage",
-    params(AccountPath, PeriodQuery, PageQuery),
+    params(AccountPath, PeriodQuery, SearchQuery, PageQuery),
     responses((status = 200, description = "Usage per project and product", body = MonthlyUsageResponse)),
     security(("bearer" = []))
 )]
@@ -72,11 +72,13 @@ async fn get_monthly_usage(
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<PeriodQuery>,
+    search: web::Query<SearchQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page.to_request()?;
+    let period = query.period.as_deref();
     let (account, period, usage) =
-        reads::monthly(&state, &reader, &account, query.period.as_deref(), &page).await?;
+        reads::monthly(&state, &reader, &account, period, search.text()?, &page).await?;
     let offset = account.billing_offset;
     let next_cursor = next_cursor(usage.has_more, usage.items.last().map(|u| &u.project));
     Ok(HttpResponse::Ok().json(MonthlyUsageResponse {
