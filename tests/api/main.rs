@@ -18,4 +18,3 @@ mod migrations;
 mod openapi;
 mod problems;
 mod usage;
-mod usage_reads;

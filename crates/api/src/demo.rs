@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use billing_domain::access::Role;
-use billing_domain::account::NewAccount;
+use billing_domain::accounts::access::Role;
+use billing_domain::accounts::NewAccount;
 use billing_domain::catalog::{
     tiers_from_widths, Aggregation, Code, FeeGroup, Plan, Price, PriceModel, Product, Quantity,
     Unit,
@@ -446,10 +446,10 @@ async fn load_usage(state: &AppState, account_id: &AccountId) -> Result<(), AppE
         .await?
         .ok_or(AppError::NotFound)?;
     let now = state.clock.now();
-    let projects = repo::projects::list(
+    let projects = repo::accounts::projects::list(
         &state.db,
         account_id,
-        &repo::projects::ProjectFilter::All,
+        &repo::accounts::projects::ProjectFilter::All,
         None,
         None,
         &PageRequest {

@@ -1,19 +1,19 @@
 //! The billing domain: pure rules, no I/O.
 //!
-//! Money and its rounding ([`money`]), billing periods and hourly proration ([`period`]), who may
-//! see what ([`access`]), validated names and ids ([`names`]), and the account model
-//! ([`account`]). Everything here is deterministic; time is passed in, never read.
+//! A shared kernel — money and its rounding ([`money`]), billing periods and hourly proration
+//! ([`period`]), validated names and ids ([`names`]), instants ([`instant`]) and the one error
+//! type ([`error`]) — and one module per bounded context: [`accounts`] (accounts, projects and
+//! who may see what), [`catalog`] (products, plans and rating), [`usage`] (events, rollups, and
+//! reading usage back and rating a project's month). Everything here is deterministic; time is
+//! passed in, never read.
 
-pub mod access;
-pub mod account;
+pub mod accounts;
 pub mod catalog;
 pub mod error;
 pub mod instant;
-pub mod metering;
 pub mod money;
 pub mod names;
 pub mod period;
-pub mod rating;
 pub mod usage;
 
 pub use error::DomainError;

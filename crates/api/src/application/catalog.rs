@@ -153,7 +153,7 @@ async fn insert_assignment(
     effective_from: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<PlanAssignment, AppError> {
-    let found = repo::projects::find_any(db, project)
+    let found = repo::accounts::projects::find_any(db, project)
         .await?
         .ok_or(AppError::NotFound)?;
     let unknown_plan =
@@ -205,7 +205,7 @@ pub async fn plan_history(
             )?,
         ),
     };
-    repo::projects::find_any(&state.db, project)
+    repo::accounts::projects::find_any(&state.db, project)
         .await?
         .ok_or(AppError::NotFound)?;
     let mut history = repo::catalog::assignments(&state.db, project).await?;

@@ -331,7 +331,7 @@ pub struct UsageWriter {
 impl UsageWriter {
     /// Whether this writer may write `account`'s usage.
     pub fn may_write(&self, account: &AccountId) -> bool {
-        billing_domain::access::token_reaches(self.account.as_ref(), account)
+        billing_domain::accounts::access::token_reaches(self.account.as_ref(), account)
     }
 }
 

@@ -4,7 +4,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod idempotency;
-pub mod projects;
+
 pub mod usage;
 
 use time::OffsetDateTime;

@@ -3,8 +3,8 @@
 
 pub mod projects;
 
-use billing_domain::access::{token_reaches, Role};
-use billing_domain::account::{Account, AccountChanges, Membership, NewAccount};
+use billing_domain::accounts::access::{token_reaches, Role};
+use billing_domain::accounts::{Account, AccountChanges, Membership, NewAccount};
 use billing_domain::names::{AccountId, UserId};
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;

@@ -1,11 +1,11 @@
 //! Projects (channels) and their participants.
 
-use billing_domain::access::{project_access, sees_all_projects, ProjectAccess};
-use billing_domain::account::{Participant, Project};
+use billing_domain::accounts::access::{project_access, sees_all_projects, ProjectAccess};
+use billing_domain::accounts::{Participant, Project};
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
-use billing_persistence::repo::projects::ProjectFilter;
+use billing_persistence::repo::accounts::projects::ProjectFilter;
 use billing_persistence::DatabaseTransaction;
 use uuid::Uuid;
 
@@ -49,12 +49,12 @@ async fn insert(
         created_at: clock.now(),
         closed_at: None,
     };
-    repo::projects::insert(txn, &project).await?;
+    repo::accounts::projects::insert(txn, &project).await?;
     Ok(project)
 }
 
 pub async fn get(state: &AppState, id: &ProjectId) -> Result<Project, AppError> {
-    repo::projects::find_any(&state.db, id)
+    repo::accounts::projects::find_any(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)
 }
@@ -68,7 +68,7 @@ pub async fn update(
     closed: Option<bool>,
 ) -> Result<Project, AppError> {
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    let mut project = repo::projects::find_any(&txn, id)
+    let mut project = repo::accounts::projects::find_any(&txn, id)
         .await?
         .ok_or(AppError::NotFound)?;
     if let Some(name) = name {
@@ -84,7 +84,7 @@ pub async fn update(
         }
         _ => {}
     }
-    repo::projects::update(&txn, &project).await?;
+    repo::accounts::projects::update(&txn, &project).await?;
     txn.commit().await?;
     Ok(project)
 }
@@ -99,7 +99,8 @@ pub async fn list_for_account(
         .ok_or(AppError::NotFound)?;
     // Operators see every project; the participation column is irrelevant to them.
     let page =
-        repo::projects::list(&state.db, account, &ProjectFilter::All, None, None, page).await?;
+        repo::accounts::projects::list(&state.db, account, &ProjectFilter::All, None, None, page)
+            .await?;
     Ok(Page {
         items: page.items.into_iter().map(|(p, _)| p).collect(),
         has_more: page.has_more,
@@ -114,7 +115,7 @@ pub async fn set_participant(
     billing_permission: bool,
 ) -> Result<Participant, AppError> {
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    let found = repo::projects::find_any(&txn, project)
+    let found = repo::accounts::projects::find_any(&txn, project)
         .await?
         .ok_or(AppError::NotFound)?;
     // The membership stays locked until the participation is stored: a concurrent removal of
@@ -128,7 +129,7 @@ pub async fn set_participant(
             "only members of the project's account can take part in it",
         ));
     }
-    let participant = repo::projects::upsert_participant(
+    let participant = repo::accounts::projects::upsert_participant(
         &txn,
         &Participant {
             project_id: project.clone(),
@@ -148,7 +149,7 @@ pub async fn remove_participant(
     user: &UserId,
 ) -> Result<(), AppError> {
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    if !repo::projects::remove_participant(&txn, project, user).await? {
+    if !repo::accounts::projects::remove_participant(&txn, project, user).await? {
         return Err(AppError::NotFound);
     }
     txn.commit().await?;
@@ -160,10 +161,10 @@ pub async fn list_participants(
     project: &ProjectId,
     page: &PageRequest,
 ) -> Result<Page<Participant>, AppError> {
-    repo::projects::find_any(&state.db, project)
+    repo::accounts::projects::find_any(&state.db, project)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(repo::projects::list_participants(&state.db, project, page).await?)
+    Ok(repo::accounts::projects::list_participants(&state.db, project, page).await?)
 }
 
 /// The projects of an account the caller may see, with what it may see of each; `search`
@@ -181,7 +182,8 @@ pub async fn list_mine(
         _ => ProjectFilter::All,
     };
     let page =
-        repo::projects::list(&state.db, account, &filter, reader.user(), search, page).await?;
+        repo::accounts::projects::list(&state.db, account, &filter, reader.user(), search, page)
+            .await?;
     Ok(Page {
         items: page
             .items
@@ -203,13 +205,13 @@ pub async fn get_mine(
     project: &ProjectId,
 ) -> Result<(Project, ProjectAccess), AppError> {
     let (_, role) = membership_of(state, reader, account).await?;
-    let found = repo::projects::find(&state.db, account, project)
+    let found = repo::accounts::projects::find(&state.db, account, project)
         .await?
         .ok_or(AppError::NotFound)?;
     let participation = match reader.user() {
-        Some(user) => repo::projects::find_participant(&state.db, project, user)
+        Some(user) => repo::accounts::projects::find_participant(&state.db, project, user)
             .await?
-            .map(|p| billing_domain::access::Participation {
+            .map(|p| billing_domain::accounts::access::Participation {
                 billing_permission: p.billing_permission,
             }),
         None => None,

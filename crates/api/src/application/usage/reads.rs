@@ -6,21 +6,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use billing_domain::access::ProjectAccess;
-use billing_domain::account::{Account, Project};
+use billing_domain::accounts::access::ProjectAccess;
+use billing_domain::accounts::{Account, Project};
+use billing_domain::catalog::rating::Rating;
 use billing_domain::catalog::{Aggregation, Code, FeeGroup, Product};
-use billing_domain::metering::{
+use billing_domain::names::{AccountId, ProjectId};
+use billing_domain::period::BillingPeriod;
+use billing_domain::usage::reads::{
     charge_project, charged_for, hour_ranges_needed, summarize, total, ProjectRollups, Summary,
     Totals,
 };
-use billing_domain::names::{AccountId, ProjectId};
-use billing_domain::period::BillingPeriod;
-use billing_domain::rating::Rating;
 use billing_domain::usage::{day_bucket, Grain, Rollup};
 use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
-use billing_persistence::repo::projects::ProjectFilter;
+use billing_persistence::repo::accounts::projects::ProjectFilter;
 use billing_persistence::repo::usage::{RollupQuery, StoredRollup};
 use billing_persistence::DatabaseTransaction;
 use time::{Date, OffsetDateTime};
@@ -74,7 +74,7 @@ async fn visible_projects(
 ) -> Result<(Account, Vec<(Project, ProjectAccess)>), AppError> {
     let (found, role) = membership_of(state, reader, account).await?;
     let filter = match reader.user() {
-        Some(user) if !billing_domain::access::sees_all_projects(role) => {
+        Some(user) if !billing_domain::accounts::access::sees_all_projects(role) => {
             ProjectFilter::ParticipatingUser(user.clone())
         }
         _ => ProjectFilter::All,
@@ -85,10 +85,17 @@ async fn visible_projects(
         after: None,
     };
     loop {
-        let batch =
-            repo::projects::list(&state.db, account, &filter, reader.user(), search, &page).await?;
+        let batch = repo::accounts::projects::list(
+            &state.db,
+            account,
+            &filter,
+            reader.user(),
+            search,
+            &page,
+        )
+        .await?;
         for (project, participation) in batch.items {
-            let access = billing_domain::access::project_access(role, participation);
+            let access = billing_domain::accounts::access::project_access(role, participation);
             page.after = Some(project.id.to_string());
             if access.view {
                 projects.push((project, access));

@@ -1,7 +1,7 @@
 //! Operator endpoints (scope `admin`): accounts, their members, projects and participants.
 
 use actix_web::{delete, get, patch, post, put, web, HttpResponse};
-use billing_domain::account::{AccountChanges, NewAccount};
+use billing_domain::accounts::{AccountChanges, NewAccount};
 use billing_domain::money::{Currency, TaxRate};
 use billing_domain::names::{AccountName, EmailAddress, ProjectName};
 use billing_domain::period::BillingOffset;

@@ -1,7 +1,7 @@
 //! Wire types of accounts, members, projects and participants.
 
-use billing_domain::access::{ProjectAccess, Role};
-use billing_domain::account::{Account, Membership, Participant, Project};
+use billing_domain::accounts::access::{ProjectAccess, Role};
+use billing_domain::accounts::{Account, Membership, Participant, Project};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;

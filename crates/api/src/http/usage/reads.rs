@@ -1,11 +1,11 @@
 //! Usage reads for customers: monthly usage, daily usage, metering per date, billing table.
 
 use actix_web::{get, web, HttpResponse};
-use billing_domain::account::Project;
+use billing_domain::accounts::Project;
+use billing_domain::catalog::rating::{Line, LineKind};
 use billing_domain::catalog::{FeeGroup, Product};
-use billing_domain::metering::Totals;
 use billing_domain::period::BillingOffset;
-use billing_domain::rating::{Line, LineKind};
+use billing_domain::usage::reads::Totals;
 use time::{Date, OffsetDateTime};
 use utoipa_actix_web::service_config::ServiceConfig;
 

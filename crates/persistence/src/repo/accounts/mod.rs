@@ -1,7 +1,9 @@
 //! Accounts and their members.
 
-use billing_domain::access::Role;
-use billing_domain::account::{Account, Membership};
+pub mod projects;
+
+use billing_domain::accounts::access::Role;
+use billing_domain::accounts::{Account, Membership};
 use billing_domain::money::{Currency, TaxRate};
 use billing_domain::names::{AccountId, AccountName, EmailAddress, UserId};
 use billing_domain::period::BillingOffset;
@@ -224,7 +226,7 @@ pub async fn remove_member<C: ConnectionTrait>(
     let result = account_members::Entity::delete_by_id((account.to_string(), user.to_string()))
         .exec(db)
         .await?;
-    super::projects::remove_user_from_account_projects(db, account, user).await?;
+    projects::remove_user_from_account_projects(db, account, user).await?;
     Ok(result.rows_affected > 0)
 }
 

@@ -7,6 +7,8 @@
 //! (9,223,372,036,854.775807 units in one bucket) the event that would overflow is refused, never
 //! wrapped or turned into a float.
 
+pub mod reads;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

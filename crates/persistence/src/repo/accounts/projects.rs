@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use billing_domain::access::Participation;
-use billing_domain::account::{Participant, Project};
+use billing_domain::accounts::access::Participation;
+use billing_domain::accounts::{Participant, Project};
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
 use sea_orm::sea_query::{LikeExpr, OnConflict, Query};
 use sea_orm::{
@@ -11,10 +11,10 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::utc;
 use crate::entities::{project_participants as pp, projects};
 use crate::error::PersistenceError;
 use crate::page::{Page, PageRequest};
+use crate::repo::utc;
 
 fn to_domain(row: projects::Model) -> Result<Project, PersistenceError> {
     let bad = PersistenceError::corrupt("projects", &row.id);

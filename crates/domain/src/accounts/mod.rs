@@ -1,8 +1,10 @@
 //! Accounts and projects: the billed customer and its channels.
 
+pub mod access;
+
 use time::OffsetDateTime;
 
-use crate::access::Role;
+use crate::accounts::access::Role;
 use crate::money::{Currency, TaxRate};
 use crate::names::{AccountId, AccountName, EmailAddress, ProjectId, ProjectName, UserId};
 use crate::period::BillingOffset;

@@ -1,6 +1,8 @@
 //! The catalog: products (services) and plans (service plans) with one price per product
 //! (SPEC section 3).
 
+pub mod rating;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;

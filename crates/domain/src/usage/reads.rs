@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, HashMap};
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 
+use crate::catalog::rating::{rate, LineKind, Rating};
 use crate::catalog::QUANTITY_SCALE;
 use crate::catalog::{plan_spans, Aggregation, Code, FeeGroup, Plan, PlanAssignment, Quantity};
 use crate::error::DomainError;
 use crate::money::{Currency, Money};
 use crate::period::{BillingOffset, BillingPeriod};
-use crate::rating::{rate, LineKind, Rating};
 use crate::usage::{Grain, Rollup};
 
 /// A product's usage over a span: its aggregated quantity and how many events made it.
