@@ -16,7 +16,7 @@ use crate::error::DomainError;
 /// `i64` and a PostgreSQL `BIGINT`.
 pub const MAX_MINOR_UNITS: i64 = 999_999_999_999_999;
 
-/// Most decimal places a unit price may carry (SPEC section 2).
+/// Most decimal places a unit price may carry (docs/money.md).
 pub const MAX_UNIT_PRICE_SCALE: u32 = 12;
 
 /// An ISO 4217 currency that has minor units (funds such as XAU or XXX are refused).
@@ -292,7 +292,7 @@ impl TaxRate {
         self.0
     }
 
-    /// The tax on an amount, rounded as a line (SPEC section 5, step 5).
+    /// The tax on an amount, rounded as a line: the determined amount times the tax rate.
     pub fn tax_on(&self, amount: Money) -> Result<Money, DomainError> {
         Money::round(amount.amount() * self.0, amount.currency())
     }

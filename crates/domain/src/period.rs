@@ -1,5 +1,5 @@
 //! Billing periods: one calendar month in an account's billing UTC offset, and hourly proration
-//! against the month's reference time (days in month x 24 hours, SPEC section 2).
+//! against the month's reference time (days in month x 24 hours, docs/periods.md).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Who may see and do what (SPEC section 8, and section 5 for who sees costs).
+//! Who may see and do what (docs/access.md).
 //!
 //! Users belong to accounts with a [`Role`] and take part in projects, with or without billing
 //! permission. Owners and billing admins see every project of their account and its costs; a

@@ -1,5 +1,5 @@
 //! The catalog: products (services) and plans (service plans) with one price per product
-//! (SPEC section 3).
+//! (docs/money.md, "Price models").
 
 pub mod rating;
 

@@ -1,6 +1,6 @@
 //! Rating: (plan, aggregated usage, period) -> invoice lines. Pure; each line is rounded once,
 //! half away from zero, to the plan currency's minor unit, and the total is the sum of the
-//! rounded lines (SPEC sections 2 and 3).
+//! rounded lines (docs/money.md).
 
 use rust_decimal::Decimal;
 use time::OffsetDateTime;

@@ -1,4 +1,4 @@
-//! Usage events and their rollups (SPEC section 4).
+//! Usage events and their rollups (docs/usage.md).
 //!
 //! Events are aggregated per project x product x hour of the account's billing offset, so daily
 //! and monthly reads cut at the account's midnight and never scan raw events. Rollup quantities

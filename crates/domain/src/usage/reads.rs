@@ -1,4 +1,4 @@
-//! Reading usage back from rollups (SPEC section 4): each product's quantity over any span of
+//! Reading usage back from rollups (docs/usage.md): each product's quantity over any span of
 //! hours, cut at the account's midnight, and a project's rated charges for a period with the
 //! billing summary of seed 000 (total, base fee, disk usage fee, API usage fee).
 //!

@@ -1,4 +1,4 @@
-//! Usage reads for customers (SPEC sections 4 and 5): monthly usage per project and product,
+//! Usage reads for customers (docs/usage.md): monthly usage per project and product,
 //! daily usage of one project, metering per date of one product, and the per-project billing
 //! table with its summary. Every read comes from rollups in one snapshot, never from raw events.
 //! Quantities show on every project the caller may see; costs only where it has billing
