@@ -641,3 +641,57 @@ db_test!(
         }
     }
 );
+
+db_test!(
+    a_product_added_after_a_read_shows_in_the_next_one,
+    async |app: &TestApp| {
+        app.clock.set(time::macros::datetime!(2026-11-23 12:00 UTC));
+        let account = app.create_account("Acme", "KRW").await;
+        app.add_member(&account, "alice", "owner").await;
+        let owner = app.user_token("alice");
+        let project = app.create_project(&account, "Production").await;
+        app.create_product("api_calls", "call", "sum").await;
+        let usage = format!("/v1/accounts/{account}/usage?period=2026-11");
+        let ingest = async |id: &str, product: &str| {
+            let resp = app
+                .post(
+                    &format!("/v1/accounts/{account}/usage-events"),
+                    &app.usage_token(&account),
+                    json!({"events": [{"id": id, "project_id": project, "product": product,
+                                       "quantity": "3", "timestamp": "2026-11-23T10:00:00Z"}]}),
+                )
+                .await;
+            assert_eq!(resp.body["accepted"], 1, "{}", resp.body);
+        };
+        ingest("e1", "api_calls").await;
+        // This read caches the catalog as it is.
+        let first = app.get(&usage, &owner).await;
+        assert_eq!(
+            first.body["projects"][0]["products"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        // A product added since is found by the next read, and by the metering drill-down.
+        app.create_product("disk_bytes", "byte", "max").await;
+        ingest("e2", "disk_bytes").await;
+        let second = app.get(&usage, &owner).await;
+        let products: Vec<&str> = second.body["projects"][0]["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["product"].as_str().unwrap())
+            .collect();
+        assert_eq!(products, ["api_calls", "disk_bytes"]);
+        let metering = app
+            .get(
+                &format!(
+                    "/v1/accounts/{account}/projects/{project}/usage/metering?product=disk_bytes&period=2026-11"
+                ),
+                &owner,
+            )
+            .await;
+        assert_eq!(metering.status, 200, "{}", metering.body);
+    }
+);

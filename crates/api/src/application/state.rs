@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use billing_domain::period::BillingOffset;
-use billing_persistence::repo::catalog::ProductCache;
+use billing_persistence::repo::catalog::{CatalogCache, ProductCache};
 use billing_persistence::DatabaseConnection;
 
 use crate::application::clock::Clock;
@@ -16,6 +16,8 @@ pub struct AppState {
     pub default_offset: BillingOffset,
     /// The catalog's products, read once (they never change).
     pub products: Arc<ProductCache>,
+    /// The catalog as reads need it: products by id and code, plans by code.
+    pub catalog: Arc<CatalogCache>,
 }
 
 impl AppState {
@@ -29,6 +31,7 @@ impl AppState {
             clock,
             default_offset,
             products: Arc::new(ProductCache::default()),
+            catalog: Arc::new(CatalogCache::default()),
         }
     }
 }

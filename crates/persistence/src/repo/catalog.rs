@@ -160,6 +160,85 @@ impl ProductCache {
     }
 }
 
+/// The catalog's products by storage id, and each code's storage id.
+#[derive(Default, Debug)]
+pub struct Products {
+    pub by_id: HashMap<String, Product>,
+    pub ids: HashMap<Code, String>,
+}
+
+/// The catalog as reads need it, kept in memory. Products and plans are only ever added, never
+/// changed or removed, so a cached entry stays true in every process; an id or code not cached
+/// yet (added since, maybe by another process) reloads.
+#[derive(Default)]
+pub struct CatalogCache {
+    products: std::sync::RwLock<Option<std::sync::Arc<Products>>>,
+    plans: std::sync::RwLock<HashMap<Code, Plan>>,
+}
+
+impl CatalogCache {
+    /// Every product, loaded on first use.
+    pub async fn products<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<std::sync::Arc<Products>, PersistenceError> {
+        let cached = self
+            .products
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match cached {
+            Some(products) => Ok(products),
+            None => self.reload_products(db).await,
+        }
+    }
+
+    /// Every product, read again (an id or code was missing).
+    pub async fn reload_products<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<std::sync::Arc<Products>, PersistenceError> {
+        let by_id = products_by_id(db).await?;
+        let ids = by_id
+            .iter()
+            .map(|(id, p)| (p.code.clone(), id.clone()))
+            .collect();
+        let products = std::sync::Arc::new(Products { by_id, ids });
+        *self.products.write().unwrap_or_else(|e| e.into_inner()) = Some(products.clone());
+        Ok(products)
+    }
+
+    /// The plans with these codes (those the catalog has).
+    pub async fn plans<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        codes: &[&Code],
+    ) -> Result<HashMap<Code, Plan>, PersistenceError> {
+        let mut found = HashMap::with_capacity(codes.len());
+        let mut missing = Vec::new();
+        {
+            let cached = self.plans.read().unwrap_or_else(|e| e.into_inner());
+            for code in codes {
+                match cached.get(*code) {
+                    Some(plan) => {
+                        found.insert((*code).clone(), plan.clone());
+                    }
+                    None => missing.push(*code),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let loaded = plans_by_code(db, &missing).await?;
+            let mut cached = self.plans.write().unwrap_or_else(|e| e.into_inner());
+            for (code, plan) in loaded {
+                cached.insert(code.clone(), plan.clone());
+                found.insert(code, plan);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Every product by its storage id (the catalog is small; usage reads resolve rollups with it).
 pub async fn products_by_id<C: ConnectionTrait>(
     db: &C,

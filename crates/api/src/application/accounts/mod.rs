@@ -170,22 +170,22 @@ pub async fn membership_of(
     reader: &Reader,
     account: &AccountId,
 ) -> Result<(Account, Role), AppError> {
-    let role = match reader {
-        Reader::Operator => Role::BillingAdmin,
+    match reader {
+        Reader::Operator => {
+            let found = repo::accounts::find(&state.db, account)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            Ok((found, Role::BillingAdmin))
+        }
         Reader::User(caller) => {
             if !token_reaches(caller.account.as_ref(), account) {
                 return Err(AppError::NotFound);
             }
-            repo::accounts::find_member(&state.db, account, &caller.user)
+            repo::accounts::find_with_role(&state.db, account, &caller.user)
                 .await?
-                .ok_or(AppError::NotFound)?
-                .role
+                .ok_or(AppError::NotFound)
         }
-    };
-    let found = repo::accounts::find(&state.db, account)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok((found, role))
+    }
 }
 
 /// The accounts the reader belongs to (only the token's account when it is limited to one);

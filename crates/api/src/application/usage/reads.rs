@@ -5,6 +5,7 @@
 //! permission (owners and billing admins always).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use billing_domain::accounts::access::ProjectAccess;
 use billing_domain::accounts::{Account, Project};
@@ -21,8 +22,8 @@ use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::projects::ProjectFilter;
+use billing_persistence::repo::catalog::Products;
 use billing_persistence::repo::usage::{RollupQuery, StoredRollup};
-use billing_persistence::DatabaseTransaction;
 use time::{Date, OffsetDateTime};
 
 use crate::application::accounts::projects::get_mine;
@@ -108,25 +109,30 @@ async fn visible_projects(
     Ok((found, projects))
 }
 
-/// The catalog's products by storage id.
-struct Catalog {
-    by_id: HashMap<String, Product>,
-    /// Each code's storage id.
-    ids: HashMap<Code, String>,
-}
+/// The catalog's products, from the cache of the catalog (products are never changed).
+struct Catalog(Arc<Products>);
 
 impl Catalog {
-    async fn load(txn: &DatabaseTransaction) -> Result<Self, AppError> {
-        let by_id = repo::catalog::products_by_id(txn).await?;
-        let ids = by_id
-            .iter()
-            .map(|(id, p)| (p.code.clone(), id.clone()))
-            .collect();
-        Ok(Catalog { by_id, ids })
+    async fn cached(state: &AppState) -> Result<Self, AppError> {
+        Ok(Catalog(state.catalog.products(&state.db).await?))
+    }
+
+    /// Reads the products again: an id or code was missing (added since it was cached).
+    async fn reload(&mut self, state: &AppState) -> Result<(), AppError> {
+        self.0 = state.catalog.reload_products(&state.db).await?;
+        Ok(())
+    }
+
+    fn by_id(&self, id: &str) -> Option<&Product> {
+        self.0.by_id.get(id)
+    }
+
+    fn id_of(&self, code: &Code) -> Option<&String> {
+        self.0.ids.get(code)
     }
 
     fn by_code(&self, code: &Code) -> Option<&Product> {
-        self.ids.get(code).and_then(|id| self.by_id.get(id))
+        self.id_of(code).and_then(|id| self.by_id(id))
     }
 
     fn aggregation(&self, code: &Code) -> Option<Aggregation> {
@@ -136,8 +142,8 @@ impl Catalog {
 
 /// Rollups of these projects in `ranges`, grouped by project and keyed by product code.
 async fn rollups_by_project(
-    txn: &DatabaseTransaction,
-    catalog: &Catalog,
+    state: &AppState,
+    catalog: &mut Catalog,
     grain: Grain,
     projects: &[ProjectId],
     product_id: Option<&str>,
@@ -146,7 +152,7 @@ async fn rollups_by_project(
     let mut grouped: HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>> = HashMap::new();
     for chunk in projects.chunks(PROJECT_CHUNK) {
         let rows = repo::usage::read_rollups(
-            txn,
+            &state.db,
             &RollupQuery {
                 grain,
                 projects: chunk,
@@ -155,6 +161,9 @@ async fn rollups_by_project(
             },
         )
         .await?;
+        if rows.iter().any(|r| catalog.by_id(&r.product_id).is_none()) {
+            catalog.reload(state).await?;
+        }
         for StoredRollup {
             project,
             product_id,
@@ -164,7 +173,7 @@ async fn rollups_by_project(
         {
             // Rollups of a product no longer in the catalog cannot be named; products are never
             // deleted, so this skips nothing in practice.
-            if let Some(product) = catalog.by_id.get(&product_id) {
+            if let Some(product) = catalog.by_id(&product_id) {
                 grouped
                     .entry(project)
                     .or_default()
@@ -177,13 +186,13 @@ async fn rollups_by_project(
 
 /// The daily rollups of these projects in a period.
 async fn daily_rollups(
-    txn: &DatabaseTransaction,
-    catalog: &Catalog,
+    state: &AppState,
+    catalog: &mut Catalog,
     projects: &[ProjectId],
     period: &BillingPeriod,
 ) -> Result<HashMap<ProjectId, BTreeMap<(Code, OffsetDateTime), Rollup>>, AppError> {
     let month = [(period.start(), period.end())];
-    rollups_by_project(txn, catalog, Grain::Day, projects, None, &month).await
+    rollups_by_project(state, catalog, Grain::Day, projects, None, &month).await
 }
 
 /// One project's usage of each product over a span.
@@ -216,11 +225,10 @@ pub async fn monthly(
         items: projects,
         has_more,
     } = Page::cut(projects, page, |(p, _)| p.id.as_str());
-    let txn = billing_persistence::db::begin_read(&state.db).await?;
-    let catalog = Catalog::load(&txn).await?;
+    // One query of daily rollups: a snapshot by itself.
+    let mut catalog = Catalog::cached(state).await?;
     let ids: Vec<ProjectId> = projects.iter().map(|(p, _)| p.id.clone()).collect();
-    let mut days = daily_rollups(&txn, &catalog, &ids, &period).await?;
-    txn.commit().await?;
+    let mut days = daily_rollups(state, &mut catalog, &ids, &period).await?;
     let mut usage = Vec::with_capacity(projects.len());
     for (project, access) in projects {
         let rollups = ProjectRollups {
@@ -266,16 +274,19 @@ pub async fn daily(
     let (account, _) = membership_of(state, reader, account_id).await?;
     let (project, _) = get_mine(state, reader, account_id, project_id).await?;
     let period = period_of(state, &account, period)?;
-    let txn = billing_persistence::db::begin_read(&state.db).await?;
-    let catalog = Catalog::load(&txn).await?;
+    let mut catalog = Catalog::cached(state).await?;
     let rollups = ProjectRollups {
-        days: daily_rollups(&txn, &catalog, std::slice::from_ref(project_id), &period)
-            .await?
-            .remove(project_id)
-            .unwrap_or_default(),
+        days: daily_rollups(
+            state,
+            &mut catalog,
+            std::slice::from_ref(project_id),
+            &period,
+        )
+        .await?
+        .remove(project_id)
+        .unwrap_or_default(),
         hours: BTreeMap::new(),
     };
-    txn.commit().await?;
     let offset = period.offset();
     let mut days = Vec::with_capacity(usize::from(period.days()));
     let mut start = period.start();
@@ -353,18 +364,19 @@ pub async fn metering(
         }
     };
     let code = Code::parse(product).map_err(|_| AppError::NotFound)?;
-    let txn = billing_persistence::db::begin_read(&state.db).await?;
-    let catalog = Catalog::load(&txn).await?;
+    let mut catalog = Catalog::cached(state).await?;
+    if catalog.by_code(&code).is_none() {
+        catalog.reload(state).await?;
+    }
     let Some((product_id, found)) = catalog
-        .ids
-        .get(&code)
-        .and_then(|id| catalog.by_id.get(id).map(|p| (id.clone(), p.clone())))
+        .id_of(&code)
+        .and_then(|id| catalog.by_id(id).map(|p| (id.clone(), p.clone())))
     else {
         return Err(AppError::NotFound);
     };
     let hours = rollups_by_project(
-        &txn,
-        &catalog,
+        state,
+        &mut catalog,
         Grain::Hour,
         std::slice::from_ref(project_id),
         Some(&product_id),
@@ -373,7 +385,6 @@ pub async fn metering(
     .await?
     .remove(project_id)
     .unwrap_or_default();
-    txn.commit().await?;
     let aggregation = found.aggregation;
     let mut by_date: BTreeMap<OffsetDateTime, Vec<(OffsetDateTime, Rollup)>> = BTreeMap::new();
     for ((_, hour), rollup) in hours {
@@ -459,12 +470,13 @@ pub async fn channels(
         .collect();
     let ids: Vec<ProjectId> = billed.iter().map(|p| p.id.clone()).collect();
 
-    let txn = billing_persistence::db::begin_read(&state.db).await?;
-    let catalog = Catalog::load(&txn).await?;
-    let assignments = repo::catalog::assignments_of(&txn, &ids).await?;
+    // No transaction: each day of a project is read from one source (its daily rollup, or the
+    // hours of a split day), so a batch landing between the queries is counted at most once.
+    let mut catalog = Catalog::cached(state).await?;
+    let assignments = repo::catalog::assignments_of(&state.db, &ids).await?;
     let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
-    let plans = repo::catalog::plans_by_code(&txn, &plan_codes).await?;
-    let mut days = daily_rollups(&txn, &catalog, &ids, &period).await?;
+    let plans = state.catalog.plans(&state.db, &plan_codes).await?;
+    let mut days = daily_rollups(state, &mut catalog, &ids, &period).await?;
     // The hours of days split by a plan change or a closing: one query per chunk of projects,
     // for the union of their ranges; each project keeps only its own.
     let needed: HashMap<&ProjectId, Vec<(OffsetDateTime, OffsetDateTime)>> = billed
@@ -484,7 +496,7 @@ pub async fn channels(
     let mut hours = if split.is_empty() {
         HashMap::new()
     } else {
-        rollups_by_project(&txn, &catalog, Grain::Hour, &split, None, &all_ranges).await?
+        rollups_by_project(state, &mut catalog, Grain::Hour, &split, None, &all_ranges).await?
     };
     let mut rollups: HashMap<ProjectId, ProjectRollups> = HashMap::new();
     for project in &billed {
@@ -500,7 +512,6 @@ pub async fn channels(
             },
         );
     }
-    txn.commit().await?;
 
     let aggregation = |c: &Code| catalog.aggregation(c);
     let fee_group = |c: &Code| catalog.by_code(c).map_or(FeeGroup::Other, |p| p.fee_group);
