@@ -7,6 +7,7 @@
 //! OpenAPI document cannot drift apart.
 
 pub mod accounts;
+pub mod answer;
 pub mod auth;
 pub mod catalog;
 pub mod extract;
@@ -19,11 +20,9 @@ pub mod wire;
 
 use actix_web::dev::ResourceDef;
 use actix_web::http::Method;
-use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::idempotency::Answer;
 use crate::http::problem::ApiError;
 
 /// Every route of the API.
@@ -85,17 +84,4 @@ pub async fn fallback(
     } else {
         ApiError::MethodNotAllowed(allowed)
     })
-}
-
-/// The response of an answer a use case gave as data (see [`crate::application::idempotency`]).
-pub fn respond(answer: Answer) -> HttpResponse {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let mut response = HttpResponse::build(status);
-    if let Some(location) = &answer.location {
-        response.insert_header((header::LOCATION, location.as_str()));
-    }
-    if answer.replayed {
-        response.insert_header(("idempotent-replayed", "true"));
-    }
-    response.json(answer.body)
 }

@@ -12,11 +12,11 @@ use crate::application::error::{checked, AppError, FieldCheck};
 use crate::application::idempotency::{Answer, KeyScope};
 use crate::application::AppState;
 use crate::http::accounts::wire::*;
+use crate::http::answer::respond;
 use crate::http::auth::Operator;
 use crate::http::extract::{AccountParam, Idempotency, ProjectParam, UserParam};
 use crate::http::extract::{IdempotencyKeyHeader, PageQuery, ValidJson};
 use crate::http::problem::ApiError;
-use crate::http::respond;
 use crate::http::wire::*;
 
 pub fn configure_admin(cfg: &mut ServiceConfig) {

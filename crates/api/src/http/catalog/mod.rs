@@ -16,12 +16,12 @@ pub mod wire;
 use crate::application::catalog;
 use crate::application::idempotency::{Answer, KeyScope};
 use crate::application::AppState;
+use crate::http::answer::respond;
 use crate::http::auth::Operator;
 use crate::http::catalog::wire::*;
 use crate::http::extract::{Idempotency, ProjectParam};
 use crate::http::extract::{IdempotencyKeyHeader, PageQuery, ValidJson};
 use crate::http::problem::ApiError;
-use crate::http::respond;
 use crate::http::wire::{CurrencyCode, ProjectPath};
 
 pub fn configure(cfg: &mut ServiceConfig) {
