@@ -208,6 +208,28 @@ pub struct PageQuery {
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 
+/// Pagination of a history, whose cursor is an instant.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryPageQuery {
+    /// How many items to return, 1 to 100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 20)]
+    pub limit: Option<String>,
+    /// Return the items after this instant (RFC 3339): the `next_cursor` of the previous page.
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-01T00:00:00Z")]
+    pub starting_after: Option<String>,
+}
+
+impl HistoryPageQuery {
+    pub fn to_request(&self) -> Result<billing_persistence::page::PageRequest, ApiError> {
+        PageQuery {
+            limit: self.limit.clone(),
+            starting_after: self.starting_after.clone(),
+        }
+        .to_request()
+    }
+}
+
 impl PageQuery {
     pub fn to_request(&self) -> Result<billing_persistence::page::PageRequest, ApiError> {
         let max = billing_persistence::page::MAX_PAGE_SIZE;

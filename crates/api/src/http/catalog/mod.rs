@@ -19,8 +19,8 @@ use crate::application::AppState;
 use crate::http::answer::respond;
 use crate::http::auth::Operator;
 use crate::http::catalog::wire::*;
+use crate::http::extract::{HistoryPageQuery, IdempotencyKeyHeader, PageQuery, ValidJson};
 use crate::http::extract::{Idempotency, ProjectParam};
-use crate::http::extract::{IdempotencyKeyHeader, PageQuery, ValidJson};
 use crate::http::problem::ApiError;
 use crate::http::wire::{CurrencyCode, ProjectPath};
 
@@ -288,7 +288,7 @@ async fn assign_plan(
 #[utoipa::path(
     tag = "catalog",
     operation_id = "admin_list_project_plans",
-    params(ProjectPath, PageQuery),
+    params(ProjectPath, HistoryPageQuery),
     responses((status = 200, description = "Plan changes, oldest first", body = PlanAssignmentList)),
     security(("bearer" = ["admin"]))
 )]
@@ -297,7 +297,7 @@ async fn plan_history(
     _operator: Operator,
     state: web::Data<AppState>,
     ProjectParam(project): ProjectParam,
-    query: web::Query<PageQuery>,
+    query: web::Query<HistoryPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = catalog::plan_history(&state, &project, &query.to_request()?).await?;
     // The list's cursor is the last change's instant, as the use case pages by it.
