@@ -695,3 +695,62 @@ db_test!(
         assert_eq!(metering.status, 200, "{}", metering.body);
     }
 );
+
+db_test!(
+    merged_reads_keep_the_latest_gauge_and_refuse_overflowing_sums,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        let account = app.create_account("Acme", "KRW").await;
+        app.add_member(&account, "alice", "owner").await;
+        let owner = app.user_token("alice");
+        let project = app.create_project(&account, "Production").await;
+        app.create_product("agents", "agent", "latest").await;
+        app.create_product("api_calls", "call", "sum").await;
+        let send = async |events: Value| {
+            app.post(
+                &format!("/v1/accounts/{account}/usage-events"),
+                &app.usage_token(&account),
+                json!({ "events": events }),
+            )
+            .await
+        };
+        // The gauge: 7 on the 2nd, then 5 on the 3rd (a later day, a smaller value).
+        let resp = send(json!([
+            {"id": "g1", "project_id": project, "product": "agents", "quantity": "7",
+             "timestamp": "2026-11-02T10:00:00.5Z"},
+            {"id": "g2", "project_id": project, "product": "agents", "quantity": "5",
+             "timestamp": "2026-11-03T10:00:00Z"},
+        ]))
+        .await;
+        assert_eq!(resp.body["accepted"], 2, "{}", resp.body);
+        let usage = app
+            .get(
+                &format!("/v1/accounts/{account}/usage?period=2026-11"),
+                &owner,
+            )
+            .await;
+        assert_eq!(usage.status, 200, "{}", usage.body);
+        let agents = &usage.body["projects"][0]["products"][0];
+        assert_eq!(agents["product"], "agents");
+        // latest: the value of the last reading (the 3rd), not the largest.
+        assert_eq!(agents["quantity"], "5");
+        assert_eq!(agents["event_count"], 2);
+
+        // Two days of 9,000,000,000,000 calls each: each day fits, the month
+        // (18,000,000,000,000 > 9,223,372,036,854.775807) does not.
+        let resp = send(json!([
+            {"id": "c1", "project_id": project, "product": "api_calls",
+             "quantity": "9000000000000", "timestamp": "2026-11-04T10:00:00Z"},
+            {"id": "c2", "project_id": project, "product": "api_calls",
+             "quantity": "9000000000000", "timestamp": "2026-11-05T10:00:00Z"},
+        ]))
+        .await;
+        assert_eq!(resp.body["accepted"], 2, "{}", resp.body);
+        app.get(
+            &format!("/v1/accounts/{account}/usage?period=2026-11"),
+            &owner,
+        )
+        .await
+        .assert_problem(409, "usage-out-of-range");
+    }
+);

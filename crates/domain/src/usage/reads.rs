@@ -157,6 +157,41 @@ pub fn billed_spans(
     plan_spans(assignments, period.start(), end)
 }
 
+/// The days of `period` cut into runs that a read may merge into one rollup each, for a
+/// project's charges: no run crosses the start or end of a billed span (a plan change, a
+/// closing), and a day such an instant splits is a run of its own (its hours are read as well).
+/// Every span's whole days are then whole runs, and every run starts on a local midnight, so
+/// runs keyed by their first day give [`ProjectRollups::totals`] exactly what the days would.
+pub fn day_runs(
+    period: &BillingPeriod,
+    assignments: &[PlanAssignment],
+    closed_at: Option<OffsetDateTime>,
+) -> Vec<(OffsetDateTime, OffsetDateTime)> {
+    let cuts: Vec<OffsetDateTime> = billed_spans(period, assignments, closed_at)
+        .into_iter()
+        .flat_map(|(_, from, to)| [from, to])
+        .collect();
+    let mut runs = Vec::new();
+    let mut current: Option<(OffsetDateTime, OffsetDateTime)> = None;
+    let mut day = period.start();
+    while day < period.end() {
+        let next = day + Grain::Day.length();
+        let split = cuts.iter().any(|c| day < *c && *c < next);
+        let starts_at_cut = cuts.contains(&day);
+        if split || starts_at_cut {
+            runs.extend(current.take());
+        }
+        if split {
+            runs.push((day, next));
+        } else {
+            current = Some(current.map_or((day, next), |(from, _)| (from, next)));
+        }
+        day = next;
+    }
+    runs.extend(current);
+    runs
+}
+
 /// The hour ranges whose hourly rollups a project's charges for `period` need (the edges of its
 /// plan spans that split a day).
 pub fn hour_ranges_needed(
@@ -399,6 +434,102 @@ mod tests {
             prop_assert_eq!(
                 read(nov.start(), at_cut) + read(at_cut, nov.end()),
                 events.iter().map(|(_, _, m)| m).sum::<i64>()
+            );
+        }
+    }
+
+    /// `r` read the way a database merges it: the days of each run into one rollup keyed by
+    /// the run's first day, the hours of each needed range into one keyed by its first hour.
+    fn merged_runs(
+        r: &ProjectRollups,
+        runs: &[(OffsetDateTime, OffsetDateTime)],
+        hour_ranges: &[(OffsetDateTime, OffsetDateTime)],
+    ) -> ProjectRollups {
+        let fold = |source: &BTreeMap<(Code, OffsetDateTime), Rollup>,
+                    ranges: &[(OffsetDateTime, OffsetDateTime)]| {
+            let mut out: BTreeMap<(Code, OffsetDateTime), Rollup> = BTreeMap::new();
+            for ((product, start), rollup) in source {
+                if let Some((from, _)) = ranges.iter().find(|(f, t)| f <= start && start < t) {
+                    let key = (product.clone(), *from);
+                    let next = out.get(&key).map_or(*rollup, |e| merged(*e, *rollup));
+                    out.insert(key, next);
+                }
+            }
+            out
+        };
+        ProjectRollups {
+            days: fold(&r.days, runs),
+            hours: fold(&r.hours, hour_ranges),
+        }
+    }
+
+    proptest! {
+        /// Runs of days merged into one rollup each (and the hours of split days merged per
+        /// range) give every billed span, and the whole period, the totals the days and hours
+        /// give: what lets a read merge rollups in the database.
+        #[test]
+        fn merged_day_runs_read_like_their_days(
+            readings in prop::collection::vec((0i64..(30 * 24 * 60), 0i64..1_000_000_000, 0usize..3), 1..80),
+            changes in prop::collection::btree_set(0i64..(30 * 24), 0..3),
+            midnight in any::<bool>(),
+            closed in prop::option::of(0i64..(31 * 24 * 60)),
+            offset in -840i32..=840,
+        ) {
+            let offset = BillingOffset::from_minutes(offset).unwrap();
+            let nov = BillingPeriod::new(2026, 11, offset).unwrap();
+            let products = ["api_calls", "disk", "gauge"];
+            let aggregation = |c: &Code| match c.as_str() {
+                "api_calls" => Some(Aggregation::Sum),
+                "disk" => Some(Aggregation::Max),
+                _ => Some(Aggregation::Latest),
+            };
+            let events: Vec<(&str, OffsetDateTime, i64)> = readings
+                .iter()
+                .map(|(minute, micros, p)| (products[*p], nov.start() + Duration::minutes(*minute), *micros))
+                .collect();
+            let r = rollups_of(&events, offset);
+            let project = ProjectId::parse("proj_0193a4f06c1e7c529a433f6a3a1b2c4d").unwrap();
+            let mut assignments = vec![PlanAssignment {
+                project: project.clone(),
+                plan: code("basic"),
+                effective_from: nov.start() - Duration::days(3),
+            }];
+            for (i, hour) in changes.iter().enumerate() {
+                // At a local midnight or in the middle of a day.
+                let at = if midnight {
+                    nov.start() + Duration::days(hour / 24)
+                } else {
+                    nov.start() + Duration::hours(*hour) + Duration::minutes(30)
+                };
+                assignments.push(PlanAssignment {
+                    project: project.clone(),
+                    plan: code(if i % 2 == 0 { "pro" } else { "basic" }),
+                    effective_from: at,
+                });
+            }
+            assignments.sort_by_key(|a| a.effective_from);
+            let closed_at = closed.map(|m| nov.start() + Duration::minutes(m));
+            let runs = day_runs(&nov, &assignments, closed_at);
+            // The runs partition the period into whole local days.
+            prop_assert_eq!(runs.first().map(|r| r.0), Some(nov.start()));
+            prop_assert_eq!(runs.last().map(|r| r.1), Some(nov.end()));
+            for pair in runs.windows(2) {
+                prop_assert_eq!(pair[0].1, pair[1].0);
+            }
+            for (from, _) in &runs {
+                prop_assert_eq!(day_bucket(*from, offset), *from);
+            }
+            let hours = hour_ranges_needed(&nov, &assignments, closed_at);
+            let merged = merged_runs(&r, &runs, &hours);
+            for (_, from, to) in billed_spans(&nov, &assignments, closed_at) {
+                prop_assert_eq!(
+                    merged.totals(from, to, offset, aggregation).unwrap(),
+                    r.totals(from, to, offset, aggregation).unwrap()
+                );
+            }
+            prop_assert_eq!(
+                merged.totals(nov.start(), nov.end(), offset, aggregation).unwrap(),
+                r.totals(nov.start(), nov.end(), offset, aggregation).unwrap()
             );
         }
     }

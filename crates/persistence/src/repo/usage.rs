@@ -513,3 +513,148 @@ pub async fn closed_periods<C: ConnectionTrait>(
         })
         .collect()
 }
+
+/// A run of one project's buckets to read as one merged rollup per product: the buckets of
+/// `grain` starting in `[from, to)`.
+#[derive(Clone, Debug)]
+pub struct Segment<'a> {
+    pub project: &'a ProjectId,
+    pub grain: Grain,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+}
+
+/// One merged rollup: of the segment at `segment` (its index in the slice asked for), of one
+/// product (by storage id).
+#[derive(Clone, Debug)]
+pub struct MergedRollup {
+    pub segment: usize,
+    pub product_id: String,
+    pub rollup: Rollup,
+}
+
+/// Segments per statement: four parameters each, well under both databases' limits.
+const SEGMENT_CHUNK: usize = 500;
+
+/// Each segment's rollups merged in the database, per product, exactly as
+/// [`Rollup::merge`](billing_domain::usage::Rollup) merges them: sums and counts added, the
+/// largest maximum, the latest value (of equal instants, the largest). A read of a month then
+/// moves one row per product and segment instead of one per day or hour. A sum past the largest
+/// quantity fails with an out-of-range error ([`PersistenceError::is_out_of_range`]).
+pub async fn merged_rollups<C: ConnectionTrait>(
+    db: &C,
+    segments: &[Segment<'_>],
+) -> Result<Vec<MergedRollup>, PersistenceError> {
+    let mut merged = Vec::new();
+    for grain in [Grain::Day, Grain::Hour] {
+        let of_grain: Vec<(usize, &Segment)> = segments
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.grain == grain && s.from < s.to)
+            .collect();
+        for chunk in of_grain.chunks(SEGMENT_CHUNK) {
+            merged.extend(merge_chunk(db, grain, chunk).await?);
+        }
+    }
+    Ok(merged)
+}
+
+async fn merge_chunk<C: ConnectionTrait>(
+    db: &C,
+    grain: Grain,
+    segments: &[(usize, &Segment<'_>)],
+) -> Result<Vec<MergedRollup>, PersistenceError> {
+    let backend = db.get_database_backend();
+    let (table, bucket) = rollup_table(grain);
+    let postgres = backend == DbBackend::Postgres;
+    let mut values: Vec<Value> = Vec::with_capacity(segments.len() * 4);
+    let mut rows = Vec::with_capacity(segments.len());
+    for (index, segment) in segments {
+        let n = values.len();
+        rows.push(if postgres {
+            format!(
+                "SELECT CAST(${} AS INTEGER) AS idx, CAST(${} AS TEXT) AS project_id, \
+                 CAST(${} AS TIMESTAMPTZ) AS start_at, CAST(${} AS TIMESTAMPTZ) AS end_at",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            )
+        } else {
+            "SELECT ? AS idx, ? AS project_id, ? AS start_at, ? AS end_at".to_owned()
+        });
+        let index = i32::try_from(*index).map_err(|_| {
+            PersistenceError::Db(sea_orm::DbErr::Custom("too many segments".into()))
+        })?;
+        values.push(Value::from(index));
+        values.push(Value::from(segment.project.as_str()));
+        values.push(Value::from(utc(segment.from)));
+        values.push(Value::from(utc(segment.to)));
+    }
+    // The latest value: of the largest `latest_at`, the largest value. PostgreSQL orders the
+    // instants; SQLite stores them as RFC 3339 text whose fraction has as many digits as it
+    // needs (`...:00Z` sorts after `...:00.5Z` as text), so it compares a key of the whole
+    // seconds, the fraction as six digits and the value as twenty.
+    let latest = if postgres {
+        "(ARRAY_AGG(r.latest_micros ORDER BY r.latest_at DESC, r.latest_micros DESC))[1] \
+         AS latest_micros, MAX(r.latest_at) AS latest_at, \
+         CAST(SUM(r.sum_micros) AS BIGINT) AS sum_micros, \
+         CAST(SUM(r.event_count) AS BIGINT) AS event_count"
+    } else {
+        "MAX(substr(r.latest_at, 1, 19) \
+         || printf('%06d', CAST(round(CAST('0' || substr(r.latest_at, 20, length(r.latest_at) - 20) AS REAL) * 1000000) AS INTEGER)) \
+         || printf('%020d', r.latest_micros)) AS latest_key, \
+         SUM(r.sum_micros) AS sum_micros, SUM(r.event_count) AS event_count"
+    };
+    let sql = format!(
+        "SELECT s.idx AS idx, r.product_id AS product_id, MAX(r.max_micros) AS max_micros, {latest} \
+         FROM ({segments}) AS s \
+         JOIN {table} AS r ON r.project_id = s.project_id \
+         AND r.{bucket} >= s.start_at AND r.{bucket} < s.end_at \
+         GROUP BY s.idx, r.product_id",
+        segments = rows.join(" UNION ALL "),
+    );
+    let found = db
+        .query_all(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .map_err(|e| PersistenceError::from(e).overflow_as_out_of_range())?;
+    found
+        .iter()
+        .map(|row| {
+            let segment: i32 = get(row, "idx")?;
+            let product_id: String = get(row, "product_id")?;
+            let (latest_micros, latest_at) = if postgres {
+                (get(row, "latest_micros")?, get(row, "latest_at")?)
+            } else {
+                let key: String = get(row, "latest_key")?;
+                latest_of_key(&key).ok_or_else(|| {
+                    PersistenceError::corrupt(table, &product_id)(
+                        billing_domain::DomainError::QuantityOutOfRange,
+                    )
+                })?
+            };
+            Ok(MergedRollup {
+                segment: usize::try_from(segment).unwrap_or(usize::MAX),
+                product_id,
+                rollup: Rollup {
+                    sum_micros: get(row, "sum_micros")?,
+                    max_micros: get(row, "max_micros")?,
+                    latest_micros,
+                    latest_at,
+                    event_count: get(row, "event_count")?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The latest value and its instant from SQLite's ordering key (see [`merged_rollups`]).
+fn latest_of_key(key: &str) -> Option<(i64, OffsetDateTime)> {
+    const SECONDS: &[time::format_description::BorrowedFormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let seconds = time::PrimitiveDateTime::parse(key.get(..19)?, SECONDS).ok()?;
+    let micros: u32 = key.get(19..25)?.parse().ok()?;
+    let value: i64 = key.get(25..)?.parse().ok()?;
+    let at = seconds.replace_microsecond(micros).ok()?.assume_utc();
+    Some((value, at))
+}

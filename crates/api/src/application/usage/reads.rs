@@ -14,8 +14,8 @@ use billing_domain::catalog::{Aggregation, Code, FeeGroup, Product};
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::BillingPeriod;
 use billing_domain::usage::reads::{
-    charge_project, charged_for, hour_ranges_needed, summarize, total, ProjectRollups, Summary,
-    Totals,
+    charge_project, charged_for, day_runs, hour_ranges_needed, summarize, total, ProjectRollups,
+    Summary, Totals,
 };
 use billing_domain::usage::{day_bucket, Grain, Rollup};
 use billing_domain::DomainError;
@@ -23,7 +23,7 @@ use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::projects::ProjectFilter;
 use billing_persistence::repo::catalog::Products;
-use billing_persistence::repo::usage::{RollupQuery, StoredRollup};
+use billing_persistence::repo::usage::{RollupQuery, Segment, StoredRollup};
 use time::{Date, OffsetDateTime};
 
 use crate::application::accounts::projects::get_mine;
@@ -195,6 +195,48 @@ async fn daily_rollups(
     rollups_by_project(state, catalog, Grain::Day, projects, None, &month).await
 }
 
+/// These segments' rollups merged in the database, one per product and segment, each keyed in
+/// its project's days or hours by the segment's start (see `day_runs`).
+async fn merged_by_project(
+    state: &AppState,
+    catalog: &mut Catalog,
+    segments: &[Segment<'_>],
+) -> Result<HashMap<ProjectId, ProjectRollups>, AppError> {
+    let merged = repo::usage::merged_rollups(&state.db, segments)
+        .await
+        .map_err(|e| {
+            if e.is_out_of_range() {
+                out_of_range(DomainError::QuantityOutOfRange)
+            } else {
+                e.into()
+            }
+        })?;
+    if merged
+        .iter()
+        .any(|m| catalog.by_id(&m.product_id).is_none())
+    {
+        catalog.reload(state).await?;
+    }
+    let mut by_project: HashMap<ProjectId, ProjectRollups> = HashMap::new();
+    for m in merged {
+        let segment = segments
+            .get(m.segment)
+            .ok_or_else(|| AppError::Internal("a merged rollup of no segment".into()))?;
+        // Rollups of a product no longer in the catalog cannot be named; products are never
+        // deleted, so this skips nothing in practice.
+        let Some(product) = catalog.by_id(&m.product_id) else {
+            continue;
+        };
+        let rollups = by_project.entry(segment.project.clone()).or_default();
+        let buckets = match segment.grain {
+            Grain::Day => &mut rollups.days,
+            Grain::Hour => &mut rollups.hours,
+        };
+        buckets.insert((product.code.clone(), segment.from), m.rollup);
+    }
+    Ok(by_project)
+}
+
 /// One project's usage of each product over a span.
 pub struct ProjectUsage {
     pub project: Project,
@@ -225,16 +267,23 @@ pub async fn monthly(
         items: projects,
         has_more,
     } = Page::cut(projects, page, |(p, _)| p.id.as_str());
-    // One query of daily rollups: a snapshot by itself.
+    // Each project's month merged in the database: one row per project and product, in one
+    // query (a snapshot by itself).
     let mut catalog = Catalog::cached(state).await?;
-    let ids: Vec<ProjectId> = projects.iter().map(|(p, _)| p.id.clone()).collect();
-    let mut days = daily_rollups(state, &mut catalog, &ids, &period).await?;
+    let segments: Vec<Segment> = projects
+        .iter()
+        .map(|(p, _)| Segment {
+            project: &p.id,
+            grain: Grain::Day,
+            from: period.start(),
+            to: period.end(),
+        })
+        .collect();
+    let mut merged = merged_by_project(state, &mut catalog, &segments).await?;
+    drop(segments);
     let mut usage = Vec::with_capacity(projects.len());
     for (project, access) in projects {
-        let rollups = ProjectRollups {
-            days: days.remove(&project.id).unwrap_or_default(),
-            hours: BTreeMap::new(),
-        };
+        let rollups = merged.remove(&project.id).unwrap_or_default();
         let totals = rollups
             .totals(period.start(), period.end(), period.offset(), |c| {
                 catalog.aggregation(c)
@@ -476,42 +525,31 @@ pub async fn channels(
     let assignments = repo::catalog::assignments_of(&state.db, &ids).await?;
     let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
     let plans = state.catalog.plans(&state.db, &plan_codes).await?;
-    let mut days = daily_rollups(state, &mut catalog, &ids, &period).await?;
-    // The hours of days split by a plan change or a closing: one query per chunk of projects,
-    // for the union of their ranges; each project keeps only its own.
-    let needed: HashMap<&ProjectId, Vec<(OffsetDateTime, OffsetDateTime)>> = billed
-        .iter()
-        .map(|project| {
-            let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
-            let ranges = hour_ranges_needed(&period, history, project.closed_at);
-            (&project.id, ranges)
-        })
-        .filter(|(_, ranges)| !ranges.is_empty())
-        .collect();
-    let split: Vec<ProjectId> = needed.keys().map(|id| (*id).clone()).collect();
-    let mut all_ranges: Vec<(OffsetDateTime, OffsetDateTime)> =
-        needed.values().flatten().copied().collect();
-    all_ranges.sort_unstable();
-    all_ranges.dedup();
-    let mut hours = if split.is_empty() {
-        HashMap::new()
-    } else {
-        rollups_by_project(state, &mut catalog, Grain::Hour, &split, None, &all_ranges).await?
-    };
-    let mut rollups: HashMap<ProjectId, ProjectRollups> = HashMap::new();
+    // Each project's days merged in the database in runs that no plan change or closing
+    // crosses, and the hours of the days one splits merged per range: a few rows per project
+    // and product, for every project in one query per grain.
+    let mut segments = Vec::new();
     for project in &billed {
-        let mut own = hours.remove(&project.id).unwrap_or_default();
-        if let Some(ranges) = needed.get(&project.id) {
-            own.retain(|(_, hour), _| ranges.iter().any(|(from, to)| from <= hour && hour < to));
+        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
+        for (from, to) in day_runs(&period, history, project.closed_at) {
+            segments.push(Segment {
+                project: &project.id,
+                grain: Grain::Day,
+                from,
+                to,
+            });
         }
-        rollups.insert(
-            project.id.clone(),
-            ProjectRollups {
-                days: days.remove(&project.id).unwrap_or_default(),
-                hours: own,
-            },
-        );
+        for (from, to) in hour_ranges_needed(&period, history, project.closed_at) {
+            segments.push(Segment {
+                project: &project.id,
+                grain: Grain::Hour,
+                from,
+                to,
+            });
+        }
     }
+    let mut rollups = merged_by_project(state, &mut catalog, &segments).await?;
+    drop(segments);
 
     let aggregation = |c: &Code| catalog.aggregation(c);
     let fee_group = |c: &Code| catalog.by_code(c).map_or(FeeGroup::Other, |p| p.fee_group);
