@@ -546,34 +546,44 @@ pub async fn assignments_of<C: ConnectionTrait>(
     db: &C,
     projects: &[ProjectId],
 ) -> Result<HashMap<ProjectId, Vec<PlanAssignment>>, PersistenceError> {
-    let wanted: Vec<&str> = projects.iter().map(|p| p.as_str()).collect();
-    let rows = project_plans::Entity::find()
-        .filter(project_plans::Column::ProjectId.is_in(wanted))
-        .order_by_asc(project_plans::Column::EffectiveFrom)
-        .all(db)
+    use sea_orm::sea_query::{Expr, Query};
+    if projects.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Each change with its plan's code, in one query.
+    let select = Query::select()
+        .column((project_plans::Entity, project_plans::Column::Id))
+        .column((project_plans::Entity, project_plans::Column::ProjectId))
+        .column((project_plans::Entity, project_plans::Column::EffectiveFrom))
+        .column((plans::Entity, plans::Column::Code))
+        .from(project_plans::Entity)
+        .inner_join(
+            plans::Entity,
+            Expr::col((plans::Entity, plans::Column::Id))
+                .equals((project_plans::Entity, project_plans::Column::PlanId)),
+        )
+        .and_where(
+            Expr::col((project_plans::Entity, project_plans::Column::ProjectId))
+                .is_in(projects.iter().map(|p| p.as_str())),
+        )
+        .to_owned();
+    let rows = db
+        .query_all(db.get_database_backend().build(&select))
         .await?;
-    let plan_ids: Vec<String> = rows.iter().map(|r| r.plan_id.clone()).collect();
-    let codes: HashMap<String, String> = plans::Entity::find()
-        .filter(plans::Column::Id.is_in(plan_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p.code))
-        .collect();
     let mut found: HashMap<ProjectId, Vec<PlanAssignment>> = HashMap::new();
-    for row in rows {
-        let bad = PersistenceError::corrupt("project_plans", &row.id);
-        let code = codes
-            .get(&row.plan_id)
-            .ok_or_else(|| bad(DomainError::InvalidId(row.plan_id.clone(), "plan")))?;
-        let project = ProjectId::parse(&row.project_id).map_err(&bad)?;
+    for row in &rows {
+        let id: String = row.try_get("", "id")?;
+        let bad = PersistenceError::corrupt("project_plans", &id);
+        let project: String = row.try_get("", "project_id")?;
+        let code: String = row.try_get("", "code")?;
+        let project = ProjectId::parse(&project).map_err(&bad)?;
         found
             .entry(project.clone())
             .or_default()
             .push(PlanAssignment {
                 project,
-                plan: Code::parse(code).map_err(&bad)?,
-                effective_from: row.effective_from,
+                plan: Code::parse(&code).map_err(&bad)?,
+                effective_from: row.try_get("", "effective_from")?,
             });
     }
     // SQLite orders instants as text, where `...00.5Z` sorts before `...00Z`: order by instant.

@@ -21,7 +21,7 @@ use billing_domain::usage::{day_bucket, Grain, Rollup};
 use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
-use billing_persistence::repo::accounts::projects::ProjectFilter;
+use billing_persistence::repo::accounts::projects::{ProjectFilter, ProjectQuery};
 use billing_persistence::repo::catalog::Products;
 use billing_persistence::repo::usage::{RollupQuery, Segment, StoredRollup};
 use time::{Date, OffsetDateTime};
@@ -195,6 +195,16 @@ async fn daily_rollups(
     rollups_by_project(state, catalog, Grain::Day, projects, None, &month).await
 }
 
+/// A read the database refused: a sum past the largest quantity is the customer's data (a
+/// conflict); anything else is ours.
+fn read_failure(error: billing_persistence::PersistenceError) -> AppError {
+    if error.is_out_of_range() {
+        out_of_range(DomainError::QuantityOutOfRange)
+    } else {
+        error.into()
+    }
+}
+
 /// These segments' rollups merged in the database, one per product and segment, each keyed in
 /// its project's days or hours by the segment's start (see `day_runs`).
 async fn merged_by_project(
@@ -204,13 +214,7 @@ async fn merged_by_project(
 ) -> Result<HashMap<ProjectId, ProjectRollups>, AppError> {
     let merged = repo::usage::merged_rollups(&state.db, segments)
         .await
-        .map_err(|e| {
-            if e.is_out_of_range() {
-                out_of_range(DomainError::QuantityOutOfRange)
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(read_failure)?;
     if merged
         .iter()
         .any(|m| catalog.by_id(&m.product_id).is_none())
@@ -261,36 +265,63 @@ pub async fn monthly(
     search: Option<&str>,
     page: &PageRequest,
 ) -> Result<(Account, BillingPeriod, Page<ProjectUsage>), AppError> {
-    let (account, projects) = visible_projects(state, reader, account_id, search).await?;
+    let (account, role) = membership_of(state, reader, account_id).await?;
     let period = period_of(state, &account, period)?;
-    let Page {
-        items: projects,
-        has_more,
-    } = Page::cut(projects, page, |(p, _)| p.id.as_str());
-    // Each project's month merged in the database: one row per project and product, in one
-    // query (a snapshot by itself).
+    let filter = match reader.user() {
+        Some(user) if !billing_domain::accounts::access::sees_all_projects(role) => {
+            ProjectFilter::ParticipatingUser(user.clone())
+        }
+        _ => ProjectFilter::All,
+    };
+    let query = ProjectQuery {
+        account: account_id,
+        filter: &filter,
+        participation_of: reader.user(),
+        name_contains: search,
+    };
+    // A page of projects, each with its month merged per product in the database: one row per
+    // project and product, in one statement.
+    let found =
+        repo::usage::projects_with_usage(&state.db, &query, page, period.start(), period.end())
+            .await
+            .map_err(read_failure)?;
     let mut catalog = Catalog::cached(state).await?;
-    let segments: Vec<Segment> = projects
-        .iter()
-        .map(|(p, _)| Segment {
-            project: &p.id,
-            grain: Grain::Day,
-            from: period.start(),
-            to: period.end(),
-        })
-        .collect();
-    let mut merged = merged_by_project(state, &mut catalog, &segments).await?;
-    drop(segments);
-    let mut usage = Vec::with_capacity(projects.len());
-    for (project, access) in projects {
-        let rollups = merged.remove(&project.id).unwrap_or_default();
+    let unknown = |c: &Catalog| {
+        found
+            .items
+            .iter()
+            .flat_map(|p| &p.usage)
+            .any(|(id, _)| c.by_id(id).is_none())
+    };
+    if unknown(&catalog) {
+        catalog.reload(state).await?;
+    }
+    let has_more = found.has_more;
+    let mut usage = Vec::with_capacity(found.items.len());
+    for item in found.items {
+        let access = billing_domain::accounts::access::project_access(role, item.participation);
+        if !access.view {
+            continue;
+        }
+        let rollups = ProjectRollups {
+            days: item
+                .usage
+                .into_iter()
+                .filter_map(|(id, rollup)| {
+                    catalog
+                        .by_id(&id)
+                        .map(|p| ((p.code.clone(), period.start()), rollup))
+                })
+                .collect(),
+            hours: BTreeMap::new(),
+        };
         let totals = rollups
             .totals(period.start(), period.end(), period.offset(), |c| {
                 catalog.aggregation(c)
             })
             .map_err(out_of_range)?;
         usage.push(ProjectUsage {
-            project,
+            project: item.project,
             access,
             products: named(&catalog, totals),
         });

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use billing_domain::accounts::access::Participation;
 use billing_domain::accounts::{Participant, Project};
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
-use sea_orm::sea_query::{Alias, Condition, Expr, LikeExpr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, LikeExpr, OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait,
@@ -105,19 +105,23 @@ pub enum ProjectFilter {
     ParticipatingUser(UserId),
 }
 
-/// Projects of an account, each with the given user's participation (if any).
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    account: &AccountId,
-    filter: &ProjectFilter,
-    participation_of: Option<&UserId>,
-    name_contains: Option<&str>,
-    page: &PageRequest,
-) -> Result<Page<(Project, Option<Participation>)>, PersistenceError> {
+/// Which projects of an account a read lists.
+pub struct ProjectQuery<'a> {
+    pub account: &'a AccountId,
+    pub filter: &'a ProjectFilter,
+    /// The user whose participation comes with each project (column `participation`).
+    pub participation_of: Option<&'a UserId>,
+    /// Only projects whose name contains this, ignoring case.
+    pub name_contains: Option<&'a str>,
+}
+
+/// A page of projects as one statement (by id, one more than the page to tell whether another
+/// follows): the `projects` columns, and `participation` when the query names a user.
+pub(crate) fn page_statement(q: &ProjectQuery<'_>, page: &PageRequest) -> SelectStatement {
     let mut query = projects::Entity::find()
-        .filter(projects::Column::AccountId.eq(account.as_str()))
+        .filter(projects::Column::AccountId.eq(q.account.as_str()))
         .order_by_asc(projects::Column::Id);
-    if let Some(text) = name_contains {
+    if let Some(text) = q.name_contains {
         // Folded like the stored key; `%`, `_` and `\` match themselves.
         let folded = billing_domain::names::search_key(text);
         let escaped = folded
@@ -128,7 +132,7 @@ pub async fn list<C: ConnectionTrait>(
             projects::Column::NameKey.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
         );
     }
-    if let ProjectFilter::ParticipatingUser(user) = filter {
+    if let ProjectFilter::ParticipatingUser(user) = q.filter {
         query = query.filter(
             projects::Column::Id.in_subquery(
                 Query::select()
@@ -142,9 +146,9 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(after) = &page.after {
         query = query.filter(projects::Column::Id.gt(after.as_str()));
     }
-    // The user's participation comes with each row (one query): a LEFT JOIN on its row.
+    // The user's participation comes with each row: a LEFT JOIN on its row.
     let mut select = query.limit(page.limit + 1).into_query();
-    if let Some(user) = participation_of {
+    if let Some(user) = q.participation_of {
         select
             .left_join(
                 pp::Entity,
@@ -160,24 +164,48 @@ pub async fn list<C: ConnectionTrait>(
                 Alias::new("participation"),
             );
     }
+    select
+}
+
+/// A project and the participation of [`page_statement`]'s row.
+pub(crate) fn project_of_row(
+    row: &sea_orm::QueryResult,
+    with_participation: bool,
+) -> Result<(Project, Option<Participation>), PersistenceError> {
+    let participation: Option<bool> = if with_participation {
+        row.try_get("", "participation")?
+    } else {
+        None
+    };
+    let project = to_domain(projects::Model::from_query_result(row, "")?)?;
+    let participation =
+        participation.map(|billing_permission| Participation { billing_permission });
+    Ok((project, participation))
+}
+
+/// Projects of an account, each with the given user's participation (if any).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    filter: &ProjectFilter,
+    participation_of: Option<&UserId>,
+    name_contains: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<(Project, Option<Participation>)>, PersistenceError> {
+    let query = ProjectQuery {
+        account,
+        filter,
+        participation_of,
+        name_contains,
+    };
+    let select = page_statement(&query, page);
     let rows = db
         .query_all(db.get_database_backend().build(&select))
         .await?
-        .into_iter()
-        .map(|row| {
-            let participation: Option<bool> = if participation_of.is_some() {
-                row.try_get("", "participation")?
-            } else {
-                None
-            };
-            Ok((projects::Model::from_query_result(&row, "")?, participation))
-        })
+        .iter()
+        .map(|row| project_of_row(row, participation_of.is_some()))
         .collect::<Result<Vec<_>, PersistenceError>>()?;
-    Page::from_overfetch(rows, page.limit).try_map(|(row, participation)| {
-        let participation =
-            participation.map(|billing_permission| Participation { billing_permission });
-        Ok((to_domain(row)?, participation))
-    })
+    Ok(Page::from_overfetch(rows, page.limit))
 }
 
 fn participant_to_domain(row: pp::Model) -> Result<Participant, PersistenceError> {
