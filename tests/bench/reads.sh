@@ -13,7 +13,8 @@
 #   channels  GET /v1/accounts/{id}/billing/channels?period=<last month>
 # and prints requests/s and latency of each, and the cost of each read relative to the one-row
 # GET (account req/s / read req/s; targets: usage <= 2, channels <= 3). Any non-2xx answer fails
-# the run. wrk comes from Debian's package, installed here when missing.
+# the run. wrk comes from Debian's package, installed here when missing. BENCH_BILLING=<path>
+# measures that binary instead of this tree's release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -38,8 +39,13 @@ if ! command -v wrk >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release --locked -p billing-api --bin billing
-BILLING="$ROOT/target/release/billing"
+# BENCH_BILLING names another build to measure (an earlier commit's, for a comparison).
+if [ -n "${BENCH_BILLING:-}" ]; then
+  BILLING=$BENCH_BILLING
+else
+  cargo build --release --locked -p billing-api --bin billing
+  BILLING="$ROOT/target/release/billing"
+fi
 PG_URL="${BENCH_DATABASE_URL:-${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}}"
 export BILLING_AUTH__HS256_SECRET="bench-reads-secret-0123456789-0123456789"
 export RUST_LOG=warn
