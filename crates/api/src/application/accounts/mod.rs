@@ -8,6 +8,7 @@ use billing_domain::accounts::{Account, AccountChanges, Membership, NewAccount};
 use billing_domain::names::{AccountId, UserId};
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
+use billing_persistence::repo::accounts::projects::ProjectFilter;
 use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::DatabaseTransaction;
 use uuid::Uuid;
@@ -31,6 +32,17 @@ pub enum Reader {
 }
 
 impl Reader {
+    /// Which projects of an account this reader sees with `role` there: owners, billing admins
+    /// and operators every one; members those they take part in.
+    pub fn project_filter(&self, role: Role) -> ProjectFilter {
+        match self.user() {
+            Some(user) if !billing_domain::accounts::access::sees_all_projects(role) => {
+                ProjectFilter::ParticipatingUser(user.clone())
+            }
+            _ => ProjectFilter::All,
+        }
+    }
+
     /// The user whose participation in projects counts, if the reader is one.
     pub fn user(&self) -> Option<&UserId> {
         match self {

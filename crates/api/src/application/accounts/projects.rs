@@ -1,6 +1,6 @@
 //! Projects (channels) and their participants.
 
-use billing_domain::accounts::access::{project_access, sees_all_projects, ProjectAccess};
+use billing_domain::accounts::access::{project_access, ProjectAccess};
 use billing_domain::accounts::{Participant, Project};
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
 use billing_persistence::page::{Page, PageRequest};
@@ -177,10 +177,7 @@ pub async fn list_mine(
     page: &PageRequest,
 ) -> Result<Page<(Project, ProjectAccess)>, AppError> {
     let (_, role) = membership_of(state, reader, account).await?;
-    let filter = match reader.user() {
-        Some(user) if !sees_all_projects(role) => ProjectFilter::ParticipatingUser(user.clone()),
-        _ => ProjectFilter::All,
-    };
+    let filter = reader.project_filter(role);
     let page =
         repo::accounts::projects::list(&state.db, account, &filter, reader.user(), search, page)
             .await?;

@@ -21,7 +21,7 @@ use billing_domain::usage::{day_bucket, Grain, Rollup};
 use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
-use billing_persistence::repo::accounts::projects::{ProjectFilter, ProjectQuery};
+use billing_persistence::repo::accounts::projects::ProjectQuery;
 use billing_persistence::repo::catalog::Products;
 use billing_persistence::repo::usage::{RollupQuery, Segment, StoredRollup};
 use time::{Date, OffsetDateTime};
@@ -74,12 +74,7 @@ async fn visible_projects(
     search: Option<&str>,
 ) -> Result<(Account, Vec<(Project, ProjectAccess)>), AppError> {
     let (found, role) = membership_of(state, reader, account).await?;
-    let filter = match reader.user() {
-        Some(user) if !billing_domain::accounts::access::sees_all_projects(role) => {
-            ProjectFilter::ParticipatingUser(user.clone())
-        }
-        _ => ProjectFilter::All,
-    };
+    let filter = reader.project_filter(role);
     let mut projects = Vec::new();
     let mut page = PageRequest {
         limit: billing_persistence::page::MAX_PAGE_SIZE,
@@ -267,12 +262,7 @@ pub async fn monthly(
 ) -> Result<(Account, BillingPeriod, Page<ProjectUsage>), AppError> {
     let (account, role) = membership_of(state, reader, account_id).await?;
     let period = period_of(state, &account, period)?;
-    let filter = match reader.user() {
-        Some(user) if !billing_domain::accounts::access::sees_all_projects(role) => {
-            ProjectFilter::ParticipatingUser(user.clone())
-        }
-        _ => ProjectFilter::All,
-    };
+    let filter = reader.project_filter(role);
     let query = ProjectQuery {
         account: account_id,
         filter: &filter,
