@@ -40,7 +40,9 @@ invalid input lists every offending field in `errors`. Every response carries an
 header, also in error bodies.\n\n\
 **Access.** Bearer JWTs. Operator tokens carry the `admin` scope and use `/v1/admin/...`; console \
 users call the customer endpoints and see only their accounts: another account's resources answer \
-404, exactly like missing ones.",
+404, exactly like missing ones. Operators also read every customer view (`GET /v1/accounts/...`) \
+of any account, exactly as that account's `billing_admin` sees it: the provider's support staff \
+answer customers' questions.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
         contact(name = "Billing API maintainers")
     ),
@@ -70,8 +72,11 @@ impl Modify for Security {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "A JWT signed with the configured key. Operators carry scope `admin`; \
-                         metering services `usage:write` and an `account` claim.",
+                        "A JWT signed with the configured key. Operators carry scope `admin`: \
+                         the `/v1/admin/...` operations, and every customer read \
+                         (`GET /v1/accounts/...`) of any account, as its `billing_admin` sees it. \
+                         Metering services carry `usage:write` and an `account` claim. Console \
+                         users carry no scope and reach only the accounts they belong to.",
                     ))
                     .build(),
             ),
