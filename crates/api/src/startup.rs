@@ -18,7 +18,7 @@ use crate::http::auth::Verifier;
 use crate::http::extract::{path_error, query_error, JsonLimit};
 use crate::http::middleware::request_context;
 use crate::http::openapi;
-use crate::http::{self as routes, RouteTable};
+use crate::http::{self, RouteTable};
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -74,7 +74,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
-                .configure(routes::configure)
+                .configure(http::configure)
                 .split_for_parts();
             app.app_data(state.clone())
                 .app_data(verifier.clone())
@@ -84,7 +84,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
                 .service(web::redirect("/docs", "/docs/"))
-                .default_service(web::to(routes::fallback))
+                .default_service(web::to(http::fallback))
                 .wrap(from_fn(request_context))
         })
         .workers(settings.server.workers.max(1))

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::application::ConflictKind;
-use crate::http as routes;
+
 use crate::http::problem::{FieldErrorSchema, Problem, PROBLEM_CONTENT_TYPE};
 
 /// The command that regenerates the committed document.
@@ -89,7 +89,7 @@ pub fn document_for(server_url: &str) -> utoipa::openapi::OpenApi {
     let (_, mut doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(routes::configure)
+        .configure(crate::http::configure)
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.servers = Some(vec![ServerBuilder::new()
