@@ -57,4 +57,6 @@ pub enum DomainError {
     UnknownPlan(String),
     #[error("invalid price: {0}")]
     InvalidPrice(String),
+    #[error("the account has usage, cut into periods in its billing offset: the offset can no longer change")]
+    BillingOffsetLocked,
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use billing_domain::period::BillingOffset;
-use billing_persistence::repo::catalog::{CatalogCache, ProductCache};
+use billing_persistence::repo::catalog::CatalogCache;
 use billing_persistence::DatabaseConnection;
 
 use crate::application::clock::Clock;
@@ -14,9 +14,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Billing offset of new accounts that name none.
     pub default_offset: BillingOffset,
-    /// The catalog's products, read once (they never change).
-    pub products: Arc<ProductCache>,
-    /// The catalog as reads need it: products by id and code, plans by code.
+    /// The catalog in memory (products and plans are never changed), for ingestion and reads.
     pub catalog: Arc<CatalogCache>,
 }
 
@@ -30,7 +28,6 @@ impl AppState {
             db,
             clock,
             default_offset,
-            products: Arc::new(ProductCache::default()),
             catalog: Arc::new(CatalogCache::default()),
         }
     }

@@ -96,70 +96,6 @@ pub struct ProductRef {
     pub product: Product,
 }
 
-/// The products with these codes (unknown codes are absent).
-pub async fn products_by_code<C: ConnectionTrait>(
-    db: &C,
-    codes: &[&Code],
-) -> Result<HashMap<Code, ProductRef>, PersistenceError> {
-    let wanted: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-    products::Entity::find()
-        .filter(products::Column::Code.is_in(wanted))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| {
-            let id = row.id.clone();
-            let record = product_to_domain(row)?;
-            Ok((
-                record.product.code.clone(),
-                ProductRef {
-                    id,
-                    product: record.product,
-                },
-            ))
-        })
-        .collect()
-}
-
-/// Products by code, kept in memory once read. Products are immutable (no endpoint changes or
-/// deletes one), so a cached product is never stale; a code that is not in the catalog is asked
-/// again each time, so a product created later, by any replica, is found. Ingestion reads its
-/// batch's products here instead of querying the catalog per batch.
-#[derive(Default)]
-pub struct ProductCache(std::sync::RwLock<HashMap<Code, ProductRef>>);
-
-impl ProductCache {
-    pub async fn get<C: ConnectionTrait>(
-        &self,
-        db: &C,
-        codes: &[&Code],
-    ) -> Result<HashMap<Code, ProductRef>, PersistenceError> {
-        let mut found = HashMap::with_capacity(codes.len());
-        let mut missing = Vec::new();
-        {
-            // A panic elsewhere cannot leave the map half-written: each insert is whole.
-            let cached = self.0.read().unwrap_or_else(|e| e.into_inner());
-            for code in codes {
-                match cached.get(*code) {
-                    Some(p) => {
-                        found.insert((*code).clone(), p.clone());
-                    }
-                    None => missing.push(*code),
-                }
-            }
-        }
-        if !missing.is_empty() {
-            let loaded = products_by_code(db, &missing).await?;
-            let mut cached = self.0.write().unwrap_or_else(|e| e.into_inner());
-            for (code, p) in loaded {
-                cached.insert(code.clone(), p.clone());
-                found.insert(code, p);
-            }
-        }
-        Ok(found)
-    }
-}
-
 /// The catalog's products by storage id, and each code's storage id.
 #[derive(Default, Debug)]
 pub struct Products {
@@ -167,9 +103,9 @@ pub struct Products {
     pub ids: HashMap<Code, String>,
 }
 
-/// The catalog as reads need it, kept in memory. Products and plans are only ever added, never
-/// changed or removed, so a cached entry stays true in every process; an id or code not cached
-/// yet (added since, maybe by another process) reloads.
+/// The catalog kept in memory, for ingestion and reads. Products and plans are only ever added,
+/// never changed or removed, so a cached entry stays true in every process; an id or code not
+/// cached yet (added since, maybe by another process) reloads.
 #[derive(Default)]
 pub struct CatalogCache {
     products: std::sync::RwLock<Option<std::sync::Arc<Products>>>,
@@ -206,6 +142,34 @@ impl CatalogCache {
         let products = std::sync::Arc::new(Products { by_id, ids });
         *self.products.write().unwrap_or_else(|e| e.into_inner()) = Some(products.clone());
         Ok(products)
+    }
+
+    /// The products with these codes that the catalog has, with their storage ids: what
+    /// ingestion resolves a batch's products with. A code not cached reloads the products
+    /// once, so a product created since, by any process, is found.
+    pub async fn by_codes<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        codes: &[&Code],
+    ) -> Result<HashMap<Code, ProductRef>, PersistenceError> {
+        let mut products = self.products(db).await?;
+        if codes.iter().any(|code| !products.ids.contains_key(*code)) {
+            products = self.reload_products(db).await?;
+        }
+        Ok(codes
+            .iter()
+            .filter_map(|code| {
+                let id = products.ids.get(*code)?;
+                let product = products.by_id.get(id)?;
+                Some((
+                    (*code).clone(),
+                    ProductRef {
+                        id: id.clone(),
+                        product: product.clone(),
+                    },
+                ))
+            })
+            .collect())
     }
 
     /// The plans with these codes (those the catalog has).

@@ -4,7 +4,6 @@
 pub mod accounts;
 pub mod catalog;
 pub mod idempotency;
-
 pub mod usage;
 
 use time::OffsetDateTime;

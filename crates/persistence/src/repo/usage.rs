@@ -540,7 +540,8 @@ const SEGMENT_CHUNK: usize = 500;
 
 /// Each segment's rollups merged in the database, per product, exactly as
 /// [`Rollup::merge`](billing_domain::usage::Rollup) merges them: sums and counts added, the
-/// largest maximum, the latest value (of equal instants, the largest). A read of a month then
+/// largest maximum, the latest reading (that of the latest bucket, see [`merge_columns`]).
+/// A read of a month then
 /// moves one row per product and segment instead of one per day or hour. A sum past the largest
 /// quantity fails with an out-of-range error ([`PersistenceError::is_out_of_range`]).
 pub async fn merged_rollups<C: ConnectionTrait>(
@@ -600,7 +601,7 @@ async fn merge_chunk<C: ConnectionTrait>(
         // primary key (project, product, bucket) by range instead of reading every bucket of
         // the project (measured on SQLite: 46 us instead of 815 us for two split days of the
         // demo).
-        let (aggregates, _) = merge_columns(backend, bucket);
+        let aggregates = merge_columns(backend, bucket);
         parts.push(format!(
             "SELECT s.idx AS idx, r.product_id AS product_id, {aggregates} \
              FROM ({segments}) AS s \
@@ -635,31 +636,25 @@ async fn merge_chunk<C: ConnectionTrait>(
 }
 
 /// The aggregate columns that merge rollups of `r` (`sum_micros`, `max_micros`, `event_count`
-/// and the latest value; on SQLite the latest as one `latest_key`).
+/// and the latest value; on SQLite the latest as one `latest_key` text).
 ///
 /// The latest value of a group is the one of its latest bucket: a rollup's `latest_at` lies in
 /// its own bucket and a group's buckets are distinct, so the largest bucket holds the largest
 /// `latest_at` (no ties). PostgreSQL takes it with `ARRAY_AGG ... ORDER BY`; SQLite, whose
 /// buckets are fixed-width RFC 3339 text that sorts like the instants, takes the largest
 /// `bucket|latest_micros|latest_at` text.
-pub(crate) fn merge_columns(backend: DbBackend, bucket: &str) -> (String, bool) {
+pub(crate) fn merge_columns(backend: DbBackend, bucket: &str) -> String {
     if backend == DbBackend::Postgres {
-        (
-            format!(
-                "CAST(SUM(r.sum_micros) AS BIGINT) AS sum_micros, MAX(r.max_micros) AS max_micros, \
-                 (ARRAY_AGG(r.latest_micros ORDER BY r.{bucket} DESC))[1] AS latest_micros, \
-                 MAX(r.latest_at) AS latest_at, CAST(SUM(r.event_count) AS BIGINT) AS event_count"
-            ),
-            false,
+        format!(
+            "CAST(SUM(r.sum_micros) AS BIGINT) AS sum_micros, MAX(r.max_micros) AS max_micros, \
+             (ARRAY_AGG(r.latest_micros ORDER BY r.{bucket} DESC))[1] AS latest_micros, \
+             MAX(r.latest_at) AS latest_at, CAST(SUM(r.event_count) AS BIGINT) AS event_count"
         )
     } else {
-        (
-            format!(
-                "SUM(r.sum_micros) AS sum_micros, MAX(r.max_micros) AS max_micros, \
-                 MAX(r.{bucket} || '|' || r.latest_micros || '|' || r.latest_at) AS latest_key, \
-                 SUM(r.event_count) AS event_count"
-            ),
-            true,
+        format!(
+            "SUM(r.sum_micros) AS sum_micros, MAX(r.max_micros) AS max_micros, \
+             MAX(r.{bucket} || '|' || r.latest_micros || '|' || r.latest_at) AS latest_key, \
+             SUM(r.event_count) AS event_count"
         )
     }
 }
@@ -714,7 +709,7 @@ pub async fn projects_with_usage<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     let postgres = backend == DbBackend::Postgres;
     let (table, bucket) = rollup_table(Grain::Day);
-    let (aggregates, _) = merge_columns(backend, bucket);
+    let aggregates = merge_columns(backend, bucket);
     let projects = page_statement(query, page);
     let ids = Query::select()
         .column(a("id"))

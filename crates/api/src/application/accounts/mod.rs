@@ -6,6 +6,7 @@ pub mod projects;
 use billing_domain::accounts::access::{token_reaches, Role};
 use billing_domain::accounts::{Account, AccountChanges, Membership, NewAccount};
 use billing_domain::names::{AccountId, UserId};
+use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::projects::ProjectFilter;
@@ -106,16 +107,18 @@ pub async fn update(
     let mut account = repo::accounts::find_locked(&txn, id, AccountLock::Update)
         .await?
         .ok_or(AppError::NotFound)?;
-    let moves_offset = changes
-        .billing_offset
-        .is_some_and(|offset| offset != account.billing_offset);
-    if moves_offset && repo::usage::has_usage(&txn, id).await? {
-        return Err(AppError::conflict(
-            ConflictKind::BillingOffsetLocked,
-            "the account has usage, cut into periods in its billing offset: the offset can no longer change",
-        ));
-    }
-    account.apply(changes, state.clock.now());
+    let has_usage = match changes.billing_offset {
+        Some(_) => repo::usage::has_usage(&txn, id).await?,
+        None => false,
+    };
+    account
+        .apply(changes, state.clock.now(), has_usage)
+        .map_err(|e| match e {
+            DomainError::BillingOffsetLocked => {
+                AppError::conflict(ConflictKind::BillingOffsetLocked, e.to_string())
+            }
+            other => AppError::Internal(other.to_string()),
+        })?;
     repo::accounts::update(&txn, &account).await?;
     txn.commit().await?;
     Ok(account)

@@ -130,7 +130,7 @@ async fn ingest_once(
     let project_ids: Vec<&ProjectId> = candidates.iter().map(|c| &c.event.project).collect();
     let projects = repo::accounts::projects::find_many(&txn, account_id, &project_ids).await?;
     let codes: Vec<&Code> = candidates.iter().map(|c| &c.event.product).collect();
-    let products = state.products.get(&txn, &codes).await?;
+    let products = state.catalog.by_codes(&txn, &codes).await?;
     let closed = repo::usage::closed_periods(&txn, account_id, offset).await?;
 
     candidates.retain(|c| {

@@ -1,6 +1,7 @@
 //! Usage reads for customers (docs/usage.md): monthly usage per project and product,
 //! daily usage of one project, metering per date of one product, and the per-project billing
-//! table with its summary. Every read comes from rollups in one snapshot, never from raw events.
+//! table with its summary. Every read comes from rollups (merged in the database where a read
+//! needs totals), never from raw events.
 //! Quantities show on every project the caller may see; costs only where it has billing
 //! permission (owners and billing admins always).
 
@@ -71,7 +72,6 @@ async fn visible_projects(
     state: &AppState,
     reader: &Reader,
     account: &AccountId,
-    search: Option<&str>,
 ) -> Result<(Account, Vec<(Project, ProjectAccess)>), AppError> {
     let (found, role) = membership_of(state, reader, account).await?;
     let filter = reader.project_filter(role);
@@ -81,15 +81,9 @@ async fn visible_projects(
         after: None,
     };
     loop {
-        let batch = repo::accounts::projects::list(
-            &state.db,
-            account,
-            &filter,
-            reader.user(),
-            search,
-            &page,
-        )
-        .await?;
+        let batch =
+            repo::accounts::projects::list(&state.db, account, &filter, reader.user(), None, &page)
+                .await?;
         for (project, participation) in batch.items {
             let access = billing_domain::accounts::access::project_access(role, participation);
             page.after = Some(project.id.to_string());
@@ -115,6 +109,18 @@ impl Catalog {
     /// Reads the products again: an id or code was missing (added since it was cached).
     async fn reload(&mut self, state: &AppState) -> Result<(), AppError> {
         self.0 = state.catalog.reload_products(&state.db).await?;
+        Ok(())
+    }
+
+    /// Makes sure every product id a read found is known: reloads once if one is not.
+    async fn know<'i>(
+        &mut self,
+        state: &AppState,
+        mut ids: impl Iterator<Item = &'i str>,
+    ) -> Result<(), AppError> {
+        if ids.any(|id| self.by_id(id).is_none()) {
+            self.reload(state).await?;
+        }
         Ok(())
     }
 
@@ -156,9 +162,9 @@ async fn rollups_by_project(
             },
         )
         .await?;
-        if rows.iter().any(|r| catalog.by_id(&r.product_id).is_none()) {
-            catalog.reload(state).await?;
-        }
+        catalog
+            .know(state, rows.iter().map(|r| r.product_id.as_str()))
+            .await?;
         for StoredRollup {
             project,
             product_id,
@@ -210,12 +216,9 @@ async fn merged_by_project(
     let merged = repo::usage::merged_rollups(&state.db, segments)
         .await
         .map_err(read_failure)?;
-    if merged
-        .iter()
-        .any(|m| catalog.by_id(&m.product_id).is_none())
-    {
-        catalog.reload(state).await?;
-    }
+    catalog
+        .know(state, merged.iter().map(|m| m.product_id.as_str()))
+        .await?;
     let mut by_project: HashMap<ProjectId, ProjectRollups> = HashMap::new();
     for m in merged {
         let segment = segments
@@ -276,16 +279,12 @@ pub async fn monthly(
             .await
             .map_err(read_failure)?;
     let mut catalog = Catalog::cached(state).await?;
-    let unknown = |c: &Catalog| {
-        found
-            .items
-            .iter()
-            .flat_map(|p| &p.usage)
-            .any(|(id, _)| c.by_id(id).is_none())
-    };
-    if unknown(&catalog) {
-        catalog.reload(state).await?;
-    }
+    let ids = found
+        .items
+        .iter()
+        .flat_map(|p| &p.usage)
+        .map(|(id, _)| id.as_str());
+    catalog.know(state, ids).await?;
     let has_more = found.has_more;
     let mut usage = Vec::with_capacity(found.items.len());
     for item in found.items {
@@ -531,7 +530,7 @@ pub async fn channels(
     period: Option<&str>,
     page: &PageRequest,
 ) -> Result<BillingTable, AppError> {
-    let (account, projects) = visible_projects(state, reader, account_id, None).await?;
+    let (account, projects) = visible_projects(state, reader, account_id).await?;
     let period = period_of(state, &account, period)?;
     let billed: Vec<Project> = projects
         .into_iter()
