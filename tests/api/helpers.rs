@@ -198,6 +198,74 @@ impl TestApp {
         }
     }
 
+    // --- What the server kept -----------------------------------------------------------------
+
+    /// Everything the database holds, as text: the SQLite file (and its write-ahead log) read
+    /// byte for byte, or `pg_dump` of the test's PostgreSQL schema (each table's rows as text
+    /// when `pg_dump` is not installed).
+    pub async fn stored_text(&self) -> String {
+        match &self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                let mut text = String::new();
+                for suffix in ["", "-wal"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    if let Ok(bytes) = std::fs::read(&file) {
+                        text.push_str(&String::from_utf8_lossy(&bytes));
+                    }
+                }
+                assert!(!text.is_empty(), "the SQLite file is missing");
+                text
+            }
+            Cleanup::PostgresSchema { admin_url, schema } => {
+                let dump = std::process::Command::new("pg_dump")
+                    .args(["--dbname", admin_url, "--schema", schema])
+                    .output();
+                match dump {
+                    Ok(out) if out.status.success() => {
+                        String::from_utf8_lossy(&out.stdout).into_owned()
+                    }
+                    _ => {
+                        eprintln!("pg_dump is not available: reading every table's rows instead");
+                        self.rows_as_text(schema).await
+                    }
+                }
+            }
+        }
+    }
+
+    async fn rows_as_text(&self, schema: &str) -> String {
+        use sea_orm::Statement;
+        let backend = self.db.get_database_backend();
+        let tables = self
+            .db
+            .query_all(Statement::from_sql_and_values(
+                backend,
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+                [schema.into()],
+            ))
+            .await
+            .expect("list tables");
+        let mut text = String::new();
+        for table in tables {
+            let name: String = table.try_get("", "table_name").expect("table name");
+            let rows = self
+                .db
+                .query_all(Statement::from_string(
+                    backend,
+                    format!("SELECT CAST(t AS TEXT) AS row FROM \"{schema}\".\"{name}\" t"),
+                ))
+                .await
+                .expect("read table");
+            for row in rows {
+                let row: String = row.try_get("", "row").expect("row text");
+                text.push_str(&row);
+                text.push('\n');
+            }
+        }
+        text
+    }
+
     // --- Tokens ------------------------------------------------------------------------------
 
     pub fn mint(&self, sub: &str, account: Option<&str>, scope: Option<&str>) -> String {
@@ -372,6 +440,39 @@ impl TestApp {
             .await;
         assert_eq!(resp.status, 200, "add participant: {}", resp.body);
     }
+}
+
+/// The server's log lines since the first call, in the format `billing serve` writes (JSON).
+/// The first call installs the process's log subscriber; every test app of this process logs
+/// into it from then on.
+pub fn captured_log() -> String {
+    use std::sync::{Mutex, OnceLock};
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Writer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let log = LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = log.clone();
+        let mut settings = Settings::default();
+        settings.log.filter = "info".into();
+        billing_api::startup::init_telemetry_to(&settings, move || Writer(shared.clone()));
+        log
+    });
+    let bytes = log.lock().unwrap_or_else(|p| p.into_inner());
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Runs a test body against a fresh app on `backend`, then tears the app down, also when the

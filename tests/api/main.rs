@@ -17,4 +17,5 @@ mod idempotency;
 mod migrations;
 mod openapi;
 mod problems;
+mod security;
 mod usage;

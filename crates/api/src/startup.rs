@@ -113,12 +113,20 @@ impl Application {
 
 /// Structured logs: JSON by default, `pretty` for people; `RUST_LOG` overrides the filter.
 pub fn init_telemetry(settings: &Settings) {
+    init_telemetry_to(settings, std::io::stderr);
+}
+
+/// The same logs, written to `writer` (the tests read them back to check what is never logged).
+pub fn init_telemetry_to<W>(settings: &Settings, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(settings.log.filter.clone()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = if settings.log.format == "pretty" {
         builder.try_init()
     } else {

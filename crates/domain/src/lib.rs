@@ -1,13 +1,15 @@
 //! The billing domain: pure rules, no I/O.
 //!
 //! A shared kernel — money and its rounding ([`money`]), billing periods and hourly proration
-//! ([`period`]), validated names and ids ([`names`]), instants ([`instant`]) and the one error
-//! type ([`error`]) — and one module per bounded context: [`accounts`] (accounts, projects and
-//! who may see what), [`catalog`] (products, plans and rating), [`usage`] (events, rollups, and
-//! reading usage back and rating a project's month). Everything here is deterministic; time is
+//! ([`period`]), validated names and ids ([`names`]), instants ([`instant`]), card numbers,
+//! which no request may carry ([`card`]), and the one error type ([`error`]) — and one module
+//! per bounded context: [`accounts`] (accounts, projects and who may see what), [`catalog`]
+//! (products, plans and rating), [`usage`] (events, rollups, and reading usage back and rating
+//! a project's month). Everything here is deterministic; time is
 //! passed in, never read.
 
 pub mod accounts;
+pub mod card;
 pub mod catalog;
 pub mod error;
 pub mod instant;

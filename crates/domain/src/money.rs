@@ -29,7 +29,7 @@ pub struct Currency {
 impl Currency {
     /// Parses an upper-case ISO 4217 alphabetic code (`"KRW"`, `"USD"`).
     pub fn parse(code: &str) -> Result<Self, DomainError> {
-        let unknown = || DomainError::UnknownCurrency(code.to_owned());
+        let unknown = || DomainError::UnknownCurrency;
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(unknown());
         }
@@ -307,7 +307,7 @@ impl fmt::Display for TaxRate {
 /// Parses `-?digits(.digits)?` and nothing else: no exponent, no `+`, no spaces, no thousands
 /// separators. What a client sends as an amount string must mean one exact number.
 pub fn parse_plain_decimal(text: &str) -> Result<Decimal, DomainError> {
-    let invalid = || DomainError::MalformedDecimal(text.to_owned());
+    let invalid = || DomainError::MalformedDecimal;
     let digits = text.strip_prefix('-').unwrap_or(text);
     let (int_part, frac_part) = match digits.split_once('.') {
         Some((i, f)) => (i, Some(f)),

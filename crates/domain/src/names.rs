@@ -85,7 +85,7 @@ impl UserId {
         if ok {
             Ok(Self(text.to_owned()))
         } else {
-            Err(DomainError::InvalidId(text.to_owned(), "user"))
+            Err(DomainError::InvalidId("user"))
         }
     }
 
@@ -110,7 +110,7 @@ impl EmailAddress {
         if trimmed.len() <= 254 && trimmed.validate_email() {
             Ok(Self(trimmed.to_owned()))
         } else {
-            Err(DomainError::InvalidEmail(text.to_owned()))
+            Err(DomainError::InvalidEmail)
         }
     }
 
@@ -146,7 +146,7 @@ macro_rules! prefixed_id {
                     });
                 match hex {
                     Some(_) => Ok(Self(text.to_owned())),
-                    None => Err(DomainError::InvalidId(text.to_owned(), $what)),
+                    None => Err(DomainError::InvalidId($what)),
                 }
             }
 

@@ -17,7 +17,7 @@ impl BillingOffset {
 
     /// Parses `+HH:MM` or `-HH:MM` (also `Z` for UTC).
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let invalid = || DomainError::InvalidOffset(text.to_owned());
+        let invalid = || DomainError::InvalidOffset;
         if text == "Z" {
             return Ok(Self::UTC);
         }
@@ -48,11 +48,11 @@ impl BillingOffset {
     /// An offset of whole minutes east of UTC.
     pub fn from_minutes(minutes: i32) -> Result<Self, DomainError> {
         if !(-14 * 60..=14 * 60).contains(&minutes) {
-            return Err(DomainError::InvalidOffset(format!("{minutes} minutes")));
+            return Err(DomainError::InvalidOffset);
         }
         UtcOffset::from_whole_seconds(minutes * 60)
             .map(Self)
-            .map_err(|_| DomainError::InvalidOffset(format!("{minutes} minutes")))
+            .map_err(|_| DomainError::InvalidOffset)
     }
 
     pub fn whole_minutes(&self) -> i32 {
@@ -99,10 +99,9 @@ pub const MAX_YEAR: i32 = 9998;
 impl BillingPeriod {
     pub fn new(year: i32, month: u8, offset: BillingOffset) -> Result<Self, DomainError> {
         if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
-            return Err(DomainError::InvalidPeriod(format!("{year:04}-{month:02}")));
+            return Err(DomainError::InvalidPeriod);
         }
-        let month = Month::try_from(month)
-            .map_err(|_| DomainError::InvalidPeriod(format!("{year:04}-{month:02}")))?;
+        let month = Month::try_from(month).map_err(|_| DomainError::InvalidPeriod)?;
         Ok(Self {
             year,
             month,
@@ -112,7 +111,7 @@ impl BillingPeriod {
 
     /// Parses `YYYY-MM`.
     pub fn parse(text: &str, offset: BillingOffset) -> Result<Self, DomainError> {
-        let invalid = || DomainError::InvalidPeriod(text.to_owned());
+        let invalid = || DomainError::InvalidPeriod;
         let (y, m) = text.split_once('-').ok_or_else(invalid)?;
         if y.len() != 4 || m.len() != 2 || !(y.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit())
         {

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use validator::Validate;
 
 use crate::application::idempotency::{Idempotent, KeyScope};
-use crate::http::problem::{validation_errors, ApiError, FieldError};
+use crate::http::problem::{parser_message, validation_errors, ApiError, FieldError};
 
 /// The largest JSON body, set from configuration as app data.
 #[derive(Clone, Copy, Debug)]
@@ -74,7 +74,9 @@ where
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+                let chunk = chunk.map_err(|_| {
+                    ApiError::MalformedBody("the body could not be read".to_owned())
+                })?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
@@ -108,16 +110,17 @@ fn json_error<T: DeserializeOwned>(body: &[u8], plain: serde_json::Error) -> Api
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(deserializer) {
         // Only the plain parser's checks failed (trailing characters after the object).
-        Ok(_) => ApiError::MalformedBody(plain.to_string()),
+        Ok(_) => ApiError::MalformedBody(parser_message(&plain.to_string())),
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let is_data_error = matches!(inner.classify(), serde_json::error::Category::Data);
             if !is_data_error || path.is_empty() || path == "." {
                 // Not JSON at all, truncated, or the wrong top-level shape.
-                ApiError::MalformedBody(inner.to_string())
+                ApiError::MalformedBody(parser_message(&inner.to_string()))
             } else {
-                ApiError::Validation(vec![FieldError::new(path, "type", inner.to_string())])
+                let message = parser_message(&inner.to_string());
+                ApiError::Validation(vec![FieldError::new(path, "type", message)])
             }
         }
     }
@@ -264,16 +267,21 @@ impl PageQuery {
 
 /// Error handler for actix's `Path` extractor.
 pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::InvalidParameters(vec![FieldError::new("path", "invalid", err.to_string())]).into()
+    let message = parser_message(&err.to_string());
+    ApiError::InvalidParameters(vec![FieldError::new("path", "invalid", message)]).into()
 }
 
 /// Error handler for actix's `Query` extractor.
 pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    let message = err.to_string();
-    let field = ["limit", "starting_after"]
-        .into_iter()
-        .find(|f| message.contains(f))
-        .unwrap_or("query");
+    let message = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => parser_message(&e.to_string()),
+        _ => "the query string is malformed".to_owned(),
+    };
+    let field = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+        .unwrap_or("query")
+        .to_owned();
     ApiError::InvalidParameters(vec![FieldError::new(field, "invalid", message)]).into()
 }
 

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod answer;
 pub mod auth;
+pub mod card_guard;
 pub mod catalog;
 pub mod extract;
 pub mod health;

@@ -36,8 +36,12 @@ payments.\n\n\
 invoice line is rounded half away from zero to the currency's minor unit. Timestamps are RFC 3339. \
 Lists are paginated with `limit` and `starting_after` (the `next_cursor` of the previous page). \
 Errors are RFC 9457 `application/problem+json` bodies whose `type` is stable per kind of error; \
-invalid input lists every offending field in `errors`. Every response carries an `x-request-id` \
-header, also in error bodies.\n\n\
+invalid input lists every offending field in `errors`, naming the field and the rule, never the \
+value sent. Every response carries an `x-request-id` header, also in error bodies.\n\n\
+**Card numbers.** The API never takes a card number: a request with one anywhere (a Luhn-valid \
+run of 13 to 19 digits, bare or grouped with spaces or dashes, in the path, the query, the \
+`Idempotency-Key` or the body) answers 400 `/problems/card-number-refused`, and nothing of it is \
+stored or logged. Cards are registered with a payment gateway token.\n\n\
 **Access.** Bearer JWTs. Operator tokens carry the `admin` scope and use `/v1/admin/...`; console \
 users call the customer endpoints and see only their accounts: another account's resources answer \
 404, exactly like missing ones. Operators also read every customer view (`GET /v1/accounts/...`) \
@@ -147,7 +151,10 @@ const STANDARD: &[StandardResponse] = &[
     StandardResponse {
         status: "400",
         name: "BadRequest",
-        description: "Malformed JSON, or invalid path or query parameters",
+        description:
+            "Malformed JSON, invalid path or query parameters (`/problems/invalid-parameters`), \
+                      or a card number anywhere in the request (`/problems/card-number-refused`): \
+                      nothing of such a request is stored or logged",
         kind: "invalid-parameters",
         title: "The path or query has invalid parameters",
     },
@@ -337,11 +344,11 @@ fn add_to_operation(operation: &mut Operation) {
             .any(|p| matches!(p, RefOr::T(p) if std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&location)))
     };
     let has_path = located(ParameterIn::Path);
-    let has_query = located(ParameterIn::Query);
     let has_body = operation.request_body.is_some();
     for r in STANDARD {
         let applies = match r.status {
-            "400" => has_body || has_query || has_path,
+            // Any request can carry a card number, in its path, query or body.
+            "400" => true,
             "401" | "403" => secured,
             "404" => has_path,
             "413" | "415" | "422" => has_body,

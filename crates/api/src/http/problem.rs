@@ -50,7 +50,7 @@ pub struct FieldErrorSchema {
     "status": 422,
     "detail": "1 field is invalid",
     "request_id": "0193a4f0-6c1e-7c52-9a43-3f6a3a1b2c4d",
-    "errors": [{"field": "currency", "code": "invalid", "message": "`ABC` is not an ISO 4217 currency code with minor units"}]
+    "errors": [{"field": "currency", "code": "invalid", "message": "must be an ISO 4217 currency code with minor units"}]
 }))]
 pub struct Problem {
     /// Stable identifier of the error kind; branch on this.
@@ -90,6 +90,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("conflict: {detail}")]
     Conflict { kind: ConflictKind, detail: String },
+    #[error("the request carries a card number")]
+    CardNumber,
     #[error("not ready: {0}")]
     NotReady(String),
     #[error("internal error: {0}")]
@@ -142,6 +144,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
             ApiError::Conflict { kind, .. } => (kind.slug(), kind.title(), StatusCode::CONFLICT),
+            ApiError::CardNumber => (
+                "card-number-refused",
+                "The request carries a card number",
+                StatusCode::BAD_REQUEST,
+            ),
             ApiError::NotReady(_) => (
                 "not-ready",
                 "The service is not ready",
@@ -168,6 +175,12 @@ impl ApiError {
                 if errors.len() == 1 { " is" } else { "s are" }
             )),
             ApiError::Conflict { detail, .. } => Some(detail.clone()),
+            ApiError::CardNumber => Some(
+                "card numbers are never accepted, in any field, path or parameter: register a \
+                 card through the payment gateway and send its token. Nothing of this request \
+                 was stored"
+                    .to_owned(),
+            ),
             // Internal details go to the log, never to the client.
             ApiError::Internal(_) | ApiError::NotReady(_) => None,
             ApiError::Forbidden | ApiError::NotFound | ApiError::MethodNotAllowed(_) => None,
@@ -286,6 +299,57 @@ impl fmt::Display for Problem {
     }
 }
 
+/// A parser's message (serde, serde_json, serde_urlencoded) without the rejected value.
+///
+/// serde words its errors with the value in them (`invalid type: string "abc", expected u64`,
+/// `unknown variant `abc`, expected one of ...`); problems name the field and the rule, never
+/// what was sent, so those parts are cut. Whatever a value holds, the genuine description of
+/// what was expected comes last, after the last `, expected `.
+pub fn parser_message(raw: &str) -> String {
+    let message = strip_position(raw);
+    let expected = |m: &str| {
+        m.rsplit_once(", expected ")
+            .map(|(_, expected)| expected.to_owned())
+    };
+    let rule = |what: &str, m: &str| match expected(m) {
+        Some(expected) => format!("{what}, expected {expected}"),
+        None => what.to_owned(),
+    };
+    if message.starts_with("invalid type: ") {
+        rule("invalid type", message)
+    } else if message.starts_with("invalid value: ") {
+        rule("invalid value", message)
+    } else if message.starts_with("unknown variant ") {
+        rule("unknown value", message)
+    } else if message.starts_with("unknown field ") {
+        rule("unknown field", message)
+    } else if (message.contains('"') || message.contains('`')) && !is_field_message(message) {
+        // A custom message that quotes something: it may be the value.
+        "invalid value".to_owned()
+    } else {
+        message.to_owned()
+    }
+}
+
+/// `missing field `x`` and `duplicate field `x``: the quoted name is one of the schema's fields.
+fn is_field_message(message: &str) -> bool {
+    message.starts_with("missing field `") || message.starts_with("duplicate field `")
+}
+
+/// serde_json's ` at line 1 column 9` suffix.
+fn strip_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(at)
+            if message[at + " at line ".len()..]
+                .split(" column ")
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            &message[..at]
+        }
+        _ => message,
+    }
+}
+
 /// Turns validator's errors into field errors, with nested paths joined by `.`.
 pub fn validation_errors(errors: &validator::ValidationErrors) -> Vec<FieldError> {
     fn walk(prefix: &str, errors: &validator::ValidationErrors, out: &mut Vec<FieldError>) {
@@ -319,4 +383,44 @@ pub fn validation_errors(errors: &validator::ValidationErrors) -> Vec<FieldError
     walk("", errors, &mut out);
     out.sort_by(|a, b| a.field.cmp(&b.field));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parser_message;
+
+    #[test]
+    fn parser_messages_keep_the_rule_and_drop_the_value() {
+        let cases = [
+            (
+                r#"invalid type: string "4242 4242", expected u64 at line 1 column 9"#,
+                "invalid type, expected u64",
+            ),
+            (
+                "unknown variant `s3cret, expected x`, expected one of `owner`, `member`",
+                "unknown value, expected one of `owner`, `member`",
+            ),
+            (
+                r#"invalid value: string "x", expected a date"#,
+                "invalid value, expected a date",
+            ),
+            (
+                "unknown variant `zz`, there are no variants",
+                "unknown value",
+            ),
+            (
+                "missing field `name` at line 1 column 2",
+                "missing field `name`",
+            ),
+            ("expected value at line 1 column 1", "expected value"),
+            ("the thing `abc` is wrong", "invalid value"),
+            (
+                "invalid digit found in string",
+                "invalid digit found in string",
+            ),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(parser_message(raw), expected, "{raw}");
+        }
+    }
 }

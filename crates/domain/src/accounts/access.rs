@@ -46,7 +46,7 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| DomainError::UnknownRole(s.to_owned()))
+            .ok_or(DomainError::UnknownRole)
     }
 }
 

@@ -100,7 +100,7 @@ impl FromStr for Aggregation {
             "sum" => Ok(Aggregation::Sum),
             "max" => Ok(Aggregation::Max),
             "latest" => Ok(Aggregation::Latest),
-            other => Err(DomainError::UnknownAggregation(other.to_owned())),
+            _ => Err(DomainError::UnknownAggregation),
         }
     }
 }
@@ -133,7 +133,7 @@ impl FromStr for FeeGroup {
             "api" => Ok(FeeGroup::Api),
             "disk" => Ok(FeeGroup::Disk),
             "other" => Ok(FeeGroup::Other),
-            other => Err(DomainError::UnknownFeeGroup(other.to_owned())),
+            _ => Err(DomainError::UnknownFeeGroup),
         }
     }
 }
@@ -157,7 +157,7 @@ impl Code {
         if first_ok && rest_ok && text.len() <= 64 {
             Ok(Self(text.to_owned()))
         } else {
-            Err(DomainError::InvalidCode(text.to_owned()))
+            Err(DomainError::InvalidCode)
         }
     }
 
@@ -187,7 +187,7 @@ impl Unit {
         if ok {
             Ok(Self(text.to_owned()))
         } else {
-            Err(DomainError::InvalidUnit(text.to_owned()))
+            Err(DomainError::InvalidUnit)
         }
     }
 

@@ -41,7 +41,7 @@ impl EventId {
         {
             Ok(Self(text.to_owned()))
         } else {
-            Err(DomainError::InvalidId(text.to_owned(), "event"))
+            Err(DomainError::InvalidId("event"))
         }
     }
 

@@ -219,9 +219,7 @@ pub fn charge_project(
     billed_spans(period, assignments, closed_at)
         .into_iter()
         .map(|(code, from, to)| {
-            let plan = plans
-                .get(&code)
-                .ok_or_else(|| DomainError::UnknownPlan(code.to_string()))?;
+            let plan = plans.get(&code).ok_or(DomainError::UnknownPlan)?;
             let usage: Vec<(Code, Quantity)> = rollups
                 .totals(from, to, period.offset(), &aggregation)?
                 .into_iter()

@@ -398,7 +398,7 @@ async fn load_plans<C: ConnectionTrait>(
         let bad = PersistenceError::corrupt("plan_prices", &row.plan_id);
         let code = product_codes
             .get(&row.product_id)
-            .ok_or_else(|| bad(DomainError::InvalidId(row.product_id.clone(), "product")))?;
+            .ok_or_else(|| bad(DomainError::InvalidId("product")))?;
         let code = Code::parse(code).map_err(&bad)?;
         by_plan
             .entry(row.plan_id.clone())

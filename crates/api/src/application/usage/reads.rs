@@ -643,7 +643,7 @@ mod tests {
             }
         ));
         // A plan missing from the catalog is corrupt data: ours to fix, not a conflict.
-        let corrupt = out_of_range(DomainError::UnknownPlan("gone".into()));
+        let corrupt = out_of_range(DomainError::UnknownPlan);
         assert!(matches!(corrupt, AppError::Internal(_)));
     }
 }

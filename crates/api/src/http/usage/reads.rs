@@ -172,7 +172,7 @@ async fn get_metering(
             ApiError::InvalidParameters(vec![FieldError::new(
                 "date",
                 "invalid",
-                format!("`{text}` is not a calendar date YYYY-MM-DD"),
+                "must be a calendar date YYYY-MM-DD",
             )])
         })?),
     };

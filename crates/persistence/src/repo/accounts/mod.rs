@@ -180,12 +180,9 @@ pub async fn list_for_user<C: ConnectionTrait>(
         .collect();
     members.try_map(|member| {
         let bad = PersistenceError::corrupt("account_members", &member.account_id);
-        let account = accounts.remove(&member.account_id).ok_or_else(|| {
-            bad(billing_domain::DomainError::InvalidId(
-                member.account_id.clone(),
-                "account",
-            ))
-        })?;
+        let account = accounts
+            .remove(&member.account_id)
+            .ok_or_else(|| bad(billing_domain::DomainError::InvalidId("account")))?;
         let role = member.role.parse::<Role>().map_err(&bad)?;
         Ok((to_domain(account)?, role))
     })
