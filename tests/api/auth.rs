@@ -6,7 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::db_test;
-use crate::helpers::{test_settings, Backend, TestApp, TEST_SECRET};
+use crate::helpers::{run_with, test_settings, Backend, TestApp, TEST_SECRET};
 
 fn claims(exp_offset: i64, nbf_offset: i64, iss: &str, aud: &str) -> serde_json::Value {
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -177,4 +177,116 @@ async fn rs256_and_eddsa_public_keys_verify_tokens() {
             .assert_problem(401, "unauthenticated");
         app.teardown().await;
     }
+}
+
+/// `serve` with no key (none, empty, or blank) refuses to start, names the settings to set,
+/// and touches no database; only `--demo` or `--insecure-dev-key` (the `insecure_dev_key`
+/// setting, which only the command line sets) use the public development key. The check
+/// happens before the database is opened, so it is the same on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_needs_a_key_unless_told_to_use_the_development_key() {
+    for secret in ["", "   ", "\t \n"] {
+        let mut settings = test_settings();
+        settings.auth.hs256_secret = secret.into();
+        settings.auth.public_key_pem = " ".into();
+        let file = std::env::temp_dir().join(format!(
+            "billing-test-nokey-{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        settings.database.url = format!("sqlite://{}?mode=rwc", file.display());
+        let clock = billing_api::application::clock::SystemClock;
+        let error =
+            match billing_api::startup::Application::build(&settings, std::sync::Arc::new(clock))
+                .await
+            {
+                Ok(_) => panic!("started without a key (secret {secret:?})"),
+                Err(error) => error.to_string(),
+            };
+        assert!(error.contains("BILLING_AUTH__HS256_SECRET"), "{error}");
+        assert!(error.contains("BILLING_AUTH__PUBLIC_KEY_PEM"), "{error}");
+        assert!(error.contains("--insecure-dev-key"), "{error}");
+        assert!(!file.exists(), "the database was created");
+        // `billing token` refuses too, instead of minting with the public key.
+        assert!(billing_api::http::auth::Signer::new(&settings.auth).is_err());
+    }
+}
+
+async fn the_development_key_only_when_asked(backend: Backend) {
+    let mut settings = test_settings();
+    settings.auth.hs256_secret = " ".into();
+    settings.auth.insecure_dev_key = true;
+    run_with(backend, settings, async |app: &TestApp| {
+        let good = claims(3600, -10, "billing", "billing-api");
+        let dev = hs256(&good, billing_api::config::DEV_SECRET);
+        let resp = app.get("/v1/admin/accounts", &dev).await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_development_key_only_when_asked_sqlite() {
+    the_development_key_only_when_asked(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_development_key_only_when_asked_postgres() {
+    the_development_key_only_when_asked(Backend::Postgres).await;
+}
+
+/// With both an HS256 secret and a public key, each verifies tokens of its own algorithm (the
+/// token's `alg` chooses), and neither accepts the other's.
+async fn both_keys_verify_their_own_tokens(backend: Backend) {
+    let mut settings = test_settings();
+    settings.auth.public_key_algorithm = "RS256".into();
+    settings.auth.public_key_pem = include_str!("keys/rsa-public.pem").into();
+    run_with(backend, settings, async |app: &TestApp| {
+        let path = "/v1/admin/accounts";
+        let good = claims(3600, -10, "billing", "billing-api");
+        // `billing token`'s kind (HS256 with the secret) and the identity provider's (RS256).
+        let resp = app.get(path, &app.admin_token()).await;
+        assert_eq!(resp.status, 200, "HS256: {}", resp.body);
+        let rsa = EncodingKey::from_rsa_pem(include_bytes!("keys/rsa-private.pem")).unwrap();
+        let rs256 = encode(&Header::new(Algorithm::RS256), &good, &rsa).unwrap();
+        let resp = app.get(path, &rs256).await;
+        assert_eq!(resp.status, 200, "RS256: {}", resp.body);
+        // HS256 signed with the public key's text, another secret, or the dev secret: 401.
+        for secret in [
+            include_str!("keys/rsa-public.pem"),
+            "another-secret-0123456789-0123456789-01234",
+            billing_api::config::DEV_SECRET,
+        ] {
+            app.get(path, &hs256(&good, secret))
+                .await
+                .assert_problem(401, "unauthenticated");
+        }
+        // An RS256 header over an HS256 signature, and `alg: none`: 401.
+        let hs = hs256(&good, TEST_SECRET);
+        let mut parts = hs.splitn(2, '.');
+        let _ = parts.next();
+        let header = b64(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let swapped = format!("{header}.{}", parts.next().unwrap());
+        app.get(path, &swapped)
+            .await
+            .assert_problem(401, "unauthenticated");
+        let none = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none","typ":"JWT"}"#),
+            b64(good.to_string().as_bytes())
+        );
+        app.get(path, &none)
+            .await
+            .assert_problem(401, "unauthenticated");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_keys_verify_their_own_tokens_sqlite() {
+    both_keys_verify_their_own_tokens(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_keys_verify_their_own_tokens_postgres() {
+    both_keys_verify_their_own_tokens(Backend::Postgres).await;
 }

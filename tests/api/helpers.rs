@@ -159,7 +159,7 @@ impl TestApp {
         let handle = server.handle();
         tokio::spawn(server);
         // Apps configured with only a public key have no signing key; their tests sign tokens.
-        let signer = Signer::new(&settings.auth, false).ok();
+        let signer = Signer::new(&settings.auth).ok();
         Some(TestApp {
             address,
             client: reqwest::Client::builder()
@@ -478,7 +478,12 @@ pub fn captured_log() -> String {
 /// Runs a test body against a fresh app on `backend`, then tears the app down, also when the
 /// body fails.
 pub async fn run_on(backend: Backend, test: impl AsyncFnOnce(&TestApp)) {
-    let Some(app) = TestApp::spawn(backend).await else {
+    run_with(backend, test_settings(), test).await;
+}
+
+/// [`run_on`] with the given settings.
+pub async fn run_with(backend: Backend, settings: Settings, test: impl AsyncFnOnce(&TestApp)) {
+    let Some(app) = TestApp::spawn_with(backend, settings).await else {
         return;
     };
     let outcome = AssertUnwindSafe(test(&app)).catch_unwind().await;

@@ -155,7 +155,7 @@ impl Bench {
             address,
             client: reqwest::Client::new(),
             db,
-            signer: Signer::new(&settings.auth, false).expect("signer"),
+            signer: Signer::new(&settings.auth).expect("signer"),
             server: handle,
         }
     }

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 /// The file read when it exists (or the one named by `BILLING_CONFIG`).
 pub const DEFAULT_CONFIG_FILE: &str = "billing.toml";
 
-/// The secret `serve` uses when none is configured. Tokens it signs are worthless elsewhere.
+/// The public development secret: used only with `serve --demo`, `serve --insecure-dev-key` or
+/// `token --insecure-dev-key`, never just because no key is configured. Anyone can read it here,
+/// so tokens it signs prove nothing.
 pub const DEV_SECRET: &str = "billing-dev-secret-do-not-use-in-production-0123456789";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -47,7 +49,8 @@ pub struct DatabaseSettings {
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuthSettings {
-    /// HS256 shared secret (at least 32 bytes). Empty: `serve` falls back to a dev secret.
+    /// HS256 shared secret (at least 32 bytes) for tokens minted by `billing token`. Empty or
+    /// blank: none.
     pub hs256_secret: String,
     /// PEM public key for RS256 or EdDSA tokens from an external identity provider.
     pub public_key_pem: String,
@@ -61,6 +64,27 @@ pub struct AuthSettings {
     pub audience: String,
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_seconds: u64,
+    /// Use the public development secret when no key is configured. Set only by the command
+    /// line (`--demo`, `--insecure-dev-key`), never by a file or the environment.
+    #[serde(skip)]
+    pub insecure_dev_key: bool,
+}
+
+impl AuthSettings {
+    /// The HS256 secret, unless it is empty or blank (which counts as none).
+    pub fn hs256_secret(&self) -> Option<&str> {
+        Some(self.hs256_secret.as_str()).filter(|s| !s.trim().is_empty())
+    }
+
+    /// The identity provider's public key, unless empty or blank.
+    pub fn public_key_pem(&self) -> Option<&str> {
+        Some(self.public_key_pem.as_str()).filter(|s| !s.trim().is_empty())
+    }
+
+    /// The private key for `billing token`, unless empty or blank.
+    pub fn private_key_pem(&self) -> Option<&str> {
+        Some(self.private_key_pem.as_str()).filter(|s| !s.trim().is_empty())
+    }
 }
 
 impl fmt::Debug for AuthSettings {
@@ -80,6 +104,7 @@ impl fmt::Debug for AuthSettings {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway_seconds", &self.leeway_seconds)
+            .field("insecure_dev_key", &self.insecure_dev_key)
             .finish()
     }
 }
@@ -120,6 +145,7 @@ impl Default for Settings {
                 issuer: "billing".into(),
                 audience: "billing-api".into(),
                 leeway_seconds: 30,
+                insecure_dev_key: false,
             },
             billing: BillingSettings {
                 default_offset: "+00:00".into(),
@@ -162,7 +188,11 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         BillingOffset::parse(&self.billing.default_offset)
             .map_err(|e| ConfigError::Invalid(format!("billing.default_offset: {e}")))?;
-        if !self.auth.hs256_secret.is_empty() && self.auth.hs256_secret.len() < 32 {
+        if self
+            .auth
+            .hs256_secret()
+            .is_some_and(|secret| secret.len() < 32)
+        {
             return Err(ConfigError::Invalid(
                 "auth.hs256_secret must be at least 32 bytes".into(),
             ));

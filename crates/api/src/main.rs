@@ -25,9 +25,14 @@ struct Cli {
 enum Command {
     /// Migrate the database and serve the API (SQLite `billing.db` unless DATABASE_URL is set).
     Serve {
-        /// Load demo accounts, projects and members, and print ready-to-use tokens.
+        /// Load demo accounts, projects and members, and print ready-to-use tokens. Without a
+        /// configured key, tokens are signed with the public development key (a local trial).
         #[arg(long)]
         demo: bool,
+        /// Without a configured key, accept tokens signed with the public development key,
+        /// which anyone can mint: only for a server nobody else can reach.
+        #[arg(long)]
+        insecure_dev_key: bool,
         /// Address to listen on (default from configuration: 127.0.0.1:8080).
         #[arg(long)]
         bind: Option<String>,
@@ -51,6 +56,10 @@ enum Command {
         /// Lifetime, such as 15m, 1h or 30d.
         #[arg(long, default_value = "1h")]
         ttl: String,
+        /// Without a configured key, sign with the public development key (for a server run
+        /// with --demo or --insecure-dev-key).
+        #[arg(long)]
+        insecure_dev_key: bool,
     },
     /// Write the OpenAPI document (to stdout without --output).
     Openapi {
@@ -81,10 +90,15 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load()?;
     match cli.command {
-        Command::Serve { demo, bind } => {
+        Command::Serve {
+            demo,
+            insecure_dev_key,
+            bind,
+        } => {
             if let Some(bind) = bind {
                 settings.server.bind = bind;
             }
+            settings.auth.insecure_dev_key = demo || insecure_dev_key;
             init_telemetry(&settings);
             serve(settings, demo).await
         }
@@ -107,7 +121,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             account,
             scope,
             ttl,
+            insecure_dev_key,
         } => {
+            settings.auth.insecure_dev_key = insecure_dev_key;
             let ttl = humantime::parse_duration(&ttl).context("--ttl")?;
             let ttl = time::Duration::try_from(ttl).context("--ttl")?;
             let scope = scope.map(|s| match s {
@@ -117,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if scope == Some(SCOPE_USAGE_WRITE) && account.is_none() {
                 anyhow::bail!("a usage:write token needs --account");
             }
-            let signer = Signer::new(&settings.auth, true)?;
+            let signer = Signer::new(&settings.auth)?;
             let token = signer.mint(
                 &sub,
                 account.as_deref(),
@@ -141,6 +157,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
+    // No key, no server: checked before the database is touched.
+    billing_api::http::auth::Verifier::new(&settings.auth)?;
     let database = db::backend_name(&settings.database.url);
     let db = open_database(&settings)
         .await
@@ -165,7 +183,7 @@ async fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
 }
 
 fn print_demo(settings: &Settings, base: &str, users: &[demo::DemoUser]) -> anyhow::Result<()> {
-    let signer = Signer::new(&settings.auth, true)?;
+    let signer = Signer::new(&settings.auth)?;
     let now = time::OffsetDateTime::now_utc();
     let ttl = time::Duration::days(30);
     print_line("");

@@ -45,6 +45,8 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
 impl Application {
     /// Connects to and migrates the database, then binds the listener (port 0 picks a free one).
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // The keys first: a server that could not check a token does not touch the database.
+        Verifier::new(&settings.auth)?;
         let db = open_database(settings).await?;
         Self::with_database(settings, clock, db)
     }
@@ -54,12 +56,12 @@ impl Application {
         clock: Arc<dyn Clock>,
         db: DatabaseConnection,
     ) -> anyhow::Result<Self> {
-        let verifier = Arc::new(Verifier::new(&settings.auth, true)?);
+        let verifier = Arc::new(Verifier::new(&settings.auth)?);
         if verifier.dev_secret {
             tracing::warn!(
-                "NO TOKEN KEY CONFIGURED: using the built-in development secret. Anyone can mint \
-                 tokens for this server. Set BILLING_AUTH__HS256_SECRET or \
-                 BILLING_AUTH__PUBLIC_KEY_PEM before exposing it."
+                "INSECURE: tokens are checked with the public development key (--demo or \
+                 --insecure-dev-key); anyone can mint them. Set BILLING_AUTH__HS256_SECRET or \
+                 BILLING_AUTH__PUBLIC_KEY_PEM before anyone else can reach this server."
             );
         }
         let listener = TcpListener::bind(&settings.server.bind)?;

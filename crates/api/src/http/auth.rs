@@ -56,13 +56,22 @@ pub enum Principal {
     },
 }
 
-/// Verifies tokens with the configured keys.
+/// Verifies tokens with the configured keys: the HS256 secret (tokens minted by
+/// `billing token`), the identity provider's public key (RS256 or EdDSA), or both at once. The
+/// token's `alg` picks the key, and each key verifies only its own algorithm, so an HS256 token
+/// "signed" with the public key's text is refused; `none` is never accepted.
 pub struct Verifier {
-    keys: Vec<(Algorithm, DecodingKey)>,
-    validation: Validation,
-    /// True when no key was configured and the dev secret is in use.
+    keys: Vec<(Algorithm, DecodingKey, Validation)>,
+    /// True when the public development secret is in use (`--demo`, `--insecure-dev-key`).
     pub dev_secret: bool,
 }
+
+/// What to set when no key is configured, for `serve` and `token` to print.
+pub const NO_KEY_HELP: &str = "no token key is configured: set BILLING_AUTH__HS256_SECRET (a \
+random secret of at least 32 bytes) or BILLING_AUTH__PUBLIC_KEY_PEM with \
+BILLING_AUTH__PUBLIC_KEY_ALGORITHM (RS256 or EdDSA), in the environment or in billing.toml's \
+[auth] section; only a local trial may use the public development key, with --demo or \
+--insecure-dev-key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
@@ -70,8 +79,8 @@ pub enum AuthConfigError {
     PublicKey(&'static str, jsonwebtoken::errors::Error),
     #[error("auth.private_key_pem is not a valid {0} private key: {1}")]
     PrivateKey(&'static str, jsonwebtoken::errors::Error),
-    #[error("no signing key: configure auth.hs256_secret or auth.private_key_pem")]
-    NoSigningKey,
+    #[error("{NO_KEY_HELP}")]
+    NoKey,
 }
 
 fn public_algorithm(settings: &AuthSettings) -> (Algorithm, &'static str) {
@@ -83,61 +92,65 @@ fn public_algorithm(settings: &AuthSettings) -> (Algorithm, &'static str) {
 }
 
 impl Verifier {
-    /// Builds the verifier. With neither a secret nor a public key, `allow_dev_secret` decides
-    /// whether the dev secret is used (serve) or every token is refused.
-    pub fn new(settings: &AuthSettings, allow_dev_secret: bool) -> Result<Self, AuthConfigError> {
+    /// Builds the verifier from the configured keys. With none, only `insecure_dev_key` lets it
+    /// use the public development secret; otherwise it is [`AuthConfigError::NoKey`].
+    pub fn new(settings: &AuthSettings) -> Result<Self, AuthConfigError> {
         let mut keys = Vec::new();
-        let mut dev_secret = false;
-        if !settings.hs256_secret.is_empty() {
+        if let Some(secret) = settings.hs256_secret() {
             keys.push((
                 Algorithm::HS256,
-                DecodingKey::from_secret(settings.hs256_secret.as_bytes()),
+                DecodingKey::from_secret(secret.as_bytes()),
             ));
         }
-        if !settings.public_key_pem.is_empty() {
+        if let Some(pem) = settings.public_key_pem() {
             let (alg, name) = public_algorithm(settings);
-            let pem = settings.public_key_pem.as_bytes();
             let key = match alg {
-                Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
-                _ => DecodingKey::from_rsa_pem(pem),
+                Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()),
+                _ => DecodingKey::from_rsa_pem(pem.as_bytes()),
             }
             .map_err(|e| AuthConfigError::PublicKey(name, e))?;
             keys.push((alg, key));
         }
-        if keys.is_empty() && allow_dev_secret {
-            dev_secret = true;
+        let dev_secret = keys.is_empty();
+        if dev_secret {
+            if !settings.insecure_dev_key {
+                return Err(AuthConfigError::NoKey);
+            }
             keys.push((
                 Algorithm::HS256,
                 DecodingKey::from_secret(DEV_SECRET.as_bytes()),
             ));
         }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = keys.iter().map(|(alg, _)| *alg).collect();
-        validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.set_audience(&[settings.audience.as_str()]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.validate_nbf = true;
-        validation.validate_exp = true;
-        validation.leeway = settings.leeway_seconds;
-        Ok(Self {
-            keys,
-            validation,
-            dev_secret,
-        })
+        let keys = keys
+            .into_iter()
+            .map(|(alg, key)| {
+                // One algorithm per validation: jsonwebtoken refuses a key whose family differs
+                // from any algorithm listed, so one list of both would refuse every token.
+                let mut validation = Validation::new(alg);
+                validation.set_issuer(&[settings.issuer.as_str()]);
+                validation.set_audience(&[settings.audience.as_str()]);
+                validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+                validation.validate_nbf = true;
+                validation.validate_exp = true;
+                validation.leeway = settings.leeway_seconds;
+                (alg, key, validation)
+            })
+            .collect();
+        Ok(Self { keys, dev_secret })
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::Unauthenticated("the bearer token is malformed"))?;
-        let key = self
+        let (key, validation) = self
             .keys
             .iter()
-            .find(|(alg, _)| *alg == header.alg)
-            .map(|(_, key)| key)
+            .find(|(alg, _, _)| *alg == header.alg)
+            .map(|(_, key, validation)| (key, validation))
             .ok_or(ApiError::Unauthenticated(
                 "the token's signing algorithm is not accepted",
             ))?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+        let data = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             ApiError::Unauthenticated(match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired",
@@ -198,28 +211,29 @@ pub struct Signer {
 }
 
 impl Signer {
-    pub fn new(settings: &AuthSettings, allow_dev_secret: bool) -> Result<Self, AuthConfigError> {
-        let (key, algorithm) = if !settings.hs256_secret.is_empty() {
+    /// The HS256 secret if configured, else the private key; with neither, the public
+    /// development secret only when `insecure_dev_key` is set.
+    pub fn new(settings: &AuthSettings) -> Result<Self, AuthConfigError> {
+        let (key, algorithm) = if let Some(secret) = settings.hs256_secret() {
             (
-                EncodingKey::from_secret(settings.hs256_secret.as_bytes()),
+                EncodingKey::from_secret(secret.as_bytes()),
                 Algorithm::HS256,
             )
-        } else if !settings.private_key_pem.is_empty() {
+        } else if let Some(pem) = settings.private_key_pem() {
             let (alg, name) = public_algorithm(settings);
-            let pem = settings.private_key_pem.as_bytes();
             let key = match alg {
-                Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
-                _ => EncodingKey::from_rsa_pem(pem),
+                Algorithm::EdDSA => EncodingKey::from_ed_pem(pem.as_bytes()),
+                _ => EncodingKey::from_rsa_pem(pem.as_bytes()),
             }
             .map_err(|e| AuthConfigError::PrivateKey(name, e))?;
             (key, alg)
-        } else if allow_dev_secret {
+        } else if settings.insecure_dev_key {
             (
                 EncodingKey::from_secret(DEV_SECRET.as_bytes()),
                 Algorithm::HS256,
             )
         } else {
-            return Err(AuthConfigError::NoSigningKey);
+            return Err(AuthConfigError::NoKey);
         };
         Ok(Self {
             key,
