@@ -113,7 +113,14 @@ db_test!(lists_are_paginated_by_cursor, async |app: &TestApp| {
     assert_eq!(ids(&first.body), created[0..2]);
     assert_eq!(first.body["has_more"], true);
     let cursor = first.body["next_cursor"].as_str().unwrap();
-    assert_eq!(cursor, created[1]);
+    // Opaque: not the id itself, and the id is not a cursor.
+    assert_ne!(cursor, created[1]);
+    app.get(
+        &format!("/v1/admin/accounts?limit=2&starting_after={}", created[1]),
+        &admin,
+    )
+    .await
+    .assert_problem(400, "invalid-parameters");
 
     let second = app
         .get(

@@ -65,7 +65,14 @@ db_test!(products_are_created_once_by_code, async |app: &TestApp| {
         .map(|p| p["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, vec!["api_calls", "disk_bytes"]);
-    assert_eq!(page.body["next_cursor"], "disk_bytes");
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    let next = app
+        .get(
+            &format!("/v1/admin/products?limit=2&starting_after={cursor}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(next.body["data"][0]["code"], "monitoring", "{}", next.body);
     app.get("/v1/admin/products/nothing", &admin)
         .await
         .assert_problem(404, "not-found");

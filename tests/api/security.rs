@@ -424,3 +424,60 @@ db_test!(
         assert!(refusals >= 30, "only {refusals} refusals were checked");
     }
 );
+
+db_test!(
+    every_list_refuses_a_cursor_it_did_not_answer,
+    async |app: &TestApp| {
+        let admin = app.admin_token();
+        let account = app.create_account("Acme", "KRW").await;
+        let project = app.create_project(&account, "api").await;
+        app.add_member(&account, "alice@example.com", "owner").await;
+        let real = |name: &str| match name {
+            "account_id" => account.clone(),
+            "project_id" => project.clone(),
+            _ => "x".to_owned(),
+        };
+        let document = serde_json::to_value(billing_api::http::openapi::document()).expect("doc");
+        // A NUL byte (PostgreSQL text cannot hold one), words, SQL, an id, and a cursor of
+        // another list (the product list's, "product:api_calls" encoded).
+        let foreign = {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("product:api_calls")
+        };
+        let cursors = [
+            "%00".to_owned(),
+            "garbage".to_owned(),
+            "%27%20OR%201%3D1%20--".to_owned(),
+            account.clone(),
+            foreign,
+        ];
+        let mut lists = 0;
+        for (template, item) in document["paths"].as_object().expect("paths") {
+            let Some(operation) = item.get("get") else {
+                continue;
+            };
+            let paged = operation["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "starting_after"));
+            if !paged {
+                continue;
+            }
+            lists += 1;
+            let path = fill(template, real);
+            let separator = if template.contains("/usage") || template.contains("/billing") {
+                "?period=2026-11&"
+            } else {
+                "?"
+            };
+            // A product cursor is a fine cursor for the product list itself.
+            let own_list = template == "/v1/admin/products";
+            for cursor in &cursors[..if own_list { 4 } else { 5 }] {
+                let url = format!("{path}{separator}starting_after={cursor}");
+                let resp = app.get(&url, &admin).await;
+                resp.assert_problem(400, "invalid-parameters");
+                assert_eq!(resp.error_fields(), ["starting_after"], "{url}");
+            }
+        }
+        assert!(lists >= 8, "only {lists} paged lists in the document");
+    }
+);

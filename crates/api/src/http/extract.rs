@@ -204,64 +204,109 @@ pub struct PageQuery {
     /// How many items to return, 1 to 100 (default 20).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 20)]
     pub limit: Option<String>,
-    /// Return items after this cursor: the `next_cursor` of the previous page.
-    #[param(max_length = 255)]
+    /// Return the items after this cursor: the `next_cursor` of the previous page of the same
+    /// list, unchanged. Cursors are opaque; anything else is a 400 problem.
+    #[param(max_length = 255, pattern = r"^[A-Za-z0-9_-]{1,255}$")]
     pub starting_after: Option<String>,
 }
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 
-/// Pagination of a history, whose cursor is an instant.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryPageQuery {
-    /// How many items to return, 1 to 100 (default 20).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 20)]
-    pub limit: Option<String>,
-    /// Return the items after this instant (RFC 3339): the `next_cursor` of the previous page.
-    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-01T00:00:00Z")]
-    pub starting_after: Option<String>,
+/// What a list is ordered by. A cursor is this key of the page's last item, tagged with its
+/// kind and encoded (base64url): opaque to clients, and checked on the way back, so a cursor
+/// that no page of this list could have answered is a 400 problem instead of a query (where
+/// PostgreSQL text cannot even hold a NUL byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CursorKey {
+    Account,
+    Project,
+    User,
+    /// A product's code.
+    Product,
+    /// A plan's code.
+    Plan,
+    /// The RFC 3339 instant of a plan change.
+    Instant,
 }
 
-impl HistoryPageQuery {
-    pub fn to_request(&self) -> Result<billing_persistence::page::PageRequest, ApiError> {
-        PageQuery {
-            limit: self.limit.clone(),
-            starting_after: self.starting_after.clone(),
+impl CursorKey {
+    fn tag(self) -> &'static str {
+        match self {
+            CursorKey::Account => "account",
+            CursorKey::Project => "project",
+            CursorKey::User => "user",
+            CursorKey::Product => "product",
+            CursorKey::Plan => "plan",
+            CursorKey::Instant => "instant",
         }
-        .to_request()
+    }
+
+    fn accepts(self, key: &str) -> bool {
+        use billing_domain::names::{AccountId, ProjectId, UserId};
+        use time::format_description::well_known::Rfc3339;
+        match self {
+            CursorKey::Account => AccountId::parse(key).is_ok(),
+            CursorKey::Project => ProjectId::parse(key).is_ok(),
+            CursorKey::User => UserId::parse(key).is_ok(),
+            CursorKey::Product | CursorKey::Plan => {
+                billing_domain::catalog::Code::parse(key).is_ok()
+            }
+            CursorKey::Instant => time::OffsetDateTime::parse(key, &Rfc3339).is_ok(),
+        }
+    }
+
+    /// The cursor that points after the item whose key is `key`.
+    pub fn encode(self, key: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{key}", self.tag()))
+    }
+
+    /// The key a cursor of this list points after; `None` for anything no page answered.
+    pub fn decode(self, cursor: &str) -> Option<String> {
+        use base64::Engine;
+        if cursor.len() > 255 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let key = text.strip_prefix(self.tag())?.strip_prefix(':')?;
+        self.accepts(key).then(|| key.to_owned())
     }
 }
 
 impl PageQuery {
-    pub fn to_request(&self) -> Result<billing_persistence::page::PageRequest, ApiError> {
-        let max = billing_persistence::page::MAX_PAGE_SIZE;
-        let limit = match self.limit.as_deref().map(str::parse::<u64>) {
-            None => DEFAULT_PAGE_SIZE,
-            Some(Ok(n)) if (1..=max).contains(&n) => n,
-            Some(_) => {
-                return Err(ApiError::InvalidParameters(vec![FieldError::new(
-                    "limit",
-                    "range",
-                    "limit must be a whole number from 1 to 100",
-                )]))
-            }
+    /// The page asked for, its cursor decoded for the list ordered by `key`.
+    pub fn to_request(
+        &self,
+        key: CursorKey,
+    ) -> Result<billing_persistence::page::PageRequest, ApiError> {
+        let limit = page_limit(self.limit.as_deref())?;
+        let after = match &self.starting_after {
+            None => None,
+            Some(cursor) => Some(key.decode(cursor).ok_or_else(|| {
+                ApiError::InvalidParameters(vec![FieldError::new(
+                    "starting_after",
+                    "invalid",
+                    "not a cursor of this list: pass the next_cursor of the previous page unchanged",
+                )])
+            })?),
         };
-        if self
-            .starting_after
-            .as_ref()
-            .is_some_and(|c| c.chars().count() > 255)
-        {
-            return Err(ApiError::InvalidParameters(vec![FieldError::new(
-                "starting_after",
-                "length",
-                "a cursor is at most 255 characters",
-            )]));
-        }
-        Ok(billing_persistence::page::PageRequest {
-            limit,
-            after: self.starting_after.clone(),
-        })
+        Ok(billing_persistence::page::PageRequest { limit, after })
+    }
+}
+
+fn page_limit(limit: Option<&str>) -> Result<u64, ApiError> {
+    let max = billing_persistence::page::MAX_PAGE_SIZE;
+    match limit.map(str::parse::<u64>) {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(Ok(n)) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::InvalidParameters(vec![FieldError::new(
+            "limit",
+            "range",
+            "limit must be a whole number from 1 to 100",
+        )])),
     }
 }
 
@@ -357,5 +402,29 @@ impl FromRequest for Idempotency {
             method: req.method().as_str().to_owned(),
             path: req.path().to_owned(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CursorKey;
+
+    #[test]
+    fn cursors_come_back_only_to_their_own_list() {
+        let cursor = CursorKey::Product.encode("api_calls");
+        assert_eq!(
+            CursorKey::Product.decode(&cursor).as_deref(),
+            Some("api_calls")
+        );
+        assert_eq!(CursorKey::Plan.decode(&cursor), None);
+        assert_eq!(CursorKey::User.decode(&cursor), None);
+        for garbage in ["garbage", "\0", "' OR 1=1 --", "", "YWNjb3VudDp4"] {
+            assert_eq!(CursorKey::Account.decode(garbage), None, "{garbage:?}");
+        }
+        let instant = CursorKey::Instant.encode("2026-11-01T00:00:00.5Z");
+        assert_eq!(
+            CursorKey::Instant.decode(&instant).as_deref(),
+            Some("2026-11-01T00:00:00.5Z")
+        );
     }
 }

@@ -124,14 +124,25 @@ macro_rules! list_type {
             pub data: Vec<$item>,
             /// Whether another page follows.
             pub has_more: bool,
-            /// Pass as `starting_after` to read the next page; absent on the last page.
+            /// Pass as `starting_after` to read the next page (opaque); absent on the last page.
             #[serde(skip_serializing_if = "Option::is_none")]
             pub next_cursor: Option<String>,
         }
 
         impl $name {
-            pub fn new(data: Vec<$item>, has_more: bool, cursor: impl Fn(&$item) -> String) -> Self {
-                let next_cursor = if has_more { data.last().map(cursor) } else { None };
+            /// The page; `key` says what the list is ordered by and `cursor` gives that key of
+            /// an item.
+            pub fn new(
+                data: Vec<$item>,
+                has_more: bool,
+                key: $crate::http::extract::CursorKey,
+                cursor: impl Fn(&$item) -> String,
+            ) -> Self {
+                let next_cursor = if has_more {
+                    data.last().map(|item| key.encode(&cursor(item)))
+                } else {
+                    None
+                };
                 Self { data, has_more, next_cursor }
             }
         }

@@ -15,7 +15,7 @@ use crate::http::accounts::wire::*;
 use crate::http::answer::respond;
 use crate::http::auth::Operator;
 use crate::http::extract::{AccountParam, Idempotency, ProjectParam, UserParam};
-use crate::http::extract::{IdempotencyKeyHeader, PageQuery, ValidJson};
+use crate::http::extract::{CursorKey, IdempotencyKeyHeader, PageQuery, ValidJson};
 use crate::http::problem::ApiError;
 use crate::http::wire::*;
 
@@ -136,9 +136,14 @@ async fn list_accounts(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = accounts::list(&state, &query.to_request()?).await?;
+    let page = accounts::list(&state, &query.to_request(CursorKey::Account)?).await?;
     let data = page.items.iter().map(AccountResponse::from).collect();
-    Ok(HttpResponse::Ok().json(AccountList::new(data, page.has_more, |a| a.id.clone())))
+    Ok(HttpResponse::Ok().json(AccountList::new(
+        data,
+        page.has_more,
+        CursorKey::Account,
+        |a| a.id.clone(),
+    )))
 }
 
 /// Get an account
@@ -198,9 +203,14 @@ async fn list_members(
     AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = accounts::list_members(&state, &account, &query.to_request()?).await?;
+    let page =
+        accounts::list_members(&state, &account, &query.to_request(CursorKey::User)?).await?;
     let data = page.items.iter().map(MemberResponse::from).collect();
-    Ok(HttpResponse::Ok().json(MemberList::new(data, page.has_more, |m| m.user_id.clone())))
+    Ok(
+        HttpResponse::Ok().json(MemberList::new(data, page.has_more, CursorKey::User, |m| {
+            m.user_id.clone()
+        })),
+    )
 }
 
 /// Add a member or change its role
@@ -293,9 +303,15 @@ async fn list_account_projects(
     AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = projects::list_for_account(&state, &account, &query.to_request()?).await?;
+    let page = projects::list_for_account(&state, &account, &query.to_request(CursorKey::Project)?)
+        .await?;
     let data = page.items.iter().map(ProjectResponse::from).collect();
-    Ok(HttpResponse::Ok().json(ProjectList::new(data, page.has_more, |p| p.id.clone())))
+    Ok(HttpResponse::Ok().json(ProjectList::new(
+        data,
+        page.has_more,
+        CursorKey::Project,
+        |p| p.id.clone(),
+    )))
 }
 
 /// Get a project
@@ -360,13 +376,15 @@ async fn list_participants(
     ProjectParam(project): ProjectParam,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = projects::list_participants(&state, &project, &query.to_request()?).await?;
+    let page =
+        projects::list_participants(&state, &project, &query.to_request(CursorKey::User)?).await?;
     let data = page.items.iter().map(ParticipantResponse::from).collect();
-    Ok(
-        HttpResponse::Ok().json(ParticipantList::new(data, page.has_more, |p| {
-            p.user_id.clone()
-        })),
-    )
+    Ok(HttpResponse::Ok().json(ParticipantList::new(
+        data,
+        page.has_more,
+        CursorKey::User,
+        |p| p.user_id.clone(),
+    )))
 }
 
 /// Add a participant or change its billing permission

@@ -14,7 +14,7 @@ use crate::application::accounts::{self, projects, Reader};
 use crate::application::AppState;
 use crate::http::accounts::wire::*;
 use crate::http::extract::{AccountParam, ProjectParam};
-use crate::http::extract::{PageQuery, SearchQuery};
+use crate::http::extract::{CursorKey, PageQuery, SearchQuery};
 use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, AccountProjectPath};
 
@@ -42,7 +42,7 @@ async fn list_my_accounts(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = accounts::list_mine(&state, &reader, &query.to_request()?).await?;
+    let page = accounts::list_mine(&state, &reader, &query.to_request(CursorKey::Account)?).await?;
     let data = page
         .items
         .iter()
@@ -51,11 +51,12 @@ async fn list_my_accounts(
             role: (*role).into(),
         })
         .collect();
-    Ok(
-        HttpResponse::Ok().json(MyAccountList::new(data, page.has_more, |a| {
-            a.account.id.clone()
-        })),
-    )
+    Ok(HttpResponse::Ok().json(MyAccountList::new(
+        data,
+        page.has_more,
+        CursorKey::Account,
+        |a| a.account.id.clone(),
+    )))
 }
 
 /// Get one of my accounts
@@ -105,7 +106,7 @@ async fn list_my_projects(
         &reader,
         &account,
         search.text()?,
-        &query.to_request()?,
+        &query.to_request(CursorKey::Project)?,
     )
     .await?;
     let data = page
@@ -113,11 +114,12 @@ async fn list_my_projects(
         .iter()
         .map(|(project, access)| MyProjectResponse::new(project, *access))
         .collect();
-    Ok(
-        HttpResponse::Ok().json(MyProjectList::new(data, page.has_more, |p| {
-            p.project.id.clone()
-        })),
-    )
+    Ok(HttpResponse::Ok().json(MyProjectList::new(
+        data,
+        page.has_more,
+        CursorKey::Project,
+        |p| p.project.id.clone(),
+    )))
 }
 
 /// Get one of my projects

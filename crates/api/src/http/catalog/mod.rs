@@ -19,7 +19,7 @@ use crate::application::AppState;
 use crate::http::answer::respond;
 use crate::http::auth::Operator;
 use crate::http::catalog::wire::*;
-use crate::http::extract::{HistoryPageQuery, IdempotencyKeyHeader, PageQuery, ValidJson};
+use crate::http::extract::{CursorKey, IdempotencyKeyHeader, PageQuery, ValidJson};
 use crate::http::extract::{Idempotency, ProjectParam};
 use crate::http::problem::ApiError;
 use crate::http::wire::{CurrencyCode, ProjectPath};
@@ -146,9 +146,14 @@ async fn list_products(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = catalog::list_products(&state, &query.to_request()?).await?;
+    let page = catalog::list_products(&state, &query.to_request(CursorKey::Product)?).await?;
     let data = page.items.iter().map(product_response).collect();
-    Ok(HttpResponse::Ok().json(ProductList::new(data, page.has_more, |p| p.code.clone())))
+    Ok(HttpResponse::Ok().json(ProductList::new(
+        data,
+        page.has_more,
+        CursorKey::Product,
+        |p| p.code.clone(),
+    )))
 }
 
 /// Get a product
@@ -224,9 +229,13 @@ async fn list_plans(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = catalog::list_plans(&state, &query.to_request()?).await?;
+    let page = catalog::list_plans(&state, &query.to_request(CursorKey::Plan)?).await?;
     let data = page.items.iter().map(plan_response).collect();
-    Ok(HttpResponse::Ok().json(PlanList::new(data, page.has_more, |p| p.code.clone())))
+    Ok(
+        HttpResponse::Ok().json(PlanList::new(data, page.has_more, CursorKey::Plan, |p| {
+            p.code.clone()
+        })),
+    )
 }
 
 /// Get a plan
@@ -288,7 +297,7 @@ async fn assign_plan(
 #[utoipa::path(
     tag = "catalog",
     operation_id = "admin_list_project_plans",
-    params(ProjectPath, HistoryPageQuery),
+    params(ProjectPath, PageQuery),
     responses((status = 200, description = "Plan changes, oldest first", body = PlanAssignmentList)),
     security(("bearer" = ["admin"]))
 )]
@@ -297,9 +306,10 @@ async fn plan_history(
     _operator: Operator,
     state: web::Data<AppState>,
     ProjectParam(project): ProjectParam,
-    query: web::Query<HistoryPageQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = catalog::plan_history(&state, &project, &query.to_request()?).await?;
+    let page =
+        catalog::plan_history(&state, &project, &query.to_request(CursorKey::Instant)?).await?;
     // The list's cursor is the last change's instant, as the use case pages by it.
     let next = page
         .items
@@ -307,6 +317,6 @@ async fn plan_history(
         .map(catalog::history_cursor)
         .unwrap_or_default();
     let data = page.items.iter().map(assignment_response).collect();
-    let list = PlanAssignmentList::new(data, page.has_more, |_| next.clone());
+    let list = PlanAssignmentList::new(data, page.has_more, CursorKey::Instant, |_| next.clone());
     Ok(HttpResponse::Ok().json(list))
 }

@@ -13,7 +13,7 @@ use crate::application::accounts::Reader;
 use crate::application::usage::reads::{self, Channel};
 use crate::application::AppState;
 use crate::http::extract::{AccountParam, ProjectParam};
-use crate::http::extract::{PageQuery, SearchQuery};
+use crate::http::extract::{CursorKey, PageQuery, SearchQuery};
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::usage::wire::*;
 use crate::http::wire::{AccountPath, AccountProjectPath, CurrencyCode};
@@ -40,7 +40,9 @@ fn date_text(date: Date) -> String {
 
 /// The cursor of the page after the one ending with `last`, if there is one.
 fn next_cursor(has_more: bool, last: Option<&Project>) -> Option<String> {
-    has_more.then(|| last.map(|p| p.id.to_string())).flatten()
+    has_more
+        .then(|| last.map(|p| CursorKey::Project.encode(p.id.as_str())))
+        .flatten()
 }
 
 fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
@@ -75,7 +77,7 @@ async fn get_monthly_usage(
     search: web::Query<SearchQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.to_request()?;
+    let page = page.to_request(CursorKey::Project)?;
     let period = query.period.as_deref();
     let (account, period, usage) =
         reads::monthly(&state, &reader, &account, period, search.text()?, &page).await?;
@@ -297,7 +299,7 @@ async fn get_billing_channels(
     query: web::Query<PeriodQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page.to_request()?;
+    let page = page.to_request(CursorKey::Project)?;
     let table = reads::channels(&state, &reader, &account, query.period.as_deref(), &page).await?;
     let channels = &table.channels;
     Ok(HttpResponse::Ok().json(BillingChannelsResponse {
