@@ -109,3 +109,45 @@ db_test!(racing_retries_create_exactly_once, async |app: &TestApp| {
     );
     assert_eq!(account_count(app).await, 1);
 });
+
+db_test!(each_operator_has_its_own_keys, async |app: &TestApp| {
+    let send = |operator: &'static str, key: &'static str| {
+        let token = app.mint(operator, None, Some("admin"));
+        app.send(
+            app.client
+                .post(app.url("/v1/admin/accounts"))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(&json!({"name": "Shared Key Co", "currency": "KRW"})),
+        )
+    };
+    let first = send("ops-a@provider.example", "same-key").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    // Another operator, same key and body: its own request, not the first one's answer.
+    let second = send("ops-b@provider.example", "same-key").await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    assert_eq!(second.header("idempotent-replayed"), None);
+    assert_ne!(second.body["id"], first.body["id"]);
+    // Each operator's retry replays its own answer.
+    let retry_a = send("ops-a@provider.example", "same-key").await;
+    assert_eq!(retry_a.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry_a.body["id"], first.body["id"]);
+    let retry_b = send("ops-b@provider.example", "same-key").await;
+    assert_eq!(retry_b.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry_b.body["id"], second.body["id"]);
+    assert_eq!(account_count(app).await, 2);
+    // A subject longer than the stored scope's 40 characters is scoped as well.
+    let long = "a-very-long-operator-subject-from-the-identity-provider@provider.example";
+    let token = app.mint(long, None, Some("admin"));
+    let resp = app
+        .send(
+            app.client
+                .post(app.url("/v1/admin/accounts"))
+                .bearer_auth(token)
+                .header("idempotency-key", "same-key")
+                .json(&json!({"name": "Shared Key Co", "currency": "KRW"})),
+        )
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    assert_eq!(account_count(app).await, 3);
+});

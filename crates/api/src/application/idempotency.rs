@@ -20,17 +20,28 @@ use serde::{Deserialize, Serialize};
 use crate::application::error::{AppError, ConflictKind};
 use crate::application::state::AppState;
 
-/// Who a key belongs to: keys of different scopes never collide.
+/// Who a key belongs to: keys of different scopes never collide, so one caller can never be
+/// answered another's stored answer.
 pub enum KeyScope<'a> {
-    Operator,
+    /// An operator, by the token's subject: two operators sending the same key each get their
+    /// own answer.
+    Operator(&'a str),
+    /// A customer account, for the requests its users make on it.
     Account(&'a str),
 }
 
 impl KeyScope<'_> {
-    fn as_str(&self) -> &str {
+    /// The stored scope (at most 40 characters): the account id, or `op_` and a digest of the
+    /// operator's subject (subjects may be longer, and are not worth storing).
+    fn stored(&self) -> String {
         match self {
-            KeyScope::Operator => "admin",
-            KeyScope::Account(id) => id,
+            KeyScope::Operator(subject) => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::digest(subject.as_bytes());
+                let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+                format!("op_{hex}")
+            }
+            KeyScope::Account(id) => (*id).to_owned(),
         }
     }
 }
@@ -55,7 +66,7 @@ impl Idempotent {
 
     pub fn new(scope: KeyScope<'_>, key: Option<String>, fingerprint: String) -> Self {
         Idempotent {
-            scope: scope.as_str().to_owned(),
+            scope: scope.stored(),
             key,
             fingerprint,
         }

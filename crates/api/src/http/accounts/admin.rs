@@ -105,13 +105,13 @@ fn account_changes(body: &UpdateAccountRequest) -> Result<AccountChanges, AppErr
 )]
 #[post("/admin/accounts")]
 async fn create_account(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     idempotency: Idempotency,
     body: ValidJson<CreateAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = new_account(&body.0, &state)?;
-    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let request = idempotency.request(KeyScope::Operator(&operator.subject), &body.1);
     let done = accounts::open(&state, request, new, |account| {
         let location = format!("/v1/admin/accounts/{}", account.id);
         Answer::created(location, AccountResponse::from(account))
@@ -272,14 +272,14 @@ async fn remove_member(
 )]
 #[post("/admin/accounts/{account_id}/projects")]
 async fn create_project(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     idempotency: Idempotency,
     body: ValidJson<CreateProjectRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let name = ProjectName::parse(&body.0.name).map_err(|e| ApiError::validation("name", &e))?;
-    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let request = idempotency.request(KeyScope::Operator(&operator.subject), &body.1);
     let done = projects::create(&state, request, account, name, |project| {
         let location = format!("/v1/admin/projects/{}", project.id);
         Answer::created(location, ProjectResponse::from(project))

@@ -117,13 +117,13 @@ fn plan_from(body: &PlanRequest) -> Result<Plan, ApiError> {
 )]
 #[post("/admin/products")]
 async fn create_product(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     idempotency: Idempotency,
     body: ValidJson<ProductRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let product = body.0.to_domain()?;
-    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let request = idempotency.request(KeyScope::Operator(&operator.subject), &body.1);
     let done = catalog::create_product(&state, request, product, |record| {
         let location = format!("/v1/admin/products/{}", record.product.code);
         Answer::created(location, product_response(record))
@@ -200,13 +200,13 @@ async fn get_product(
 )]
 #[post("/admin/plans")]
 async fn create_plan(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     idempotency: Idempotency,
     body: ValidJson<PlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let plan = plan_from(&body.0)?;
-    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let request = idempotency.request(KeyScope::Operator(&operator.subject), &body.1);
     let done = catalog::create_plan(&state, request, plan, |record| {
         let location = format!("/v1/admin/plans/{}", record.plan.code);
         Answer::created(location, plan_response(record))
@@ -274,13 +274,13 @@ async fn get_plan(
 )]
 #[post("/admin/projects/{project_id}/plans")]
 async fn assign_plan(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     ProjectParam(project): ProjectParam,
     idempotency: Idempotency,
     body: ValidJson<AssignPlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = idempotency.request(KeyScope::Operator, &body.1);
+    let request = idempotency.request(KeyScope::Operator(&operator.subject), &body.1);
     let AssignPlanRequest {
         plan,
         effective_from,
