@@ -161,3 +161,47 @@ db_test!(request_ids_are_echoed_or_made, async |app: &TestApp| {
     assert_eq!(resp.status, 200);
     assert!(resp.header("x-request-id").is_some_and(|id| id.len() >= 32));
 });
+
+/// Writes `head` on a fresh connection and reads the whole answer.
+async fn raw_exchange(app: &TestApp, head: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // The server may answer and close before the whole head is written.
+    let _ = stream.write_all(&head).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+// What docs/errors.md says of the two answers the HTTP parser writes without the application:
+// if actix ever lets the application shape them, this fails and the page must change.
+db_test!(
+    the_http_parser_answers_oversized_and_invalid_heads_itself,
+    async |app: &TestApp| {
+        let mut many = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..120 {
+            many.extend_from_slice(format!("X-H{i}: 1\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        let mut big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 140 * 1024));
+        big.extend_from_slice(b"\r\n\r\n");
+        for head in [many, big] {
+            let answer = raw_exchange(app, head).await;
+            assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+            assert!(answer.contains("content-length: 0"), "{answer}");
+        }
+        let answer = raw_exchange(app, "GET /héllo HTTP/1.1\r\nHost: x\r\n\r\n".into()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("content-length: 0"), "{answer}");
+        // The same request percent-encoded reaches the application: a problem+json 404.
+        app.send(app.client.get(app.url("/h%C3%A9llo")))
+            .await
+            .assert_problem(404, "not-found");
+    }
+);
