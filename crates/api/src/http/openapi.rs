@@ -39,7 +39,7 @@ Errors are RFC 9457 `application/problem+json` bodies whose `type` is stable per
 invalid input lists every offending field in `errors`, naming the field and the rule, never the \
 value sent. Every response carries an `x-request-id` header, also in error bodies.\n\n\
 **Card numbers.** The API never takes a card number: a request with one anywhere (a Luhn-valid \
-run of 13 to 19 digits, bare or grouped with spaces or dashes, in the path, the query, the \
+run of 13 to 19 digits not starting with 0, bare or grouped with spaces or dashes, in the path, the query, the \
 `Idempotency-Key` or the body) answers 400 `/problems/card-number-refused`, and nothing of it is \
 stored or logged. Cards are registered with a payment gateway token.\n\n\
 **Access.** Bearer JWTs. Operator tokens carry the `admin` scope and use `/v1/admin/...`; console \
