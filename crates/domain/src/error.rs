@@ -20,6 +20,8 @@ pub enum DomainError {
     AmountOutOfRange,
     #[error("the amount must not be negative")]
     NegativeAmount,
+    #[error("a percentage discount is more than 0 and at most 100")]
+    InvalidDiscount,
     #[error("a tax rate is a fraction between 0 and 1 with at most 6 decimal places")]
     InvalidTaxRate,
     #[error("must be a UTC offset between -14:00 and +14:00 such as \"+09:00\"")]

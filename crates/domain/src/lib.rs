@@ -5,7 +5,8 @@
 //! which no request may carry ([`card`]), and the one error type ([`error`]) — and one module
 //! per bounded context: [`accounts`] (accounts, projects and who may see what), [`catalog`]
 //! (products, plans and rating), [`usage`] (events, rollups, and reading usage back and rating
-//! a project's month). Everything here is deterministic; time is
+//! a project's month), [`invoices`] (the one assembly of an invoice from rated lines,
+//! promotions, credits, tax and the prepaid balance). Everything here is deterministic; time is
 //! passed in, never read.
 
 pub mod accounts;
@@ -13,6 +14,7 @@ pub mod card;
 pub mod catalog;
 pub mod error;
 pub mod instant;
+pub mod invoices;
 pub mod money;
 pub mod names;
 pub mod period;

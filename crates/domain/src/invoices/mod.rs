@@ -1,0 +1,3 @@
+//! Invoices (SPEC 5): the assembly that the invoice preview and finalization share.
+
+pub mod assembly;
