@@ -5,6 +5,7 @@
 // lints everywhere else.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fixtures;
 mod helpers;
 
 mod access;
@@ -14,6 +15,7 @@ mod catalog;
 mod demo;
 mod health;
 mod idempotency;
+mod invoices;
 mod migrations;
 mod openapi;
 mod problems;

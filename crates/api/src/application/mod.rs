@@ -5,15 +5,16 @@
 //!
 //! One module per bounded context, named like its routes, OpenAPI tag, tables and test file:
 //! [`accounts`] (accounts, members, projects, participants and who may see what), [`catalog`]
-//! (products, plans, plan changes), [`usage`] (ingestion and reads). Adapters for the outside
-//! world (a payment gateway, a mailer) will be traits owned here, with their implementations
-//! beside them, so tests can swap them.
+//! (products, plans, plan changes), [`usage`] (ingestion and reads), [`invoices`] (the
+//! preview). Adapters for the outside world (a payment gateway, a mailer) will be traits owned
+//! here, with their implementations beside them, so tests can swap them.
 
 pub mod accounts;
 pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod idempotency;
+pub mod invoices;
 pub mod state;
 pub mod usage;
 

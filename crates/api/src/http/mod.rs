@@ -13,6 +13,7 @@ pub mod card_guard;
 pub mod catalog;
 pub mod extract;
 pub mod health;
+pub mod invoices;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(accounts::configure_admin)
                 .configure(catalog::configure)
                 .configure(usage::configure)
+                .configure(invoices::configure)
                 .configure(accounts::configure),
         );
 }

@@ -57,6 +57,7 @@ answer customers' questions.",
         (name = "participants", description = "Users taking part in a project, with or without billing permission."),
         (name = "catalog", description = "Products (services), plans with one price per product, and the plan each project is on."),
         (name = "usage", description = "Usage events from the provider's metering services, counted exactly once."),
+        (name = "invoices", description = "Invoices: the preview of a period, computed from live usage the way finalization computes it."),
         (name = "health", description = "Liveness and readiness probes.")
     ),
     components(schemas(Problem, FieldErrorSchema)),

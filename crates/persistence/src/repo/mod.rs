@@ -4,6 +4,8 @@
 pub mod accounts;
 pub mod catalog;
 pub mod idempotency;
+pub mod invoices;
+pub(crate) mod sql;
 pub mod usage;
 
 use time::OffsetDateTime;

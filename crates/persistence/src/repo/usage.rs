@@ -13,37 +13,18 @@ use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{Grain, Rollup, RollupKey, UsageEvent};
 use sea_orm::sea_query::{
-    Alias, Asterisk, Condition, Expr, JoinType, LockType, OnConflict, Order, PostgresQueryBuilder,
-    Query, SimpleExpr, SqliteQueryBuilder, Value,
+    Alias, Asterisk, Condition, Expr, JoinType, LockType, OnConflict, Order, Query, SimpleExpr,
+    Value,
 };
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TryGetable};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use time::OffsetDateTime;
 
 use super::accounts::projects::{page_statement, project_of_row, ProjectQuery};
 use super::catalog::ProductRef;
+use super::sql::{a, build, get};
 use super::utc;
 use crate::error::PersistenceError;
 use crate::page::{Page, PageRequest};
-
-fn a(name: &str) -> Alias {
-    Alias::new(name)
-}
-
-fn build<S>(db: &impl ConnectionTrait, stmt: &S) -> Statement
-where
-    S: sea_orm::sea_query::QueryStatementWriter,
-{
-    let backend = db.get_database_backend();
-    let (sql, values) = match backend {
-        DbBackend::Postgres => stmt.build(PostgresQueryBuilder),
-        _ => stmt.build(SqliteQueryBuilder),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
-fn get<T: TryGetable>(row: &sea_orm::QueryResult, column: &str) -> Result<T, PersistenceError> {
-    row.try_get::<T>("", column).map_err(PersistenceError::Db)
-}
 
 /// An event to store: the validated event, its product's id and its raw properties (JSON text).
 pub struct NewEvent<'a> {

@@ -38,7 +38,7 @@ const PROJECT_CHUNK: usize = 500;
 /// What a failed read means: usage summing past the largest quantity or amount is the
 /// customer's data (a conflict with its own type); anything else (a plan missing from the
 /// catalog, amounts in two currencies) is corrupt data, an internal error.
-fn out_of_range(error: DomainError) -> AppError {
+pub fn out_of_range(error: DomainError) -> AppError {
     match error {
         DomainError::QuantityOutOfRange => AppError::conflict(
             ConflictKind::UsageOutOfRange,
@@ -99,10 +99,10 @@ async fn visible_projects(
 }
 
 /// The catalog's products, from the cache of the catalog (products are never changed).
-struct Catalog(Arc<Products>);
+pub struct Catalog(Arc<Products>);
 
 impl Catalog {
-    async fn cached(state: &AppState) -> Result<Self, AppError> {
+    pub async fn cached(state: &AppState) -> Result<Self, AppError> {
         Ok(Catalog(state.catalog.products(&state.db).await?))
     }
 
@@ -132,7 +132,7 @@ impl Catalog {
         self.0.ids.get(code)
     }
 
-    fn by_code(&self, code: &Code) -> Option<&Product> {
+    pub fn by_code(&self, code: &Code) -> Option<&Product> {
         self.id_of(code).and_then(|id| self.by_id(id))
     }
 
@@ -497,6 +497,94 @@ pub async fn metering(
     })
 }
 
+/// The account, the period asked for (default: the current one) and the projects whose costs
+/// the caller may see: what the billing table and the invoice preview charge.
+pub async fn billed_projects(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    period: Option<&str>,
+) -> Result<(Account, BillingPeriod, Vec<Project>), AppError> {
+    let (account, projects) = visible_projects(state, reader, account_id).await?;
+    let period = period_of(state, &account, period)?;
+    let billed = projects
+        .into_iter()
+        .filter(|(_, access)| access.view_costs)
+        .map(|(project, _)| project)
+        .collect();
+    Ok((account, period, billed))
+}
+
+/// A project rated for a period: its rollups and its charges, one rating per plan it was on.
+pub struct Charged {
+    pub project: Project,
+    pub rollups: ProjectRollups,
+    pub ratings: Vec<Rating>,
+}
+
+/// Rates `projects` over `period` the way every charge is computed (the billing table, the
+/// invoice preview and finalization): each project's days merged in the database in runs that
+/// no plan change or closing crosses, the hours of the days one splits merged per range (a few
+/// rows per project and product, for every project in one query per grain), then
+/// `charge_project` per project. Projects come back in the order given.
+pub async fn charge_projects(
+    state: &AppState,
+    catalog: &mut Catalog,
+    period: &BillingPeriod,
+    projects: Vec<Project>,
+) -> Result<Vec<Charged>, AppError> {
+    let ids: Vec<ProjectId> = projects.iter().map(|p| p.id.clone()).collect();
+    // No transaction: each day of a project is read from one source (its daily rollup, or the
+    // hours of a split day), so a batch landing between the queries is counted at most once.
+    let assignments = repo::catalog::assignments_of(&state.db, &ids).await?;
+    let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
+    let plans = state.catalog.plans(&state.db, &plan_codes).await?;
+    let mut segments = Vec::new();
+    for project in &projects {
+        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
+        for (from, to) in day_runs(period, history, project.closed_at) {
+            segments.push(Segment {
+                project: &project.id,
+                grain: Grain::Day,
+                from,
+                to,
+            });
+        }
+        for (from, to) in hour_ranges_needed(period, history, project.closed_at) {
+            segments.push(Segment {
+                project: &project.id,
+                grain: Grain::Hour,
+                from,
+                to,
+            });
+        }
+    }
+    let mut rollups = merged_by_project(state, catalog, &segments).await?;
+    drop(segments);
+
+    let aggregation = |c: &Code| catalog.aggregation(c);
+    let mut charged = Vec::with_capacity(projects.len());
+    for project in projects {
+        let data = rollups.remove(&project.id).unwrap_or_default();
+        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
+        let ratings = charge_project(
+            period,
+            history,
+            project.closed_at,
+            &plans,
+            &data,
+            aggregation,
+        )
+        .map_err(out_of_range)?;
+        charged.push(Charged {
+            project,
+            rollups: data,
+            ratings,
+        });
+    }
+    Ok(charged)
+}
+
 /// One project's row of the billing table: its services, rated lines and summary.
 pub struct Channel {
     pub project: Project,
@@ -530,64 +618,21 @@ pub async fn channels(
     period: Option<&str>,
     page: &PageRequest,
 ) -> Result<BillingTable, AppError> {
-    let (account, projects) = visible_projects(state, reader, account_id).await?;
-    let period = period_of(state, &account, period)?;
-    let billed: Vec<Project> = projects
-        .into_iter()
-        .filter(|(_, access)| access.view_costs)
-        .map(|(p, _)| p)
-        .collect();
-    let ids: Vec<ProjectId> = billed.iter().map(|p| p.id.clone()).collect();
-
-    // No transaction: each day of a project is read from one source (its daily rollup, or the
-    // hours of a split day), so a batch landing between the queries is counted at most once.
+    let (account, period, billed) = billed_projects(state, reader, account_id, period).await?;
     let mut catalog = Catalog::cached(state).await?;
-    let assignments = repo::catalog::assignments_of(&state.db, &ids).await?;
-    let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
-    let plans = state.catalog.plans(&state.db, &plan_codes).await?;
-    // Each project's days merged in the database in runs that no plan change or closing
-    // crosses, and the hours of the days one splits merged per range: a few rows per project
-    // and product, for every project in one query per grain.
-    let mut segments = Vec::new();
-    for project in &billed {
-        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
-        for (from, to) in day_runs(&period, history, project.closed_at) {
-            segments.push(Segment {
-                project: &project.id,
-                grain: Grain::Day,
-                from,
-                to,
-            });
-        }
-        for (from, to) in hour_ranges_needed(&period, history, project.closed_at) {
-            segments.push(Segment {
-                project: &project.id,
-                grain: Grain::Hour,
-                from,
-                to,
-            });
-        }
-    }
-    let mut rollups = merged_by_project(state, &mut catalog, &segments).await?;
-    drop(segments);
+    let charged = charge_projects(state, &mut catalog, &period, billed).await?;
 
     let aggregation = |c: &Code| catalog.aggregation(c);
     let fee_group = |c: &Code| catalog.by_code(c).map_or(FeeGroup::Other, |p| p.fee_group);
-    let mut channels = Vec::with_capacity(billed.len());
-    for project in billed {
-        let data = rollups.remove(&project.id).unwrap_or_default();
-        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
-        let ratings = charge_project(
-            &period,
-            history,
-            project.closed_at,
-            &plans,
-            &data,
-            aggregation,
-        )
-        .map_err(out_of_range)?;
+    let mut channels = Vec::with_capacity(charged.len());
+    for Charged {
+        project,
+        rollups,
+        ratings,
+    } in charged
+    {
         let summary = summarize(account.currency, &ratings, fee_group).map_err(out_of_range)?;
-        let totals = data
+        let totals = rollups
             .totals(period.start(), period.end(), period.offset(), aggregation)
             .map_err(out_of_range)?;
         let mut services = Vec::with_capacity(totals.len());

@@ -2,7 +2,6 @@
 
 use actix_web::{get, web, HttpResponse};
 use billing_domain::accounts::Project;
-use billing_domain::catalog::rating::{Line, LineKind};
 use billing_domain::catalog::{FeeGroup, Product};
 use billing_domain::period::BillingOffset;
 use billing_domain::usage::reads::Totals;
@@ -220,24 +219,6 @@ async fn get_metering(
     }))
 }
 
-fn line_response(line: &Line) -> RatedLineResponse {
-    RatedLineResponse {
-        kind: match line.kind {
-            LineKind::BaseFee => LineKindDto::BaseFee,
-            LineKind::Usage => LineKindDto::Usage,
-        },
-        plan: line.plan.to_string(),
-        product: line.product.as_ref().map(ToString::to_string),
-        description: line.description.clone(),
-        quantity: line.quantity.map(|q| q.to_string()),
-        free_quantity: line.free_quantity.map(|q| q.to_string()),
-        hours: line.hours.map(|h| h.normalize().to_string()),
-        reference_hours: line.reference_hours,
-        exact_amount: line.exact_amount.normalize().to_string(),
-        amount: line.amount.to_string(),
-    }
-}
-
 fn channel_response(channel: &Channel) -> ChannelBillingResponse {
     let s = &channel.summary;
     ChannelBillingResponse {
@@ -273,7 +254,7 @@ fn channel_response(channel: &Channel) -> ChannelBillingResponse {
             .ratings
             .iter()
             .flat_map(|r| r.lines.iter())
-            .map(line_response)
+            .map(RatedLineResponse::from)
             .collect(),
     }
 }

@@ -381,6 +381,27 @@ pub struct RatedLineResponse {
     pub amount: String,
 }
 
+impl From<&billing_domain::catalog::rating::Line> for RatedLineResponse {
+    fn from(line: &billing_domain::catalog::rating::Line) -> Self {
+        use billing_domain::catalog::rating::LineKind;
+        RatedLineResponse {
+            kind: match line.kind {
+                LineKind::BaseFee => LineKindDto::BaseFee,
+                LineKind::Usage => LineKindDto::Usage,
+            },
+            plan: line.plan.to_string(),
+            product: line.product.as_ref().map(ToString::to_string),
+            description: line.description.clone(),
+            quantity: line.quantity.map(|q| q.to_string()),
+            free_quantity: line.free_quantity.map(|q| q.to_string()),
+            hours: line.hours.map(|h| h.normalize().to_string()),
+            reference_hours: line.reference_hours,
+            exact_amount: line.exact_amount.normalize().to_string(),
+            amount: line.amount.to_string(),
+        }
+    }
+}
+
 /// One project (a "channel" of seed 000) of the billing table.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChannelBillingResponse {

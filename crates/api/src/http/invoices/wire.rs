@@ -1,0 +1,136 @@
+//! Wire types of invoices: the preview, its lines and groups. Amounts are decimal strings with
+//! exactly the currency's minor-unit decimals, beside the account's `currency`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::http::usage::wire::RatedLineResponse;
+use crate::http::wire::CurrencyCode;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupByDto {
+    Project,
+    Product,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InvoicePreviewQuery {
+    /// Billing period `YYYY-MM` (a calendar month in the account's billing offset). Default: the
+    /// current one.
+    #[param(
+        pattern = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$",
+        example = "2026-11"
+    )]
+    pub period: Option<String>,
+    /// Also answer the lines grouped by project or by product (`groups`).
+    #[param(inline)]
+    pub group_by: Option<GroupByDto>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceLineKindDto {
+    /// A plan's base fee, prorated by the hours the project was on it.
+    BaseFee,
+    /// A product's usage, rated by the plan's price.
+    Usage,
+    /// A promotion's discount (negative).
+    Discount,
+    /// A registered credit used (negative).
+    Credit,
+}
+
+/// One line of an invoice.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceLineResponse {
+    pub kind: InvoiceLineKindDto,
+    /// The project of a base-fee or usage line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+    /// How a base-fee or usage line was rated: plan, product, quantity, hours, exact amount.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rated: Option<RatedLineResponse>,
+    /// The promotion or credit of a discount or credit line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    pub description: String,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "1501")]
+    pub amount: String,
+}
+
+/// A group of the preview's rated lines: one project, or one product (base fees in a group of
+/// their own).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceGroupResponse {
+    /// The project of a project group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+    /// The product of a product group; absent on the base fees' group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// `true` for the group of the plans' base fees (by product).
+    pub base_fees: bool,
+    /// Total time: the billed hours of the group's hourly-priced products.
+    #[schema(example = "100")]
+    pub hours: String,
+    /// What the hourly-priced lines charged per hour of that time, rounded to the minor unit;
+    /// absent without hours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "42")]
+    pub average_cost_per_hour: Option<String>,
+    /// The sum of the group's lines.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "101668")]
+    pub total_cost: String,
+}
+
+/// An invoice preview: the period's invoice as it stands, computed from live usage the way
+/// finalization computes it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoicePreviewResponse {
+    pub account_id: String,
+    #[schema(example = "2026-11")]
+    pub period: String,
+    pub currency: CurrencyCode,
+    /// Base-fee and usage lines project by project (by project id, each plan in time order),
+    /// then discounts, then credits.
+    pub lines: Vec<InvoiceLineResponse>,
+    /// Base fees and usage: the sum of the rated lines.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
+    pub usage_amount: String,
+    /// What promotions take off.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub discount: String,
+    /// What credits take off.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub credit: String,
+    /// Usage amount − discount − credit.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
+    pub determined_amount: String,
+    /// The account's tax rate, a fraction (`0.1` is 10 %).
+    #[schema(example = "0.1")]
+    pub tax_rate: String,
+    /// Determined amount × tax rate, rounded once.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "16534")]
+    pub tax: String,
+    /// Determined amount + tax.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
+    pub total: String,
+    /// What the prepaid balance would pay of the total.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub balance_applied: String,
+    /// What the card would be charged: total − balance applied.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
+    pub payment_amount: String,
+    /// What earlier, finalized invoices still owe.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub unpaid_amount: String,
+    /// The rated lines grouped (with `group_by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<InvoiceGroupResponse>>,
+}

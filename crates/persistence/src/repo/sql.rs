@@ -1,0 +1,31 @@
+//! What the hand-built statements of the repositories share: names, building for the connected
+//! backend, and reading a column.
+
+use sea_orm::sea_query::{Alias, PostgresQueryBuilder, SqliteQueryBuilder};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TryGetable};
+
+use crate::error::PersistenceError;
+
+pub(crate) fn a(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+/// The statement for the connection's backend (PostgreSQL, else SQLite).
+pub(crate) fn build<S>(db: &impl ConnectionTrait, stmt: &S) -> Statement
+where
+    S: sea_orm::sea_query::QueryStatementWriter,
+{
+    let backend = db.get_database_backend();
+    let (sql, values) = match backend {
+        DbBackend::Postgres => stmt.build(PostgresQueryBuilder),
+        _ => stmt.build(SqliteQueryBuilder),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+pub(crate) fn get<T: TryGetable>(
+    row: &sea_orm::QueryResult,
+    column: &str,
+) -> Result<T, PersistenceError> {
+    row.try_get::<T>("", column).map_err(PersistenceError::Db)
+}
