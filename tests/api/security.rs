@@ -481,3 +481,27 @@ db_test!(
         assert!(lists >= 8, "only {lists} paged lists in the document");
     }
 );
+
+db_test!(
+    a_search_with_a_control_character_is_refused,
+    async |app: &TestApp| {
+        let account = app.create_account("Acme", "KRW").await;
+        app.create_project(&account, "Production").await;
+        app.add_member(&account, "alice@example.com", "owner").await;
+        let owner = app.user_token("alice@example.com");
+        // A NUL byte (PostgreSQL text cannot hold one), a newline, a C1 control: no name holds
+        // one, so the search is refused instead of reaching the database.
+        for q in ["I%00", "a%0Ab", "%C2%85"] {
+            for path in ["projects", "usage"] {
+                let url = format!("/v1/accounts/{account}/{path}?q={q}");
+                let resp = app.get(&url, &owner).await;
+                resp.assert_problem(400, "invalid-parameters");
+                assert_eq!(resp.error_fields(), ["q"], "{url}");
+            }
+        }
+        let resp = app
+            .get(&format!("/v1/accounts/{account}/projects?q=prod"), &owner)
+            .await;
+        assert_eq!(resp.body["data"][0]["name"], "Production", "{}", resp.body);
+    }
+);

@@ -178,8 +178,13 @@ pub struct IdempotencyKeyHeader {
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Only projects whose name contains this text, ignoring case (any script: `prod` finds
-    /// "Production", `운영` finds "운영 서버"). 1 to 200 characters.
-    #[param(min_length = 1, max_length = 200, example = "prod")]
+    /// "Production", `운영` finds "운영 서버"). 1 to 200 characters, without control characters.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$",
+        example = "prod"
+    )]
     pub q: Option<String>,
 }
 
@@ -187,11 +192,18 @@ impl SearchQuery {
     pub fn text(&self) -> Result<Option<&str>, ApiError> {
         match self.q.as_deref() {
             None => Ok(None),
-            Some(text) if (1..=200).contains(&text.chars().count()) => Ok(Some(text)),
+            // Names hold no control characters, so a search with one could match nothing (and
+            // PostgreSQL text cannot even hold a NUL byte).
+            Some(text)
+                if (1..=200).contains(&text.chars().count())
+                    && !text.chars().any(char::is_control) =>
+            {
+                Ok(Some(text))
+            }
             Some(_) => Err(ApiError::InvalidParameters(vec![FieldError::new(
                 "q",
-                "length",
-                "a search is 1 to 200 characters",
+                "invalid",
+                "a search is 1 to 200 characters, without control characters",
             )])),
         }
     }
