@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial_schema;
 mod m20261123_000002_daily_rollups_and_fee_groups;
 mod m20261124_000003_project_search_key;
+mod m20261124_000004_invoice_finalization;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial_schema::Migration),
             Box::new(m20261123_000002_daily_rollups_and_fee_groups::Migration),
             Box::new(m20261124_000003_project_search_key::Migration),
+            Box::new(m20261124_000004_invoice_finalization::Migration),
         ]
     }
 }

@@ -41,6 +41,9 @@ pub struct TestApp {
     signer: Option<Signer>,
     server: actix_web::dev::ServerHandle,
     cleanup: Cleanup,
+    /// The settings it runs with (its database included), for a twin server.
+    settings: Settings,
+    twins: std::sync::Mutex<Vec<actix_web::dev::ServerHandle>>,
 }
 
 /// What a request answered.
@@ -172,10 +175,37 @@ impl TestApp {
             signer,
             server: handle,
             cleanup,
+            settings,
+            twins: std::sync::Mutex::new(Vec::new()),
         })
     }
 
+    /// A second server on the same database, with its own connection pool and the same clock:
+    /// what a second `billing serve` process against the same database does. Its address.
+    pub async fn twin(&self) -> String {
+        let app = Application::build(&self.settings, Arc::new(self.clock.clone()))
+            .await
+            .expect("build the twin");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let server = app.into_server();
+        self.twins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(server.handle());
+        tokio::spawn(server);
+        address
+    }
+
     pub async fn teardown(self) {
+        let twins: Vec<_> = self
+            .twins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for twin in twins {
+            twin.stop(false).await;
+        }
         self.server.stop(false).await;
         self.db.close().await.ok();
         match self.cleanup {

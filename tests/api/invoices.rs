@@ -221,3 +221,359 @@ db_test!(
         assert_eq!(resp.body["total"], "237631");
     }
 );
+
+// --- Finalization and the billing run ------------------------------------------------------
+
+async fn run_billing(app: &TestApp, as_of: &str) -> Resp {
+    app.post(
+        "/v1/admin/billing-runs",
+        &app.admin_token(),
+        json!({"as_of": as_of}),
+    )
+    .await
+}
+
+/// The invoices stored for an account: (period, number, status, usage, tax, total, payment).
+async fn stored_invoices(
+    app: &TestApp,
+    account: &str,
+) -> Vec<(String, String, String, i64, i64, i64, i64)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT period, number, status, usage_amount_minor, tax_minor, \
+             total_minor, payment_amount_minor FROM invoices WHERE account_id = $1 ORDER BY period"
+        }
+        _ => {
+            "SELECT period, number, status, usage_amount_minor, tax_minor, total_minor, \
+             payment_amount_minor FROM invoices WHERE account_id = ? ORDER BY period"
+        }
+    };
+    app.db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [account.into()],
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "period").unwrap(),
+                r.try_get("", "number").unwrap(),
+                r.try_get("", "status").unwrap(),
+                r.try_get("", "usage_amount_minor").unwrap(),
+                r.try_get("", "tax_minor").unwrap(),
+                r.try_get("", "total_minor").unwrap(),
+                r.try_get("", "payment_amount_minor").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The stored lines of the account's invoice of `period`: (kind, product, amount in won).
+async fn stored_lines(
+    app: &TestApp,
+    account: &str,
+    period: &str,
+) -> Vec<(String, Option<String>, String)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT l.kind, l.product_code, l.amount_minor FROM invoice_lines l \
+             JOIN invoices i ON i.id = l.invoice_id WHERE i.account_id = $1 AND i.period = $2 \
+             ORDER BY l.position"
+        }
+        _ => {
+            "SELECT l.kind, l.product_code, l.amount_minor FROM invoice_lines l \
+             JOIN invoices i ON i.id = l.invoice_id WHERE i.account_id = ? AND i.period = ? \
+             ORDER BY l.position"
+        }
+    };
+    app.db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [account.into(), period.into()],
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let amount: i64 = r.try_get("", "amount_minor").unwrap();
+            (
+                r.try_get("", "kind").unwrap(),
+                r.try_get("", "product_code").unwrap(),
+                amount.to_string(),
+            )
+        })
+        .collect()
+}
+
+db_test!(
+    a_billing_run_finalizes_what_the_preview_showed_once,
+    async |app: &TestApp| {
+        let shop = taxed_shop(app).await;
+        let preview = preview(app, "owner@acme", &shop.account, "?period=2026-11").await;
+        // As of 2026-12-02 00:00 UTC: November ended 2026-11-30 15:00 UTC (midnight in Seoul),
+        // its day of grace ended 2026-12-01 15:00 UTC. December is still open. Production's
+        // first plan starts 2026-11-01: nothing before November is invoiced.
+        let resp = run_billing(app, "2026-12-02T00:00:00Z").await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(resp.body["accounts_examined"], 1);
+        let invoices = &resp.body["finalized"][0]["invoices"];
+        assert_eq!(
+            resp.body["finalized"][0]["account_id"],
+            shop.account.as_str()
+        );
+        assert_eq!(invoices.as_array().unwrap().len(), 1, "{}", resp.body);
+        assert_eq!(invoices[0]["period"], "2026-11");
+        assert_eq!(invoices[0]["number"], "INV-000001");
+        assert_eq!(invoices[0]["currency"], "KRW");
+        assert_eq!(invoices[0]["total"], preview.body["total"]);
+        // Stored as the preview computed it: the same lines, to the won.
+        assert_eq!(
+            stored_lines(app, &shop.account, "2026-11").await,
+            amounts(&preview.body["lines"])
+        );
+        assert_eq!(
+            stored_invoices(app, &shop.account).await,
+            vec![(
+                "2026-11".to_owned(),
+                "INV-000001".to_owned(),
+                "finalized".to_owned(),
+                165_335,
+                16_534,
+                181_869,
+                181_869
+            )]
+        );
+        // A second run finalizes nothing more.
+        let again = run_billing(app, "2026-12-02T00:00:00Z").await;
+        assert_eq!(again.body["finalized"], json!([]));
+        assert_eq!(stored_invoices(app, &shop.account).await.len(), 1);
+
+        // November is closed to late usage now; December is not.
+        let resp = app
+            .post(
+                &format!("/v1/accounts/{}/usage-events", shop.account),
+                &app.usage_token(&shop.account),
+                json!({"events": [
+                    {"id": "late-nov", "project_id": shop.production, "product": "api_calls",
+                     "quantity": "5", "timestamp": "2026-11-30T23:00:00+09:00"},
+                    {"id": "dec", "project_id": shop.production, "product": "api_calls",
+                     "quantity": "5", "timestamp": "2026-12-01T23:00:00+09:00"}
+                ]}),
+            )
+            .await;
+        assert_eq!(
+            resp.body["results"][0]["status"], "rejected",
+            "{}",
+            resp.body
+        );
+        assert_eq!(resp.body["results"][0]["reason"], "period_closed");
+        assert_eq!(resp.body["results"][1]["status"], "accepted");
+    }
+);
+
+db_test!(
+    a_billing_run_is_never_as_of_the_future,
+    async |app: &TestApp| {
+        app.clock.set(time::macros::datetime!(2026-12-02 00:00 UTC));
+        let resp = run_billing(app, "2026-12-02T00:00:01Z").await;
+        resp.assert_problem(422, "validation-error");
+        assert_eq!(resp.error_fields(), ["as_of"]);
+        // Users and metering services cannot run billing.
+        let resp = app
+            .post(
+                "/v1/admin/billing-runs",
+                &app.user_token("someone"),
+                json!({}),
+            )
+            .await;
+        resp.assert_problem(403, "forbidden");
+    }
+);
+
+db_test!(
+    one_run_finalizes_two_years_with_gap_free_numbers,
+    async |app: &TestApp| {
+        // A USD account on a 10.00 plan from January 2025, no usage: 24 zero-usage months of
+        // 10.00 each. A KRW account on a plan from December 2026 only: its one month is not due.
+        app.clock.set(time::macros::datetime!(2027-01-03 00:00 UTC));
+        let admin = app.admin_token();
+        let us = app.create_account("Globex", "USD").await;
+        let kr = app.create_account("Acme", "KRW").await;
+        let us_project = app.create_project(&us, "web").await;
+        let kr_project = app.create_project(&kr, "api").await;
+        for plan in [
+            json!({"code": "flat-usd", "name": "Flat", "currency": "USD", "base_fee": "10.00", "prices": {}}),
+            json!({"code": "flat-krw", "name": "Flat", "currency": "KRW", "base_fee": "10000", "prices": {}}),
+        ] {
+            let resp = app.post("/v1/admin/plans", &admin, plan).await;
+            assert_eq!(resp.status, 201, "{}", resp.body);
+        }
+        crate::fixtures::assign(app, &us_project, "flat-usd", "2025-01-01T00:00:00+09:00").await;
+        crate::fixtures::assign(app, &kr_project, "flat-krw", "2027-01-01T00:00:00+09:00").await;
+        // As of 2027-01-02 16:00 UTC: December 2026 (Seoul) ended 2026-12-31 15:00 UTC, plus a
+        // day: due. January 2027 is not over.
+        let resp = run_billing(app, "2027-01-02T16:00:00Z").await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(
+            resp.body["finalized"].as_array().unwrap().len(),
+            1,
+            "{}",
+            resp.body
+        );
+        let stored = stored_invoices(app, &us).await;
+        assert_eq!(stored.len(), 24);
+        for (n, invoice) in stored.iter().enumerate() {
+            // Numbers follow the order of finalization, oldest period first, with no gap.
+            assert_eq!(invoice.1, format!("INV-{:06}", n + 1));
+            // A whole month on the plan: the base fee, 10.00 = 1,000 cents; no tax.
+            assert_eq!((invoice.3, invoice.5), (1_000, 1_000), "{invoice:?}");
+        }
+        assert_eq!(stored[0].0, "2025-01");
+        assert_eq!(stored[23].0, "2026-12");
+        assert!(stored_invoices(app, &kr).await.is_empty());
+    }
+);
+
+/// An account on a plan that charges 1 won per call and nothing else, from November 2026.
+async fn per_call_account(app: &TestApp, name: &str) -> (String, String) {
+    let admin = app.admin_token();
+    let account = app.create_account(name, "KRW").await;
+    let project = app.create_project(&account, "api").await;
+    app.create_product("calls", "call", "sum").await;
+    let resp = app
+        .post(
+            "/v1/admin/plans",
+            &admin,
+            json!({"code": "per-call", "name": "Per call", "currency": "KRW", "base_fee": "0",
+                   "prices": {"calls": {"model": "per_unit", "unit_price": "1"}}}),
+        )
+        .await;
+    assert!(resp.status == 201 || resp.status == 409, "{}", resp.body);
+    crate::fixtures::assign(app, &project, "per-call", "2026-11-01T00:00:00+09:00").await;
+    (account, project)
+}
+
+fn november_calls(prefix: &str, project: &str, n: usize) -> Value {
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("{prefix}-{i}"), "project_id": project, "product": "calls",
+                   "quantity": "1", "timestamp": "2026-11-20T10:00:00+09:00"})
+        })
+        .collect();
+    json!({ "events": events })
+}
+
+db_test!(
+    usage_arriving_during_finalization_is_in_the_invoice_or_refused,
+    async |app: &TestApp| {
+        app.clock.set(time::macros::datetime!(2026-12-02 00:00 UTC));
+        let (account, project) = per_call_account(app, "Racing").await;
+        let path = format!("/v1/accounts/{account}/usage-events");
+        let token = app.usage_token(&account);
+        let first = app
+            .post(&path, &token, november_calls("before", &project, 100))
+            .await;
+        assert_eq!(first.body["accepted"], 100, "{}", first.body);
+
+        // 24 batches of 50 November events race one billing run, all in flight at once.
+        let batches = (0..24).map(|b| {
+            let body = november_calls(&format!("race{b}"), &project, 50);
+            let (path, token) = (path.clone(), token.clone());
+            async move { app.post(&path, &token, body).await }
+        });
+        let run = async {
+            tokio::task::yield_now().await;
+            run_billing(app, "2026-12-02T00:00:00Z").await
+        };
+        let (answers, run) = tokio::join!(futures_util::future::join_all(batches), run);
+        assert_eq!(run.status, 200, "{}", run.body);
+        let mut accepted = 100;
+        for answer in &answers {
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            for result in answer.body["results"].as_array().unwrap() {
+                match result["status"].as_str().unwrap() {
+                    "accepted" => accepted += 1,
+                    // Refused because its period is closed: the only reason here.
+                    _ => assert_eq!(result["reason"], "period_closed", "{result}"),
+                }
+            }
+        }
+        // Every accepted event is in the invoice, none refused is: 1 won per accepted call.
+        let stored = stored_invoices(app, &account).await;
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        assert_eq!(stored[0].3, accepted, "accepted {accepted} calls");
+        // And a batch after the run is refused whole.
+        let late = app
+            .post(&path, &token, november_calls("after", &project, 10))
+            .await;
+        assert_eq!(late.body["accepted"], 0, "{}", late.body);
+    }
+);
+
+db_test!(
+    two_servers_running_billing_at_once_finalize_each_period_once,
+    async |app: &TestApp| {
+        app.clock.set(time::macros::datetime!(2026-12-02 00:00 UTC));
+        let admin = app.admin_token();
+        let resp = app
+            .post(
+                "/v1/admin/plans",
+                &admin,
+                json!({"code": "flat", "name": "Flat", "currency": "KRW", "base_fee": "1000",
+                       "prices": {}}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        // Four accounts on the plan from January 2026: January to November are due, 11 each.
+        let mut accounts = Vec::new();
+        for n in 0..4 {
+            let account = app.create_account(&format!("Shop {n}"), "KRW").await;
+            let project = app.create_project(&account, "web").await;
+            crate::fixtures::assign(app, &project, "flat", "2026-01-01T00:00:00+09:00").await;
+            accounts.push(account);
+        }
+        // A second server on the same database, with its own pool: a second process.
+        let twin = app.twin().await;
+        let run_on = |base: String| {
+            let admin = admin.clone();
+            async move {
+                app.send(
+                    app.client
+                        .post(format!("{base}/v1/admin/billing-runs"))
+                        .bearer_auth(admin)
+                        .json(&json!({"as_of": "2026-12-02T00:00:00Z"})),
+                )
+                .await
+            }
+        };
+        let (one, two) = tokio::join!(run_on(app.address.clone()), run_on(twin));
+        assert_eq!(one.status, 200, "{}", one.body);
+        assert_eq!(two.status, 200, "{}", two.body);
+        // Between them the two runs finalized each of the 44 periods once.
+        let mut numbers: Vec<String> = Vec::new();
+        for answer in [&one, &two] {
+            for account in answer.body["finalized"].as_array().unwrap() {
+                for invoice in account["invoices"].as_array().unwrap() {
+                    numbers.push(invoice["number"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        numbers.sort();
+        let expected: Vec<String> = (1..=44).map(|n| format!("INV-{n:06}")).collect();
+        assert_eq!(numbers, expected);
+        for account in &accounts {
+            let stored = stored_invoices(app, account).await;
+            assert_eq!(stored.len(), 11, "{stored:?}");
+            // A whole month of the 1,000-won base fee each.
+            assert!(stored.iter().all(|i| i.5 == 1_000), "{stored:?}");
+        }
+    }
+);

@@ -113,6 +113,11 @@ impl fmt::Debug for AuthSettings {
 pub struct BillingSettings {
     /// Billing UTC offset of new accounts that do not name one (`+09:00`).
     pub default_offset: String,
+    /// How long after a period ends its invoice is finalized (`1d`, `12h`; at most 3 days, so
+    /// invoices are final before the charge on the 5th).
+    pub finalize_grace: String,
+    /// How often `billing serve` runs billing (`15m`; `0s` turns the job off).
+    pub run_every: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -149,6 +154,8 @@ impl Default for Settings {
             },
             billing: BillingSettings {
                 default_offset: "+00:00".into(),
+                finalize_grace: "1d".into(),
+                run_every: "15m".into(),
             },
             log: LogSettings {
                 format: "json".into(),
@@ -197,6 +204,8 @@ impl Settings {
                 "auth.hs256_secret must be at least 32 bytes".into(),
             ));
         }
+        self.finalize_grace()?;
+        self.billing_run_every()?;
         if !matches!(self.auth.public_key_algorithm.as_str(), "RS256" | "EdDSA") {
             return Err(ConfigError::Invalid(
                 "auth.public_key_algorithm must be RS256 or EdDSA".into(),
@@ -213,6 +222,31 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The grace after a period before its invoice is finalized.
+    pub fn finalize_grace(&self) -> Result<time::Duration, ConfigError> {
+        let invalid = || {
+            ConfigError::Invalid(
+                "billing.finalize_grace must be a duration such as 1d or 12h, at most 3 days"
+                    .into(),
+            )
+        };
+        let grace =
+            humantime::parse_duration(&self.billing.finalize_grace).map_err(|_| invalid())?;
+        let grace = time::Duration::try_from(grace).map_err(|_| invalid())?;
+        if grace > billing_domain::invoices::finalization::MAX_GRACE {
+            return Err(invalid());
+        }
+        Ok(grace)
+    }
+
+    /// How often `billing serve` runs billing; `None` when the job is off.
+    pub fn billing_run_every(&self) -> Result<Option<std::time::Duration>, ConfigError> {
+        let every = humantime::parse_duration(&self.billing.run_every).map_err(|_| {
+            ConfigError::Invalid("billing.run_every must be a duration such as 15m or 0s".into())
+        })?;
+        Ok((!every.is_zero()).then_some(every))
     }
 
     /// The default billing offset (validated by [`Settings::validate`]).
@@ -242,6 +276,16 @@ mod tests {
         let mut settings = Settings::default();
         settings.billing.default_offset = "+25:00".into();
         assert!(settings.validate().is_err());
+        let mut settings = Settings::default();
+        settings.billing.finalize_grace = "4d".into();
+        assert!(settings.validate().is_err());
+        settings.billing.finalize_grace = "soon".into();
+        assert!(settings.validate().is_err());
+        settings.billing.finalize_grace = "12h".into();
+        assert_eq!(
+            settings.finalize_grace().ok(),
+            Some(time::Duration::hours(12))
+        );
         assert!(Settings::default().validate().is_ok());
     }
 }

@@ -6,6 +6,7 @@ pub mod application;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod jobs;
 pub mod startup;
 
 /// The server allocates and frees many small strings per request (a batch of 1,000 usage events

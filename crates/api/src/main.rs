@@ -61,6 +61,12 @@ enum Command {
         #[arg(long)]
         insecure_dev_key: bool,
     },
+    /// Run billing once: finalize every period due as of an instant, and print what it did.
+    Run {
+        /// The instant to run as of (RFC 3339), never in the future. Default: now.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Write the OpenAPI document (to stdout without --output).
     Openapi {
         #[arg(long)]
@@ -144,6 +150,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_line(&token);
             Ok(())
         }
+        Command::Run { as_of } => {
+            init_telemetry(&settings);
+            let as_of = match as_of {
+                Some(text) => time::OffsetDateTime::parse(
+                    &text,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .context("--as-of must be an RFC 3339 instant such as 2026-12-05T00:00:00+09:00")?,
+                None => time::OffsetDateTime::now_utc(),
+            };
+            let db = open_database(&settings)
+                .await
+                .context("opening the database")?;
+            let state = billing_api::startup::app_state(&settings, Arc::new(SystemClock), db)?;
+            let report = billing_api::application::invoices::finalize::run(&state, as_of)
+                .await
+                .map_err(|e| match e {
+                    billing_api::application::AppError::Validation(errors) => anyhow::anyhow!(
+                        "billing run: {}",
+                        errors
+                            .iter()
+                            .map(|f| format!("{}: {}", f.field, f.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    other => anyhow::anyhow!("billing run: {other}"),
+                })?;
+            let answer = billing_api::http::invoices::run_response(&report);
+            print_line(&serde_json::to_string_pretty(&answer)?);
+            Ok(())
+        }
         Command::Openapi { output } => {
             let text = openapi::document_json()?;
             match output {
@@ -167,17 +204,15 @@ async fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
     let app = Application::with_database(&settings, Arc::new(SystemClock), db.clone())?;
     let base = format!("http://{}", settings.server.bind);
     tracing::info!(address = %settings.server.bind, port = app.port(), database, "listening");
+    let state = billing_api::startup::app_state(&settings, Arc::new(SystemClock), db)?;
     if load_demo {
-        let state = billing_api::application::state::AppState::new(
-            db,
-            Arc::new(SystemClock),
-            settings.default_offset(),
-        );
         let users = demo::load(&state)
             .await
             .map_err(|e| anyhow::anyhow!("loading demo data: {e}"))?;
         print_demo(&settings, &base, &users)?;
     }
+    // After the demo is in: the first run (at once) finalizes its last month.
+    billing_api::jobs::spawn(state, settings.billing_run_every()?);
     app.run_until_stopped().await?;
     Ok(())
 }

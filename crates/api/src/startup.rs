@@ -42,6 +42,17 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
     Ok(db)
 }
 
+/// The use cases' state for these settings: what the server, `billing run` and the jobs share.
+pub fn app_state(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    db: DatabaseConnection,
+) -> anyhow::Result<AppState> {
+    let mut state = AppState::new(db, clock, settings.default_offset());
+    state.finalize_grace = settings.finalize_grace()?;
+    Ok(state)
+}
+
 impl Application {
     /// Connects to and migrates the database, then binds the listener (port 0 picks a free one).
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
@@ -66,7 +77,7 @@ impl Application {
         }
         let listener = TcpListener::bind(&settings.server.bind)?;
         let port = listener.local_addr()?.port();
-        let state = AppState::new(db.clone(), clock, settings.default_offset());
+        let state = app_state(settings, clock, db.clone())?;
         let document = openapi::document_for(&settings.server.public_url);
         let route_table = web::Data::new(RouteTable::from_openapi(&document));
         let json_limit = JsonLimit(settings.server.json_limit_bytes);

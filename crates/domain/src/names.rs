@@ -175,6 +175,12 @@ prefixed_id!(
     "proj",
     "project"
 );
+prefixed_id!(
+    /// A finalized invoice.
+    InvoiceId,
+    "inv",
+    "invoice"
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,9 @@ use billing_persistence::DatabaseConnection;
 
 use crate::application::clock::Clock;
 
+/// A day for late usage after a period ends.
+pub const DEFAULT_FINALIZE_GRACE: time::Duration = time::Duration::days(1);
+
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -16,6 +19,9 @@ pub struct AppState {
     pub default_offset: BillingOffset,
     /// The catalog in memory (products and plans are never changed), for ingestion and reads.
     pub catalog: Arc<CatalogCache>,
+    /// How long after a period ends its invoice is finalized (late usage still counts until
+    /// then).
+    pub finalize_grace: time::Duration,
 }
 
 impl AppState {
@@ -29,6 +35,7 @@ impl AppState {
             clock,
             default_offset,
             catalog: Arc::new(CatalogCache::default()),
+            finalize_grace: DEFAULT_FINALIZE_GRACE,
         }
     }
 }

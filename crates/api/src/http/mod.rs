@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(
             utoipa_actix_web::scope("/v1")
                 .configure(accounts::configure_admin)
+                .configure(invoices::configure_admin)
                 .configure(catalog::configure)
                 .configure(usage::configure)
                 .configure(invoices::configure)

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use billing_domain::accounts::{Account, Project};
-use billing_domain::invoices::assembly::{assemble, Inputs, Invoice, ProjectCharges};
+use billing_domain::invoices::assembly::Invoice;
 use billing_domain::invoices::groups::{group, Group, GroupBy};
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, ProjectId};
@@ -14,8 +14,9 @@ use billing_persistence::repo;
 
 use crate::application::accounts::Reader;
 use crate::application::error::AppError;
+use crate::application::invoices::assemble_for;
 use crate::application::state::AppState;
-use crate::application::usage::reads::{billed_projects, charge_projects, out_of_range, Catalog};
+use crate::application::usage::reads::{billed_projects, out_of_range};
 
 pub struct Preview {
     pub account: Account,
@@ -40,29 +41,9 @@ pub async fn preview(
     group_by: Option<GroupBy>,
 ) -> Result<Preview, AppError> {
     let (account, period, billed) = billed_projects(state, reader, account_id, period).await?;
-    let mut catalog = Catalog::cached(state).await?;
-    let charged = charge_projects(state, &mut catalog, &period, billed).await?;
-    let mut projects = HashMap::with_capacity(charged.len());
-    let mut charges = Vec::with_capacity(charged.len());
-    for c in charged {
-        charges.push(ProjectCharges {
-            project: c.project.id.clone(),
-            ratings: c.ratings,
-        });
-        projects.insert(c.project.id.clone(), c.project);
-    }
+    let assembled = assemble_for(state, &state.db, &account, &period, billed).await?;
+    let (invoice, projects) = (assembled.invoice, assembled.projects);
     let currency = account.currency;
-    // Promotions, credits and the prepaid balance arrive with their own issues; the assembly
-    // already takes them, so they add inputs here, not a second computation.
-    let invoice = assemble(&Inputs {
-        currency,
-        tax_rate: account.tax_rate,
-        charges: &charges,
-        discounts: &[],
-        credits: &[],
-        balance: Money::zero(currency),
-    })
-    .map_err(out_of_range)?;
     let unpaid = repo::invoices::unpaid_minor(&state.db, &account.id).await?;
     let unpaid_amount = Money::from_minor(unpaid, currency).map_err(out_of_range)?;
     let groups = group_by

@@ -25,6 +25,7 @@ use billing_persistence::repo;
 use billing_persistence::repo::accounts::projects::ProjectQuery;
 use billing_persistence::repo::catalog::Products;
 use billing_persistence::repo::usage::{RollupQuery, Segment, StoredRollup};
+use billing_persistence::ConnectionTrait;
 use time::{Date, OffsetDateTime};
 
 use crate::application::accounts::projects::get_mine;
@@ -208,12 +209,13 @@ fn read_failure(error: billing_persistence::PersistenceError) -> AppError {
 
 /// These segments' rollups merged in the database, one per product and segment, each keyed in
 /// its project's days or hours by the segment's start (see `day_runs`).
-async fn merged_by_project(
+async fn merged_by_project<C: ConnectionTrait>(
     state: &AppState,
+    db: &C,
     catalog: &mut Catalog,
     segments: &[Segment<'_>],
 ) -> Result<HashMap<ProjectId, ProjectRollups>, AppError> {
-    let merged = repo::usage::merged_rollups(&state.db, segments)
+    let merged = repo::usage::merged_rollups(db, segments)
         .await
         .map_err(read_failure)?;
     catalog
@@ -527,18 +529,20 @@ pub struct Charged {
 /// no plan change or closing crosses, the hours of the days one splits merged per range (a few
 /// rows per project and product, for every project in one query per grain), then
 /// `charge_project` per project. Projects come back in the order given.
-pub async fn charge_projects(
+/// `db` is the pool for a read (no transaction: each day of a project is read from one source,
+/// its daily rollup or the hours of a split day, so a batch landing between the queries is
+/// counted at most once), or the transaction of a finalization, which holds the account.
+pub async fn charge_projects<C: ConnectionTrait>(
     state: &AppState,
+    db: &C,
     catalog: &mut Catalog,
     period: &BillingPeriod,
     projects: Vec<Project>,
 ) -> Result<Vec<Charged>, AppError> {
     let ids: Vec<ProjectId> = projects.iter().map(|p| p.id.clone()).collect();
-    // No transaction: each day of a project is read from one source (its daily rollup, or the
-    // hours of a split day), so a batch landing between the queries is counted at most once.
-    let assignments = repo::catalog::assignments_of(&state.db, &ids).await?;
+    let assignments = repo::catalog::assignments_of(db, &ids).await?;
     let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
-    let plans = state.catalog.plans(&state.db, &plan_codes).await?;
+    let plans = state.catalog.plans(db, &plan_codes).await?;
     let mut segments = Vec::new();
     for project in &projects {
         let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
@@ -559,7 +563,7 @@ pub async fn charge_projects(
             });
         }
     }
-    let mut rollups = merged_by_project(state, catalog, &segments).await?;
+    let mut rollups = merged_by_project(state, db, catalog, &segments).await?;
     drop(segments);
 
     let aggregation = |c: &Code| catalog.aggregation(c);
@@ -620,7 +624,7 @@ pub async fn channels(
 ) -> Result<BillingTable, AppError> {
     let (account, period, billed) = billed_projects(state, reader, account_id, period).await?;
     let mut catalog = Catalog::cached(state).await?;
-    let charged = charge_projects(state, &mut catalog, &period, billed).await?;
+    let charged = charge_projects(state, &state.db, &mut catalog, &period, billed).await?;
 
     let aggregation = |c: &Code| catalog.aggregation(c);
     let fee_group = |c: &Code| catalog.by_code(c).map_or(FeeGroup::Other, |p| p.fee_group);

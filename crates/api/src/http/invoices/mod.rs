@@ -1,16 +1,18 @@
-//! Invoices: the preview of a period (and, with the billing run, finalized invoices).
+//! Invoices: the preview of a period, and the billing run that finalizes ended ones.
 
 pub mod wire;
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use billing_domain::invoices::assembly::InvoiceLineKind;
 use billing_domain::invoices::groups::{GroupBy, GroupKey};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::application::accounts::Reader;
+use crate::application::invoices::finalize::{self, RunReport};
 use crate::application::invoices::preview::{self, Preview};
 use crate::application::AppState;
-use crate::http::extract::AccountParam;
+use crate::http::auth::Operator;
+use crate::http::extract::{AccountParam, ValidJson};
 use crate::http::invoices::wire::*;
 use crate::http::problem::ApiError;
 use crate::http::usage::wire::RatedLineResponse;
@@ -18,6 +20,61 @@ use crate::http::wire::{AccountPath, CurrencyCode};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(preview_invoice);
+}
+
+pub fn configure_admin(cfg: &mut ServiceConfig) {
+    cfg.service(start_billing_run);
+}
+
+/// Run billing
+///
+/// Finalizes, synchronously, every period of every account that ended at least the grace for
+/// late usage (`billing.finalize_grace`, default 1 day) before `as_of`: each gets its invoice
+/// with a gap-free number, computed as its preview was, and never recomputed. `as_of` (default
+/// now) is a test clock for the past: one run as of two years after the first usage finalizes
+/// all 24 months. Running again, or twice at once, finalizes each period once; the answer says
+/// what this run did. The same run happens inside `billing serve` on a schedule and from
+/// `billing run --as-of`.
+#[utoipa::path(
+    tag = "invoices",
+    operation_id = "admin_run_billing",
+    request_body(content = BillingRunRequest, example = json!({"as_of": "2026-12-05T00:00:00+09:00"})),
+    responses((status = 200, description = "What the run finalized", body = BillingRunResponse)),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/admin/billing-runs")]
+async fn start_billing_run(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    body: ValidJson<BillingRunRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let as_of = body.0.as_of.unwrap_or_else(|| state.clock.now());
+    let report = finalize::run(&state, as_of).await?;
+    Ok(HttpResponse::Ok().json(run_response(&report)))
+}
+
+pub fn run_response(report: &RunReport) -> BillingRunResponse {
+    BillingRunResponse {
+        as_of: report.as_of,
+        accounts_examined: report.accounts_examined,
+        finalized: report
+            .finalized
+            .iter()
+            .map(|(account, invoices)| AccountRunResponse {
+                account_id: account.to_string(),
+                invoices: invoices
+                    .iter()
+                    .map(|f| FinalizedInvoiceResponse {
+                        period: f.period.to_string(),
+                        invoice_id: f.invoice.to_string(),
+                        number: f.number.clone(),
+                        currency: CurrencyCode(f.total.currency().code().to_owned()),
+                        total: f.total.to_string(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 /// Invoice preview

@@ -134,3 +134,47 @@ pub struct InvoicePreviewResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<InvoiceGroupResponse>>,
 }
+
+/// A billing run to start now: finalize every period that is due as of `as_of`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct BillingRunRequest {
+    /// The instant the run acts as of (RFC 3339), never in the future: a test clock for the
+    /// past. Default: now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-12-05T00:00:00+09:00")]
+    pub as_of: Option<time::OffsetDateTime>,
+}
+
+/// One invoice a run finalized.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct FinalizedInvoiceResponse {
+    #[schema(example = "2026-11")]
+    pub period: String,
+    #[schema(example = "inv_0193a4f06c1e7c529a433f6a3a1b2c4d")]
+    pub invoice_id: String,
+    #[schema(example = "INV-000001")]
+    pub number: String,
+    pub currency: CurrencyCode,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
+    pub total: String,
+}
+
+/// The invoices a run finalized for one account.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountRunResponse {
+    pub account_id: String,
+    pub invoices: Vec<FinalizedInvoiceResponse>,
+}
+
+/// What a billing run did.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BillingRunResponse {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: time::OffsetDateTime,
+    /// How many accounts the run looked at.
+    pub accounts_examined: u64,
+    /// The accounts for which it finalized invoices (the others are left out).
+    pub finalized: Vec<AccountRunResponse>,
+}

@@ -76,6 +76,23 @@ pub async fn find_any<C: ConnectionTrait>(
         .transpose()
 }
 
+/// Every project of `account`, closed ones included, by id: what an invoice of the whole
+/// account charges.
+pub async fn all_of<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+) -> Result<Vec<Project>, PersistenceError> {
+    use sea_orm::QueryOrder;
+    projects::Entity::find()
+        .filter(projects::Column::AccountId.eq(account.as_str()))
+        .order_by_asc(projects::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}
+
 /// The projects of `account` among `ids`, each with when it closed (if it did).
 pub async fn find_many<C: ConnectionTrait>(
     db: &C,
