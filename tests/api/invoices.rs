@@ -577,3 +577,99 @@ db_test!(
         }
     }
 );
+
+db_test!(
+    a_finalized_period_answers_with_its_invoice,
+    async |app: &TestApp| {
+        let shop = taxed_shop(app).await;
+        let before = preview(app, "owner@acme", &shop.account, "?period=2026-11").await;
+        assert_eq!(before.body["status"], "open");
+        let run = run_billing(app, "2026-12-02T00:00:00Z").await;
+        let invoice_id = run.body["finalized"][0]["invoices"][0]["invoice_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // The history: one invoice, and the account owes its payment amount.
+        let owner = app.user_token("owner@acme");
+        let history = app
+            .get(&format!("/v1/accounts/{}/invoices", shop.account), &owner)
+            .await;
+        assert_eq!(history.status, 200, "{}", history.body);
+        assert_eq!(history.body["unpaid_amount"], "181869");
+        let listed = &history.body["data"][0];
+        assert_eq!(listed["id"], invoice_id.as_str());
+        assert_eq!(listed["number"], "INV-000001");
+        assert_eq!(listed["status"], "finalized");
+        assert_eq!(listed["period"], "2026-11");
+        // Billed as of the end of November in Seoul.
+        assert_eq!(listed["billing_date"], "2026-12-01T00:00:00+09:00");
+        assert_eq!(listed["total"], "181869");
+        assert_eq!(listed["paid_amount"], "0");
+        assert!(listed.get("lines").is_none());
+
+        // The detail has the preview's lines, frozen, with the names of the time.
+        let rename = app
+            .patch(
+                &format!("/v1/admin/projects/{}", shop.production),
+                &app.admin_token(),
+                json!({"name": "Prod (renamed)"}),
+            )
+            .await;
+        assert_eq!(rename.status, 200, "{}", rename.body);
+        let detail = app
+            .get(
+                &format!("/v1/accounts/{}/invoices/{invoice_id}", shop.account),
+                &owner,
+            )
+            .await;
+        assert_eq!(detail.status, 200, "{}", detail.body);
+        assert_eq!(
+            amounts(&detail.body["lines"]),
+            amounts(&before.body["lines"])
+        );
+        assert_eq!(detail.body["lines"][0]["project_name"], "Production");
+        assert_eq!(
+            detail.body["lines"][3]["rated"],
+            before.body["lines"][3]["rated"]
+        );
+
+        // Late usage that reached November's rollups another way would not move it: the preview
+        // of a finalized period is its invoice, never a recomputation.
+        let after = preview(app, "owner@acme", &shop.account, "?period=2026-11").await;
+        assert_eq!(after.body["status"], "finalized");
+        assert_eq!(after.body["number"], "INV-000001");
+        assert_eq!(after.body["invoice_id"], invoice_id.as_str());
+        assert_eq!(after.body["total"], before.body["total"]);
+        assert_eq!(after.body["lines"][0]["project_name"], "Production");
+        // Its own amount is not "earlier" unpaid; December's preview counts it.
+        assert_eq!(after.body["unpaid_amount"], "0");
+        let december = preview(app, "owner@acme", &shop.account, "?period=2026-12").await;
+        assert_eq!(december.body["status"], "open");
+        assert_eq!(december.body["unpaid_amount"], "181869");
+
+        // Carol (billing permission on Staging only) sees Staging's frozen lines totalled:
+        // 37,460, tax 3,746, 41,206, as before finalization.
+        let carol = preview(app, "carol@acme", &shop.account, "?period=2026-11").await;
+        assert_eq!(carol.body["status"], "finalized");
+        assert_eq!(carol.body["usage_amount"], "37460");
+        assert_eq!(carol.body["payment_amount"], "41206");
+        // The history is the account's document of every project: not hers.
+        let resp = app
+            .get(
+                &format!("/v1/accounts/{}/invoices", shop.account),
+                &app.user_token("carol@acme"),
+            )
+            .await;
+        resp.assert_problem(403, "forbidden");
+        // An unknown or malformed invoice id: 404.
+        for id in ["inv_00000000000000000000000000000000", "nope"] {
+            app.get(
+                &format!("/v1/accounts/{}/invoices/{id}", shop.account),
+                &owner,
+            )
+            .await
+            .assert_problem(404, "not-found");
+        }
+    }
+);

@@ -239,6 +239,7 @@ pub enum CursorKey {
     Plan,
     /// The RFC 3339 instant of a plan change.
     Instant,
+    Invoice,
 }
 
 impl CursorKey {
@@ -250,6 +251,7 @@ impl CursorKey {
             CursorKey::Product => "product",
             CursorKey::Plan => "plan",
             CursorKey::Instant => "instant",
+            CursorKey::Invoice => "invoice",
         }
     }
 
@@ -264,6 +266,7 @@ impl CursorKey {
                 billing_domain::catalog::Code::parse(key).is_ok()
             }
             CursorKey::Instant => time::OffsetDateTime::parse(key, &Rfc3339).is_ok(),
+            CursorKey::Invoice => billing_domain::names::InvoiceId::parse(key).is_ok(),
         }
     }
 
@@ -376,6 +379,12 @@ path_id!(
     ProjectParam,
     billing_domain::names::ProjectId,
     "project_id"
+);
+path_id!(
+    /// The `{invoice_id}` of the path.
+    InvoiceParam,
+    billing_domain::names::InvoiceId,
+    "invoice_id"
 );
 path_id!(
     /// The `{user_id}` of the path.

@@ -17,6 +17,11 @@ use crate::error::{unique_or_db, PersistenceError};
 /// Statuses of an invoice that still owes its payment amount (not paid or void).
 const UNPAID: [&str; 2] = ["finalized", "payment_failed"];
 
+/// Whether an invoice of this status still owes its payment amount.
+pub fn still_owes(status: &str) -> bool {
+    UNPAID.contains(&status)
+}
+
 /// The account's unpaid amount, in minor units: what its finalized invoices still owe (their
 /// payment amount less what was paid).
 pub async fn unpaid_minor<C: ConnectionTrait>(
@@ -227,4 +232,278 @@ pub async fn insert<C: ConnectionTrait>(
     }
     db.execute(build(db, &lines)).await?;
     Ok(())
+}
+
+/// A stored invoice, rebuilt: its header and the assembled invoice with its frozen lines.
+#[derive(Clone, Debug)]
+pub struct StoredInvoice {
+    pub id: InvoiceId,
+    pub account: AccountId,
+    pub period: BillingPeriod,
+    pub number: String,
+    /// `finalized`, later `paid`, `payment_failed`, `void`.
+    pub status: String,
+    pub invoice: Invoice,
+    pub paid: billing_domain::money::Money,
+    pub billing_date: OffsetDateTime,
+    pub finalized_at: OffsetDateTime,
+    /// The projects' names at finalization, by id.
+    pub project_names: HashMap<ProjectId, String>,
+}
+
+const HEADER_COLUMNS: [&str; 18] = [
+    "id",
+    "account_id",
+    "period",
+    "number",
+    "currency",
+    "status",
+    "usage_amount_minor",
+    "discount_minor",
+    "credit_minor",
+    "determined_amount_minor",
+    "tax_rate",
+    "tax_minor",
+    "total_minor",
+    "balance_applied_minor",
+    "payment_amount_minor",
+    "paid_minor",
+    "billing_date",
+    "finalized_at",
+];
+
+/// A page of the account's invoices by id (the order they were finalized), with their lines.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    offset: BillingOffset,
+    page: &crate::page::PageRequest,
+) -> Result<crate::page::Page<StoredInvoice>, PersistenceError> {
+    let mut select = Query::select();
+    select
+        .columns(HEADER_COLUMNS.map(a))
+        .from(a("invoices"))
+        .and_where(Expr::col(a("account_id")).eq(account.as_str()))
+        .order_by(a("id"), sea_orm::sea_query::Order::Asc)
+        .limit(page.limit + 1);
+    if let Some(after) = &page.after {
+        select.and_where(Expr::col(a("id")).gt(after.as_str()));
+    }
+    let rows = db.query_all(build(db, &select)).await?;
+    let page_rows = crate::page::Page::from_overfetch(rows, page.limit);
+    let ids: Vec<String> = page_rows
+        .items
+        .iter()
+        .map(|r| get::<String>(r, "id"))
+        .collect::<Result<_, _>>()?;
+    let mut lines = lines_of(db, &ids).await?;
+    page_rows.try_map(|row| {
+        let id = get::<String>(&row, "id")?;
+        let rows = lines.remove(&id).unwrap_or_default();
+        stored_of(&row, rows, offset)
+    })
+}
+
+/// One invoice of the account, by id.
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    id: &InvoiceId,
+    offset: BillingOffset,
+) -> Result<Option<StoredInvoice>, PersistenceError> {
+    find_where(db, account, Expr::col(a("id")).eq(id.as_str()), offset).await
+}
+
+/// The account's invoice of a period, if it is finalized.
+pub async fn find_by_period<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    period: &BillingPeriod,
+) -> Result<Option<StoredInvoice>, PersistenceError> {
+    let condition = Expr::col(a("period")).eq(period.to_string());
+    find_where(db, account, condition, period.offset()).await
+}
+
+async fn find_where<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    condition: SimpleExpr,
+    offset: BillingOffset,
+) -> Result<Option<StoredInvoice>, PersistenceError> {
+    let select = Query::select()
+        .columns(HEADER_COLUMNS.map(a))
+        .from(a("invoices"))
+        .and_where(Expr::col(a("account_id")).eq(account.as_str()))
+        .and_where(condition)
+        .to_owned();
+    let Some(row) = db.query_one(build(db, &select)).await? else {
+        return Ok(None);
+    };
+    let id = get::<String>(&row, "id")?;
+    let mut lines = lines_of(db, std::slice::from_ref(&id)).await?;
+    stored_of(&row, lines.remove(&id).unwrap_or_default(), offset).map(Some)
+}
+
+/// The lines of these invoices, in position order, by invoice id.
+async fn lines_of<C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<sea_orm::QueryResult>>, PersistenceError> {
+    let mut by_invoice: HashMap<String, Vec<sea_orm::QueryResult>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(by_invoice);
+    }
+    let select = Query::select()
+        .columns(
+            [
+                "invoice_id",
+                "kind",
+                "project_id",
+                "project_name",
+                "plan_code",
+                "product_code",
+                "reference",
+                "description",
+                "quantity",
+                "free_quantity",
+                "hours",
+                "reference_hours",
+                "exact_amount",
+                "amount_minor",
+            ]
+            .map(a),
+        )
+        .from(a("invoice_lines"))
+        .and_where(Expr::col(a("invoice_id")).is_in(ids.iter().map(String::as_str)))
+        .order_by(a("invoice_id"), sea_orm::sea_query::Order::Asc)
+        .order_by(a("position"), sea_orm::sea_query::Order::Asc)
+        .to_owned();
+    for row in db.query_all(build(db, &select)).await? {
+        let id = get::<String>(&row, "invoice_id")?;
+        by_invoice.entry(id).or_default().push(row);
+    }
+    Ok(by_invoice)
+}
+
+fn stored_of(
+    row: &sea_orm::QueryResult,
+    lines: Vec<sea_orm::QueryResult>,
+    offset: BillingOffset,
+) -> Result<StoredInvoice, PersistenceError> {
+    use billing_domain::catalog::rating::{Line, LineKind};
+    use billing_domain::catalog::{Code, Quantity};
+    use billing_domain::invoices::assembly::InvoiceLine;
+    use billing_domain::money::{Currency, Money, TaxRate};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    let id_text = get::<String>(row, "id")?;
+    let bad = PersistenceError::corrupt("invoices", &id_text);
+    let currency = Currency::parse(&get::<String>(row, "currency")?).map_err(&bad)?;
+    let money = |column: &str| -> Result<Money, PersistenceError> {
+        Money::from_minor(get::<i64>(row, column)?, currency).map_err(&bad)
+    };
+    let decimal = |text: &str| {
+        Decimal::from_str(text).map_err(|_| bad(billing_domain::DomainError::MalformedDecimal))
+    };
+    let mut project_names = HashMap::new();
+    let mut invoice_lines = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let kind = match get::<String>(line, "kind")?.as_str() {
+            "base_fee" => InvoiceLineKind::BaseFee,
+            "usage" => InvoiceLineKind::Usage,
+            "discount" => InvoiceLineKind::Discount,
+            "credit" => InvoiceLineKind::Credit,
+            _ => {
+                return Err(bad(billing_domain::DomainError::InvalidId(
+                    "invoice line kind",
+                )))
+            }
+        };
+        let project = get::<Option<String>>(line, "project_id")?
+            .map(|p| ProjectId::parse(&p))
+            .transpose()
+            .map_err(&bad)?;
+        if let (Some(project), Some(name)) =
+            (&project, get::<Option<String>>(line, "project_name")?)
+        {
+            project_names.insert(project.clone(), name);
+        }
+        let amount =
+            Money::from_minor(get::<i64>(line, "amount_minor")?, currency).map_err(&bad)?;
+        let description = get::<String>(line, "description")?;
+        let rated = match (kind, get::<Option<String>>(line, "plan_code")?) {
+            (InvoiceLineKind::BaseFee | InvoiceLineKind::Usage, Some(plan)) => {
+                let quantity = |column: &str| -> Result<Option<Quantity>, PersistenceError> {
+                    get::<Option<String>>(line, column)?
+                        .map(|q| Quantity::parse(&q))
+                        .transpose()
+                        .map_err(&bad)
+                };
+                Some(Line {
+                    kind: if kind == InvoiceLineKind::BaseFee {
+                        LineKind::BaseFee
+                    } else {
+                        LineKind::Usage
+                    },
+                    plan: Code::parse(&plan).map_err(&bad)?,
+                    product: get::<Option<String>>(line, "product_code")?
+                        .map(|c| Code::parse(&c))
+                        .transpose()
+                        .map_err(&bad)?,
+                    description: description.clone(),
+                    quantity: quantity("quantity")?,
+                    free_quantity: quantity("free_quantity")?,
+                    hours: get::<Option<String>>(line, "hours")?
+                        .map(|h| decimal(&h))
+                        .transpose()?,
+                    reference_hours: get::<Option<i32>>(line, "reference_hours")?
+                        .map(|h| {
+                            u32::try_from(h)
+                                .map_err(|_| bad(billing_domain::DomainError::AmountOutOfRange))
+                        })
+                        .transpose()?,
+                    exact_amount: match get::<Option<String>>(line, "exact_amount")? {
+                        Some(text) => decimal(&text)?,
+                        None => amount.amount(),
+                    },
+                    amount,
+                })
+            }
+            _ => None,
+        };
+        invoice_lines.push(InvoiceLine {
+            kind,
+            project,
+            rated,
+            reference: get::<Option<String>>(line, "reference")?,
+            description,
+            amount,
+        });
+    }
+    let invoice = Invoice {
+        currency,
+        lines: invoice_lines,
+        usage_amount: money("usage_amount_minor")?,
+        discount: money("discount_minor")?,
+        credit: money("credit_minor")?,
+        determined_amount: money("determined_amount_minor")?,
+        tax_rate: TaxRate::parse(&get::<String>(row, "tax_rate")?).map_err(&bad)?,
+        tax: money("tax_minor")?,
+        total: money("total_minor")?,
+        balance_applied: money("balance_applied_minor")?,
+        payment_amount: money("payment_amount_minor")?,
+    };
+    Ok(StoredInvoice {
+        id: InvoiceId::parse(&id_text).map_err(&bad)?,
+        account: AccountId::parse(&get::<String>(row, "account_id")?).map_err(&bad)?,
+        period: BillingPeriod::parse(&get::<String>(row, "period")?, offset).map_err(&bad)?,
+        number: get::<Option<String>>(row, "number")?.unwrap_or_default(),
+        status: get::<String>(row, "status")?,
+        invoice,
+        paid: money("paid_minor")?,
+        billing_date: get::<OffsetDateTime>(row, "billing_date")?,
+        finalized_at: get::<OffsetDateTime>(row, "finalized_at")?,
+        project_names,
+    })
 }

@@ -4,6 +4,7 @@
 //! assembly, so a preview and the finalized invoice of the same usage agree to the cent.
 
 pub mod finalize;
+pub mod history;
 pub mod preview;
 
 use std::collections::HashMap;

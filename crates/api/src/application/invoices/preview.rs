@@ -1,16 +1,22 @@
 //! The invoice preview: an open month's invoice computed from live usage by the same assembly
-//! that finalization will use, over the projects whose costs the caller may see, with the unpaid
+//! that finalization uses, over the projects whose costs the caller may see, with the unpaid
 //! amount of earlier invoices and, when asked, the lines grouped by project or product.
+//!
+//! A period already finalized answers with its finalized invoice, never a recomputation from
+//! usage: whole to a caller who may see the costs of every project on it; to a member with
+//! billing permission on some of them, the frozen lines of those projects, totalled by the same
+//! assembly with the invoice's tax rate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use billing_domain::accounts::{Account, Project};
-use billing_domain::invoices::assembly::Invoice;
+use billing_domain::accounts::Account;
+use billing_domain::invoices::assembly::{assemble, Inputs, Invoice, ProjectCharges};
 use billing_domain::invoices::groups::{group, Group, GroupBy};
 use billing_domain::money::Money;
-use billing_domain::names::{AccountId, ProjectId};
+use billing_domain::names::{AccountId, InvoiceId, ProjectId};
 use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
+use billing_persistence::repo::invoices::StoredInvoice;
 
 use crate::application::accounts::Reader;
 use crate::application::error::AppError;
@@ -18,12 +24,20 @@ use crate::application::invoices::assemble_for;
 use crate::application::state::AppState;
 use crate::application::usage::reads::{billed_projects, out_of_range};
 
+/// The finalized invoice a preview answers with.
+pub struct FinalizedRef {
+    pub id: InvoiceId,
+    pub number: String,
+}
+
 pub struct Preview {
     pub account: Account,
     pub period: BillingPeriod,
     pub invoice: Invoice,
-    /// The projects of the invoice's lines, by id (for their names).
-    pub projects: HashMap<ProjectId, Project>,
+    /// Set when the period is finalized: the invoice the figures come from.
+    pub finalized: Option<FinalizedRef>,
+    /// The names of the projects of the invoice's lines, by id.
+    pub project_names: HashMap<ProjectId, String>,
     /// What earlier, finalized invoices still owe.
     pub unpaid_amount: Money,
     /// The lines grouped, when asked.
@@ -41,10 +55,31 @@ pub async fn preview(
     group_by: Option<GroupBy>,
 ) -> Result<Preview, AppError> {
     let (account, period, billed) = billed_projects(state, reader, account_id, period).await?;
-    let assembled = assemble_for(state, &state.db, &account, &period, billed).await?;
-    let (invoice, projects) = (assembled.invoice, assembled.projects);
     let currency = account.currency;
-    let unpaid = repo::invoices::unpaid_minor(&state.db, &account.id).await?;
+    // What is owed from before this period: a finalized period's own invoice is not earlier.
+    let mut unpaid = repo::invoices::unpaid_minor(&state.db, &account.id).await?;
+    let (invoice, finalized, project_names) =
+        match repo::invoices::find_by_period(&state.db, &account.id, &period).await? {
+            Some(stored) => {
+                unpaid -= still_owed(&stored)?;
+                let visible: HashSet<ProjectId> = billed.into_iter().map(|p| p.id).collect();
+                let reference = FinalizedRef {
+                    id: stored.id.clone(),
+                    number: stored.number.clone(),
+                };
+                let names = stored.project_names.clone();
+                (part_of(stored, &visible)?, Some(reference), names)
+            }
+            None => {
+                let assembled = assemble_for(state, &state.db, &account, &period, billed).await?;
+                let names = assembled
+                    .projects
+                    .iter()
+                    .map(|(id, p)| (id.clone(), p.name.to_string()))
+                    .collect();
+                (assembled.invoice, None, names)
+            }
+        };
     let unpaid_amount = Money::from_minor(unpaid, currency).map_err(out_of_range)?;
     let groups = group_by
         .map(|by| group(&invoice, by))
@@ -54,8 +89,68 @@ pub async fn preview(
         account,
         period,
         invoice,
-        projects,
+        finalized,
+        project_names,
         unpaid_amount,
         groups,
     })
+}
+
+/// What a finalized invoice itself still owes (counted in the account's unpaid amount).
+fn still_owed(stored: &StoredInvoice) -> Result<i64, AppError> {
+    if !repo::invoices::still_owes(&stored.status) {
+        return Ok(0);
+    }
+    stored
+        .invoice
+        .payment_amount
+        .checked_sub(stored.paid)
+        .and_then(|m| m.to_minor())
+        .map_err(out_of_range)
+}
+
+/// The finalized invoice as the caller may see it: whole when every project on it is visible,
+/// else the frozen lines of the visible projects totalled again with the invoice's tax rate.
+fn part_of(stored: StoredInvoice, visible: &HashSet<ProjectId>) -> Result<Invoice, AppError> {
+    let invoice = stored.invoice;
+    let all_visible = invoice
+        .lines
+        .iter()
+        .filter_map(|l| l.project.as_ref())
+        .all(|p| visible.contains(p));
+    if all_visible {
+        return Ok(invoice);
+    }
+    let mut by_project: HashMap<ProjectId, Vec<billing_domain::catalog::rating::Line>> =
+        HashMap::new();
+    for line in &invoice.lines {
+        if let (Some(project), Some(rated)) = (&line.project, &line.rated) {
+            if visible.contains(project) {
+                by_project
+                    .entry(project.clone())
+                    .or_default()
+                    .push(rated.clone());
+            }
+        }
+    }
+    let charges: Vec<ProjectCharges> = by_project
+        .into_iter()
+        .map(|(project, lines)| {
+            let total = Money::sum(invoice.currency, lines.iter().map(|l| l.amount))?;
+            Ok(ProjectCharges {
+                project,
+                ratings: vec![billing_domain::catalog::rating::Rating { lines, total }],
+            })
+        })
+        .collect::<Result<_, billing_domain::DomainError>>()
+        .map_err(out_of_range)?;
+    assemble(&Inputs {
+        currency: invoice.currency,
+        tax_rate: invoice.tax_rate,
+        charges: &charges,
+        discounts: &[],
+        credits: &[],
+        balance: Money::zero(invoice.currency),
+    })
+    .map_err(out_of_range)
 }

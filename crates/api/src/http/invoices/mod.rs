@@ -8,18 +8,29 @@ use billing_domain::invoices::groups::{GroupBy, GroupKey};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::application::accounts::Reader;
+use std::collections::HashMap;
+
+use billing_domain::invoices::assembly::Invoice;
+use billing_domain::names::ProjectId;
+use billing_domain::period::BillingOffset;
+use billing_persistence::repo::invoices::StoredInvoice;
+
 use crate::application::invoices::finalize::{self, RunReport};
+use crate::application::invoices::history;
 use crate::application::invoices::preview::{self, Preview};
 use crate::application::AppState;
 use crate::http::auth::Operator;
-use crate::http::extract::{AccountParam, ValidJson};
+use crate::http::extract::{AccountParam, CursorKey, InvoiceParam, PageQuery, ValidJson};
 use crate::http::invoices::wire::*;
 use crate::http::problem::ApiError;
 use crate::http::usage::wire::RatedLineResponse;
 use crate::http::wire::{AccountPath, CurrencyCode};
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(preview_invoice);
+    // The preview before the detail: `preview` is not an invoice id.
+    cfg.service(preview_invoice)
+        .service(list_invoices)
+        .service(get_invoice);
 }
 
 pub fn configure_admin(cfg: &mut ServiceConfig) {
@@ -38,7 +49,7 @@ pub fn configure_admin(cfg: &mut ServiceConfig) {
 #[utoipa::path(
     tag = "invoices",
     operation_id = "admin_run_billing",
-    request_body(content = BillingRunRequest, example = json!({"as_of": "2026-12-05T00:00:00+09:00"})),
+    request_body(content = BillingRunRequest, example = json!({"as_of": "2026-11-05T00:00:00+09:00"})),
     responses((status = 200, description = "What the run finalized", body = BillingRunResponse)),
     security(("bearer" = ["admin"]))
 )]
@@ -51,6 +62,129 @@ async fn start_billing_run(
     let as_of = body.0.as_of.unwrap_or_else(|| state.clock.now());
     let report = finalize::run(&state, as_of).await?;
     Ok(HttpResponse::Ok().json(run_response(&report)))
+}
+
+fn lines_response(
+    invoice: &Invoice,
+    names: &HashMap<ProjectId, String>,
+) -> Vec<InvoiceLineResponse> {
+    invoice
+        .lines
+        .iter()
+        .map(|line| InvoiceLineResponse {
+            kind: match line.kind {
+                InvoiceLineKind::BaseFee => InvoiceLineKindDto::BaseFee,
+                InvoiceLineKind::Usage => InvoiceLineKindDto::Usage,
+                InvoiceLineKind::Discount => InvoiceLineKindDto::Discount,
+                InvoiceLineKind::Credit => InvoiceLineKindDto::Credit,
+            },
+            project_id: line.project.as_ref().map(ToString::to_string),
+            project_name: line.project.as_ref().and_then(|p| names.get(p).cloned()),
+            rated: line.rated.as_ref().map(RatedLineResponse::from),
+            reference: line.reference.clone(),
+            description: line.description.clone(),
+            amount: line.amount.to_string(),
+        })
+        .collect()
+}
+
+fn invoice_response(
+    stored: &StoredInvoice,
+    offset: BillingOffset,
+    with_lines: bool,
+) -> InvoiceResponse {
+    let i = &stored.invoice;
+    let local = |instant: time::OffsetDateTime| instant.to_offset(offset.utc_offset());
+    InvoiceResponse {
+        id: stored.id.to_string(),
+        number: stored.number.clone(),
+        account_id: stored.account.to_string(),
+        period: stored.period.to_string(),
+        status: match stored.status.as_str() {
+            "paid" => InvoiceStatusDto::Paid,
+            "payment_failed" => InvoiceStatusDto::PaymentFailed,
+            "void" => InvoiceStatusDto::Void,
+            _ => InvoiceStatusDto::Finalized,
+        },
+        currency: CurrencyCode(i.currency.code().to_owned()),
+        billing_date: local(stored.billing_date),
+        finalized_at: local(stored.finalized_at),
+        usage_amount: i.usage_amount.to_string(),
+        discount: i.discount.to_string(),
+        credit: i.credit.to_string(),
+        determined_amount: i.determined_amount.to_string(),
+        tax_rate: i.tax_rate.to_string(),
+        tax: i.tax.to_string(),
+        total: i.total.to_string(),
+        balance_applied: i.balance_applied.to_string(),
+        payment_amount: i.payment_amount.to_string(),
+        paid_amount: stored.paid.to_string(),
+        lines: with_lines.then(|| lines_response(i, &stored.project_names)),
+    }
+}
+
+/// Billing history
+///
+/// The account's finalized invoices, in the order they were finalized, with status, billing
+/// date and amounts, and the unpaid amount (what they still owe). For owners and billing admins
+/// (and operators); a member gets 403.
+#[utoipa::path(
+    tag = "invoices",
+    operation_id = "list_invoices",
+    params(AccountPath, PageQuery),
+    responses((status = 200, description = "A page of invoices", body = InvoiceListResponse)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/invoices")]
+async fn list_invoices(
+    reader: Reader,
+    state: web::Data<AppState>,
+    AccountParam(account): AccountParam,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.to_request(CursorKey::Invoice)?;
+    let history = history::list(&state, &reader, &account, &page).await?;
+    let offset = history.account.billing_offset;
+    let data: Vec<InvoiceResponse> = history
+        .invoices
+        .items
+        .iter()
+        .map(|i| invoice_response(i, offset, false))
+        .collect();
+    let next_cursor = if history.invoices.has_more {
+        data.last().map(|i| CursorKey::Invoice.encode(&i.id))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(InvoiceListResponse {
+        currency: CurrencyCode(history.account.currency.code().to_owned()),
+        unpaid_amount: history.unpaid_amount.to_string(),
+        data,
+        has_more: history.invoices.has_more,
+        next_cursor,
+    }))
+}
+
+/// Invoice detail
+///
+/// One finalized invoice with its lines, frozen at finalization: base fees and usage per project
+/// and product (with how each was rated), discounts and credits, and every amount.
+#[utoipa::path(
+    tag = "invoices",
+    operation_id = "get_invoice",
+    params(AccountInvoicePath),
+    responses((status = 200, description = "The invoice with its lines", body = InvoiceResponse)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/invoices/{invoice_id}")]
+async fn get_invoice(
+    reader: Reader,
+    state: web::Data<AppState>,
+    AccountParam(account): AccountParam,
+    InvoiceParam(invoice): InvoiceParam,
+) -> Result<HttpResponse, ApiError> {
+    let (account, stored) = history::detail(&state, &reader, &account, &invoice).await?;
+    Ok(HttpResponse::Ok().json(invoice_response(&stored, account.billing_offset, true)))
 }
 
 pub fn run_response(report: &RunReport) -> BillingRunResponse {
@@ -111,31 +245,19 @@ async fn preview_invoice(
 
 fn preview_response(p: &Preview) -> InvoicePreviewResponse {
     let invoice = &p.invoice;
-    let project_name = |id: &billing_domain::names::ProjectId| {
-        p.projects.get(id).map(|project| project.name.to_string())
-    };
+    let project_name = |id: &billing_domain::names::ProjectId| p.project_names.get(id).cloned();
     InvoicePreviewResponse {
         account_id: p.account.id.to_string(),
         period: p.period.to_string(),
+        status: if p.finalized.is_some() {
+            PreviewStatus::Finalized
+        } else {
+            PreviewStatus::Open
+        },
+        invoice_id: p.finalized.as_ref().map(|f| f.id.to_string()),
+        number: p.finalized.as_ref().map(|f| f.number.clone()),
         currency: CurrencyCode(invoice.currency.code().to_owned()),
-        lines: invoice
-            .lines
-            .iter()
-            .map(|line| InvoiceLineResponse {
-                kind: match line.kind {
-                    InvoiceLineKind::BaseFee => InvoiceLineKindDto::BaseFee,
-                    InvoiceLineKind::Usage => InvoiceLineKindDto::Usage,
-                    InvoiceLineKind::Discount => InvoiceLineKindDto::Discount,
-                    InvoiceLineKind::Credit => InvoiceLineKindDto::Credit,
-                },
-                project_id: line.project.as_ref().map(ToString::to_string),
-                project_name: line.project.as_ref().and_then(project_name),
-                rated: line.rated.as_ref().map(RatedLineResponse::from),
-                reference: line.reference.clone(),
-                description: line.description.clone(),
-                amount: line.amount.to_string(),
-            })
-            .collect(),
+        lines: lines_response(invoice, &p.project_names),
         usage_amount: invoice.usage_amount.to_string(),
         discount: invoice.discount.to_string(),
         credit: invoice.credit.to_string(),

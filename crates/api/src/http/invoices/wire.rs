@@ -89,13 +89,29 @@ pub struct InvoiceGroupResponse {
     pub total_cost: String,
 }
 
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewStatus {
+    /// The period is open: computed from live usage now.
+    Open,
+    /// The period is finalized: the figures of its invoice.
+    Finalized,
+}
+
 /// An invoice preview: the period's invoice as it stands, computed from live usage the way
-/// finalization computes it.
+/// finalization computes it; for a finalized period, its invoice's figures.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoicePreviewResponse {
     pub account_id: String,
     #[schema(example = "2026-11")]
     pub period: String,
+    pub status: PreviewStatus,
+    /// The finalized invoice (finalized periods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "INV-000001")]
+    pub number: Option<String>,
     pub currency: CurrencyCode,
     /// Base-fee and usage lines project by project (by project id, each plan in time order),
     /// then discounts, then credits.
@@ -142,7 +158,7 @@ pub struct BillingRunRequest {
     /// The instant the run acts as of (RFC 3339), never in the future: a test clock for the
     /// past. Default: now.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime, example = "2026-12-05T00:00:00+09:00")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-11-05T00:00:00+09:00")]
     pub as_of: Option<time::OffsetDateTime>,
 }
 
@@ -177,4 +193,88 @@ pub struct BillingRunResponse {
     pub accounts_examined: u64,
     /// The accounts for which it finalized invoices (the others are left out).
     pub finalized: Vec<AccountRunResponse>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AccountInvoicePath {
+    /// Account id.
+    #[param(pattern = r"^acct_[0-9a-f]{32}$")]
+    pub account_id: String,
+    /// Invoice id.
+    #[param(pattern = r"^inv_[0-9a-f]{32}$")]
+    pub invoice_id: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatusDto {
+    /// Finalized, not paid yet: its payment amount counts in the unpaid amount.
+    Finalized,
+    Paid,
+    /// The charge failed; it stays unpaid and is retried.
+    PaymentFailed,
+    Void,
+}
+
+/// A finalized invoice: its number, period, status and amounts (seed 000's payment history
+/// names them).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceResponse {
+    #[schema(example = "inv_0193a4f06c1e7c529a433f6a3a1b2c4d")]
+    pub id: String,
+    #[schema(example = "INV-000001")]
+    pub number: String,
+    pub account_id: String,
+    #[schema(example = "2026-11")]
+    pub period: String,
+    pub status: InvoiceStatusDto,
+    pub currency: CurrencyCode,
+    /// The end of the period it bills (RFC 3339, in the account's offset).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub billing_date: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub finalized_at: time::OffsetDateTime,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
+    pub usage_amount: String,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub discount: String,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub credit: String,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
+    pub determined_amount: String,
+    #[schema(example = "0.1")]
+    pub tax_rate: String,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "16534")]
+    pub tax: String,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
+    pub total: String,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub balance_applied: String,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
+    pub payment_amount: String,
+    /// What has been paid of the payment amount.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub paid_amount: String,
+    /// The lines (the invoice in detail; absent in the history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<InvoiceLineResponse>>,
+}
+
+/// The billing history: a page of the account's invoices, in the order they were finalized,
+/// and what it still owes.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceListResponse {
+    pub currency: CurrencyCode,
+    /// What the account's finalized invoices still owe, on every page.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
+    pub unpaid_amount: String,
+    pub data: Vec<InvoiceResponse>,
+    /// Whether another page follows.
+    pub has_more: bool,
+    /// Pass as `starting_after` to read the next page (opaque); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

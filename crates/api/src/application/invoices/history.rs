@@ -1,0 +1,68 @@
+//! The billing history (seed 002): an account's finalized invoices with their status, billing
+//! date and amounts, the unpaid amount, and each invoice in detail. An invoice is the account's
+//! document of every project's charges: owners and billing admins read it (operators too, as a
+//! billing admin would); a member, who sees the costs of its own projects only, gets 403.
+
+use billing_domain::accounts::Account;
+use billing_domain::money::Money;
+use billing_domain::names::{AccountId, InvoiceId};
+use billing_persistence::page::{Page, PageRequest};
+use billing_persistence::repo;
+use billing_persistence::repo::invoices::StoredInvoice;
+
+use crate::application::accounts::{membership_of, Reader};
+use crate::application::error::AppError;
+use crate::application::state::AppState;
+use crate::application::usage::reads::out_of_range;
+
+/// A page of the history and what the account still owes.
+pub struct History {
+    pub account: Account,
+    pub invoices: Page<StoredInvoice>,
+    pub unpaid_amount: Money,
+}
+
+async fn billing_reader(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+) -> Result<Account, AppError> {
+    let (account, role) = membership_of(state, reader, account_id).await?;
+    if !role.manages_billing() {
+        return Err(AppError::Forbidden);
+    }
+    Ok(account)
+}
+
+/// The account's invoices, in the order they were finalized.
+pub async fn list(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    page: &PageRequest,
+) -> Result<History, AppError> {
+    let account = billing_reader(state, reader, account_id).await?;
+    let invoices =
+        repo::invoices::list(&state.db, &account.id, account.billing_offset, page).await?;
+    let unpaid = repo::invoices::unpaid_minor(&state.db, &account.id).await?;
+    let unpaid_amount = Money::from_minor(unpaid, account.currency).map_err(out_of_range)?;
+    Ok(History {
+        account,
+        invoices,
+        unpaid_amount,
+    })
+}
+
+/// One invoice with its lines.
+pub async fn detail(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    invoice_id: &InvoiceId,
+) -> Result<(Account, StoredInvoice), AppError> {
+    let account = billing_reader(state, reader, account_id).await?;
+    let invoice = repo::invoices::find(&state.db, &account.id, invoice_id, account.billing_offset)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((account, invoice))
+}
