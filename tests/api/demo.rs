@@ -72,3 +72,66 @@ db_test!(
         assert_eq!(accounts.body["data"].as_array().unwrap().len(), 1);
     }
 );
+
+db_test!(
+    the_demo_shows_last_month_finalized_and_this_month_in_preview,
+    async |app: &TestApp| {
+        // What `billing serve --demo` does: load the demo, then the billing job runs at once.
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        let state = AppState::new(
+            app.db.clone(),
+            Arc::new(app.clock.clone()),
+            BillingOffset::UTC,
+        );
+        let users = demo::load(&state).await.unwrap();
+        let report = billing_api::application::invoices::finalize::run(
+            &state,
+            datetime!(2026-11-23 12:00 UTC),
+        )
+        .await
+        .unwrap();
+        // Both demo accounts get October (last month) finalized, nothing else.
+        assert_eq!(report.finalized.len(), 2);
+        for (_, invoices) in &report.finalized {
+            let periods: Vec<String> = invoices.iter().map(|f| f.period.to_string()).collect();
+            assert_eq!(periods, ["2026-10"]);
+        }
+        let alice = users
+            .iter()
+            .find(|u| u.user == "alice@acme.example")
+            .unwrap();
+        let token = app.user_token("alice@acme.example");
+        let october = app
+            .get(
+                &format!(
+                    "/v1/accounts/{}/invoices/preview?period=2026-10",
+                    alice.account
+                ),
+                &token,
+            )
+            .await;
+        assert_eq!(october.body["status"], "finalized", "{}", october.body);
+        let table = app
+            .get(
+                &format!(
+                    "/v1/accounts/{}/billing/channels?period=2026-10",
+                    alice.account
+                ),
+                &token,
+            )
+            .await;
+        assert_eq!(october.body["usage_amount"], table.body["total_amount"]);
+        let november = app
+            .get(
+                &format!("/v1/accounts/{}/invoices/preview", alice.account),
+                &token,
+            )
+            .await;
+        assert_eq!(november.body["period"], "2026-11");
+        assert_eq!(november.body["status"], "open");
+        assert_eq!(
+            november.body["unpaid_amount"],
+            october.body["payment_amount"]
+        );
+    }
+);
