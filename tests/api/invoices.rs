@@ -673,3 +673,90 @@ db_test!(
         }
     }
 );
+
+/// The text of a PDF, by `pdftotext` (poppler-utils, installed by `.ci/run`); `None` outside CI
+/// when it is not installed.
+fn pdf_text(bytes: &[u8]) -> Option<String> {
+    let path = std::env::temp_dir().join(format!("invoice-{}.pdf", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output();
+    std::fs::remove_file(&path).ok();
+    match out {
+        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => panic!("pdftotext failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "pdftotext must be installed in CI (poppler-utils)"
+            );
+            eprintln!("skipping the PDF's text: pdftotext is not installed");
+            None
+        }
+    }
+}
+
+db_test!(
+    an_invoice_downloads_as_a_pdf_with_its_korean_customer_number_and_total,
+    async |app: &TestApp| {
+        let shop = taxed_shop(app).await;
+        let resp = app
+            .patch(
+                &format!("/v1/admin/accounts/{}", shop.account),
+                &app.admin_token(),
+                json!({"name": "에이크미 코리아 주식회사"}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        let run = run_billing(app, "2026-12-02T00:00:00Z").await;
+        let invoice = run.body["finalized"][0]["invoices"][0]["invoice_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let response = app
+            .client
+            .get(app.url(&format!(
+                "/v1/accounts/{}/invoices/{invoice}/pdf",
+                shop.account
+            )))
+            .bearer_auth(app.user_token("owner@acme"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "application/pdf");
+        assert_eq!(
+            headers["content-disposition"],
+            "attachment; filename=\"INV-000001.pdf\""
+        );
+        let bytes = response.bytes().await.unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+        // The font is subset to the glyphs used: far under its 700 KB.
+        assert!(bytes.len() < 150_000, "{} bytes", bytes.len());
+        if let Some(text) = pdf_text(&bytes) {
+            for expected in [
+                "에이크미 코리아 주식회사",
+                "INV-000001",
+                "2026-11",
+                "Production",
+                // Usage amount, tax and total (the preview test has the arithmetic).
+                "165335 KRW",
+                "16534 KRW",
+                "181869 KRW",
+            ] {
+                assert!(text.contains(expected), "{expected:?} is not in:\n{text}");
+            }
+        }
+        // A member cannot download it.
+        let resp = app
+            .get(
+                &format!("/v1/accounts/{}/invoices/{invoice}/pdf", shop.account),
+                &app.user_token("carol@acme"),
+            )
+            .await;
+        resp.assert_problem(403, "forbidden");
+    }
+);

@@ -118,6 +118,8 @@ pub struct BillingSettings {
     pub finalize_grace: String,
     /// How often `billing serve` runs billing (`15m`; `0s` turns the job off).
     pub run_every: String,
+    /// The seller named on invoices (the provider's company).
+    pub seller_name: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -156,6 +158,7 @@ impl Default for Settings {
                 default_offset: "+00:00".into(),
                 finalize_grace: "1d".into(),
                 run_every: "15m".into(),
+                seller_name: "Billing API".into(),
             },
             log: LogSettings {
                 format: "json".into(),

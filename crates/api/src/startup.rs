@@ -50,6 +50,7 @@ pub fn app_state(
 ) -> anyhow::Result<AppState> {
     let mut state = AppState::new(db, clock, settings.default_offset());
     state.finalize_grace = settings.finalize_grace()?;
+    state.seller_name = settings.billing.seller_name.clone();
     Ok(state)
 }
 

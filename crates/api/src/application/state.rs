@@ -11,6 +11,9 @@ use crate::application::clock::Clock;
 /// A day for late usage after a period ends.
 pub const DEFAULT_FINALIZE_GRACE: time::Duration = time::Duration::days(1);
 
+/// The seller on invoices when none is configured.
+pub const DEFAULT_SELLER_NAME: &str = "Billing API";
+
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -22,6 +25,8 @@ pub struct AppState {
     /// How long after a period ends its invoice is finalized (late usage still counts until
     /// then).
     pub finalize_grace: time::Duration,
+    /// Who issues the invoices (their PDF's seller).
+    pub seller_name: String,
 }
 
 impl AppState {
@@ -36,6 +41,7 @@ impl AppState {
             default_offset,
             catalog: Arc::new(CatalogCache::default()),
             finalize_grace: DEFAULT_FINALIZE_GRACE,
+            seller_name: DEFAULT_SELLER_NAME.to_owned(),
         }
     }
 }

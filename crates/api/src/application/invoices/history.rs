@@ -1,7 +1,8 @@
 //! The billing history (seed 002): an account's finalized invoices with their status, billing
 //! date and amounts, the unpaid amount, and each invoice in detail. An invoice is the account's
 //! document of every project's charges: owners and billing admins read it (operators too, as a
-//! billing admin would); a member, who sees the costs of its own projects only, gets 403.
+//! billing admin would); a member, who sees the costs of its own projects only, gets 403. Each
+//! invoice is also a PDF ([`pdf`]).
 
 use billing_domain::accounts::Account;
 use billing_domain::money::Money;
@@ -65,4 +66,16 @@ pub async fn detail(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok((account, invoice))
+}
+
+/// One invoice as a PDF, with the file name to give it (`INV-000001.pdf`).
+pub async fn pdf(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    invoice_id: &InvoiceId,
+) -> Result<(String, Vec<u8>), AppError> {
+    let (account, invoice) = detail(state, reader, account_id, invoice_id).await?;
+    let bytes = crate::application::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
+    Ok((format!("{}.pdf", invoice.number), bytes))
 }

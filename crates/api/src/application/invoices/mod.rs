@@ -5,6 +5,7 @@
 
 pub mod finalize;
 pub mod history;
+pub mod pdf;
 pub mod preview;
 
 use std::collections::HashMap;

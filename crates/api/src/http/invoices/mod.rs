@@ -30,7 +30,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     // The preview before the detail: `preview` is not an invoice id.
     cfg.service(preview_invoice)
         .service(list_invoices)
-        .service(get_invoice);
+        .service(get_invoice)
+        .service(get_invoice_pdf);
 }
 
 pub fn configure_admin(cfg: &mut ServiceConfig) {
@@ -185,6 +186,34 @@ async fn get_invoice(
 ) -> Result<HttpResponse, ApiError> {
     let (account, stored) = history::detail(&state, &reader, &account, &invoice).await?;
     Ok(HttpResponse::Ok().json(invoice_response(&stored, account.billing_offset, true)))
+}
+
+/// Invoice PDF
+///
+/// The invoice as a PDF (`application/pdf`): seller, customer, number, period, billing date,
+/// every line and every total, the same data as the JSON. Hangul and Latin text is embedded.
+#[utoipa::path(
+    tag = "invoices",
+    operation_id = "get_invoice_pdf",
+    params(AccountInvoicePath),
+    responses((status = 200, description = "The invoice as a PDF", content_type = "application/pdf", body = Vec<u8>)),
+    security(("bearer" = []))
+)]
+#[get("/accounts/{account_id}/invoices/{invoice_id}/pdf")]
+async fn get_invoice_pdf(
+    reader: Reader,
+    state: web::Data<AppState>,
+    AccountParam(account): AccountParam,
+    InvoiceParam(invoice): InvoiceParam,
+) -> Result<HttpResponse, ApiError> {
+    let (name, bytes) = history::pdf(&state, &reader, &account, &invoice).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes))
 }
 
 pub fn run_response(report: &RunReport) -> BillingRunResponse {

@@ -1,0 +1,227 @@
+//! An invoice as a PDF, rendered in-process with krilla: seller, customer, number, period,
+//! billing date, every line and every total, the same data as the JSON. The font is NanumSquare
+//! (SIL Open Font License, `assets/fonts/OFL.txt`), which covers Latin and Hangul; krilla embeds
+//! only the glyphs a document uses, so an invoice stays small.
+
+use std::sync::Arc;
+
+use billing_domain::accounts::Account;
+use billing_domain::invoices::assembly::InvoiceLineKind;
+use billing_persistence::repo::invoices::StoredInvoice;
+use krilla::geom::Point;
+use krilla::page::PageSettings;
+use krilla::text::{Font, TextDirection};
+use krilla::Document;
+
+use crate::application::error::AppError;
+
+/// The font, compiled into the binary: `cargo run` needs nothing from the machine.
+pub const FONT: &[u8] = include_bytes!("../../../assets/fonts/NanumSquareR.ttf");
+
+/// A4, in points.
+const WIDTH: f32 = 595.0;
+const HEIGHT: f32 = 842.0;
+const MARGIN: f32 = 50.0;
+const LINE: f32 = 15.0;
+const SMALL: f32 = 9.0;
+const BODY: f32 = 10.0;
+
+/// The table's columns: project, item, quantity, amount.
+const COLUMNS: [f32; 4] = [MARGIN, 175.0, 390.0, 480.0];
+
+struct Text {
+    x: f32,
+    y: f32,
+    size: f32,
+    text: String,
+}
+
+/// Text placed top to bottom, page after page. Page geometry in points is the one place floats
+/// are used: no amount is ever computed here, only positions.
+struct Layout {
+    pages: Vec<Vec<Text>>,
+    y: f32,
+}
+
+#[allow(clippy::float_arithmetic)]
+impl Layout {
+    fn new() -> Self {
+        Layout {
+            pages: vec![Vec::new()],
+            y: MARGIN,
+        }
+    }
+
+    fn put(&mut self, x: f32, size: f32, text: impl Into<String>) {
+        let y = self.y;
+        if let Some(page) = self.pages.last_mut() {
+            page.push(Text {
+                x,
+                y,
+                size,
+                text: text.into(),
+            });
+        }
+    }
+
+    /// Moves down; a full page starts the next one.
+    fn down(&mut self, by: f32) {
+        self.y += by;
+        if self.y > HEIGHT - MARGIN {
+            self.pages.push(Vec::new());
+            self.y = MARGIN;
+        }
+    }
+
+    fn row(&mut self, cells: [&str; 4], size: f32) {
+        let widths = [22, 36, 16, 18];
+        for ((x, cell), width) in COLUMNS.iter().zip(cells).zip(widths) {
+            self.put(*x, size, clip(cell, width));
+        }
+        self.down(LINE);
+    }
+}
+
+/// At most `width` characters, with an ellipsis when cut.
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// An amount taken off, shown negative (zero as `0`).
+fn deducted(amount: billing_domain::money::Money) -> String {
+    if amount.is_zero() {
+        amount.to_string()
+    } else {
+        amount.negate().to_string()
+    }
+}
+
+/// The PDF of a finalized invoice of `account`, issued by `seller`.
+pub fn render(
+    seller: &str,
+    account: &Account,
+    stored: &StoredInvoice,
+) -> Result<Vec<u8>, AppError> {
+    let data: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(FONT);
+    let font = Font::new(data.into(), 0)
+        .ok_or_else(|| AppError::Internal("the invoice font cannot be read".into()))?;
+    let invoice = &stored.invoice;
+    let currency = invoice.currency.code();
+    let offset = account.billing_offset;
+    let date = |instant: time::OffsetDateTime| offset.date_of(instant).to_string();
+
+    let mut l = Layout::new();
+    l.put(MARGIN, 20.0, format!("Invoice {}", stored.number));
+    l.down(30.0);
+    for (label, value) in [
+        ("Seller", seller.to_owned()),
+        ("Customer", account.name.to_string()),
+        ("Account", account.id.to_string()),
+        ("Period", format!("{} (UTC{offset})", stored.period)),
+        ("Billing date", date(stored.billing_date)),
+        ("Status", stored.status.clone()),
+        ("Currency", currency.to_owned()),
+    ] {
+        l.put(MARGIN, BODY, label);
+        l.put(150.0, BODY, value);
+        l.down(LINE);
+    }
+    l.down(LINE);
+    l.row(["Project", "Item", "Quantity", "Amount"], SMALL);
+    for line in &invoice.lines {
+        let project = line
+            .project
+            .as_ref()
+            .and_then(|p| stored.project_names.get(p).cloned())
+            .unwrap_or_default();
+        let quantity = match (&line.rated, line.kind) {
+            (Some(rated), InvoiceLineKind::BaseFee) => rated
+                .hours
+                .map(|h| format!("{} h", h.normalize()))
+                .unwrap_or_default(),
+            (Some(rated), _) => match (rated.hours, rated.quantity) {
+                (Some(hours), _) => format!("{} h", hours.normalize()),
+                (None, Some(quantity)) => quantity.to_string(),
+                (None, None) => String::new(),
+            },
+            (None, _) => String::new(),
+        };
+        let item = match &line.rated {
+            Some(rated) => format!("{} · {}", rated.plan, line.description),
+            None => line.description.clone(),
+        };
+        l.row(
+            [&project, &item, &quantity, &line.amount.to_string()],
+            SMALL,
+        );
+    }
+    l.down(LINE);
+    let tax_label = format!(
+        "Tax ({}%)",
+        (invoice.tax_rate.value() * rust_decimal::Decimal::ONE_HUNDRED).normalize()
+    );
+    for (label, amount) in [
+        ("Usage amount", invoice.usage_amount.to_string()),
+        ("Discounts", deducted(invoice.discount)),
+        ("Credit", deducted(invoice.credit)),
+        ("Determined amount", invoice.determined_amount.to_string()),
+        (tax_label.as_str(), invoice.tax.to_string()),
+        ("Total", invoice.total.to_string()),
+        ("Balance applied", deducted(invoice.balance_applied)),
+        ("Payment amount", invoice.payment_amount.to_string()),
+    ] {
+        l.put(300.0, BODY, label);
+        l.put(COLUMNS[3], BODY, format!("{amount} {currency}"));
+        l.down(LINE);
+    }
+
+    let mut document = Document::new();
+    for texts in l.pages {
+        let settings = PageSettings::from_wh(WIDTH, HEIGHT)
+            .ok_or_else(|| AppError::Internal("the invoice page size".into()))?;
+        let mut page = document.start_page_with(settings);
+        let mut surface = page.surface();
+        for t in texts {
+            surface.draw_text(
+                Point::from_xy(t.x, t.y),
+                font.clone(),
+                t.size,
+                &t.text,
+                false,
+                TextDirection::Auto,
+            );
+        }
+        surface.finish();
+        page.finish();
+    }
+    document
+        .finish()
+        .map_err(|e| AppError::Internal(format!("rendering the invoice PDF: {e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FONT;
+
+    #[test]
+    fn the_font_covers_hangul_syllables_and_latin() {
+        use skrifa::MetadataProvider;
+        let font = skrifa::FontRef::new(FONT).expect("the font parses");
+        let charmap = font.charmap();
+        let missing: Vec<char> = ('가'..='힣')
+            .chain(' '..='~')
+            .filter(|c| charmap.map(*c).is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} characters without a glyph",
+            missing.len()
+        );
+    }
+}
