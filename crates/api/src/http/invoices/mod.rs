@@ -196,7 +196,7 @@ async fn get_invoice(
     tag = "invoices",
     operation_id = "get_invoice_pdf",
     params(AccountInvoicePath),
-    responses((status = 200, description = "The invoice as a PDF", content_type = "application/pdf", body = Vec<u8>)),
+    responses((status = 200, description = "The invoice as a PDF", content_type = "application/pdf", body = PdfDocument)),
     security(("bearer" = []))
 )]
 #[get("/accounts/{account_id}/invoices/{invoice_id}/pdf")]

@@ -1,8 +1,12 @@
 //! Wire types of invoices: the preview, its lines and groups. Amounts are decimal strings with
 //! exactly the currency's minor-unit decimals, beside the account's `currency`.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::http::usage::wire::RatedLineResponse;
 use crate::http::wire::CurrencyCode;
@@ -277,4 +281,23 @@ pub struct InvoiceListResponse {
     /// Pass as `starting_after` to read the next page (opaque); absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// The bytes of a PDF document (the body of an `application/pdf` answer).
+pub struct PdfDocument;
+
+impl PartialSchema for PdfDocument {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/pdf")
+            .description(Some("A PDF document."))
+            .into()
+    }
+}
+
+impl ToSchema for PdfDocument {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("PdfDocument")
+    }
 }
