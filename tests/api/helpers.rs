@@ -544,3 +544,95 @@ macro_rules! db_test {
         }
     };
 }
+
+/// One message an [`SmtpCapture`] received: its envelope recipients and its data.
+#[derive(Clone, Debug)]
+pub struct CapturedMail {
+    pub recipients: Vec<String>,
+    pub data: String,
+}
+
+/// A local SMTP server that accepts every message and keeps it: what the mail tests send to.
+pub struct SmtpCapture {
+    pub url: String,
+    mails: Arc<std::sync::Mutex<Vec<CapturedMail>>>,
+}
+
+impl SmtpCapture {
+    pub async fn start() -> SmtpCapture {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("smtp://{}", listener.local_addr().expect("address"));
+        let mails = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = mails.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(smtp_session(stream, kept.clone()));
+            }
+        });
+        SmtpCapture { url, mails }
+    }
+
+    pub fn mails(&self) -> Vec<CapturedMail> {
+        self.mails.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Just enough SMTP for a client that sends: greeting, EHLO, MAIL, RCPT, DATA, QUIT.
+async fn smtp_session(
+    stream: tokio::net::TcpStream,
+    mails: Arc<std::sync::Mutex<Vec<CapturedMail>>>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let _ = write.write_all(b"220 capture ESMTP\r\n").await;
+    let mut recipients = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-capture\r\n250 8BITMIME\r\n",
+            "HELO" | "MAIL" | "RSET" | "NOOP" => b"250 OK\r\n",
+            "RCPT" => {
+                let to = line
+                    .split_once(':')
+                    .map(|(_, to)| to.trim().trim_matches(|c| c == '<' || c == '>').to_owned())
+                    .unwrap_or_default();
+                recipients.push(to);
+                b"250 OK\r\n"
+            }
+            "DATA" => {
+                let _ = write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
+                let mut data = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line == "." {
+                        break;
+                    }
+                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                    data.push('\n');
+                }
+                mails
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(CapturedMail {
+                        recipients: std::mem::take(&mut recipients),
+                        data,
+                    });
+                b"250 OK queued\r\n"
+            }
+            "QUIT" => {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return;
+            }
+            _ => b"502 not implemented\r\n",
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}

@@ -16,6 +16,7 @@ mod demo;
 mod health;
 mod idempotency;
 mod invoices;
+mod mail;
 mod migrations;
 mod openapi;
 mod problems;

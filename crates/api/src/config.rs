@@ -24,6 +24,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub billing: BillingSettings,
+    pub mail: MailSettings,
     pub log: LogSettings,
 }
 
@@ -122,6 +123,32 @@ pub struct BillingSettings {
     pub seller_name: String,
 }
 
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MailSettings {
+    /// The SMTP server: `smtp://127.0.0.1:1025`, `smtps://user:password@smtp.example.com:465`.
+    /// Empty: mail is logged, not sent.
+    pub smtp_url: String,
+    /// The sender of billing mail.
+    pub from: String,
+}
+
+impl fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("MailSettings")
+            .field(
+                "smtp_url",
+                &if self.smtp_url.is_empty() {
+                    "<unset>"
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LogSettings {
     /// `json` (structured, default) or `pretty`.
@@ -159,6 +186,10 @@ impl Default for Settings {
                 finalize_grace: "1d".into(),
                 run_every: "15m".into(),
                 seller_name: "Billing API".into(),
+            },
+            mail: MailSettings {
+                smtp_url: String::new(),
+                from: "billing@localhost".into(),
             },
             log: LogSettings {
                 format: "json".into(),

@@ -1,11 +1,13 @@
 //! The jobs inside `billing serve`: the billing run on a schedule (finalization now; charges,
-//! retries and expiries with their issues). Each run calls the same use case as
-//! `POST /v1/admin/billing-runs` and `billing run`, which does its work once however many runs
-//! overlap (in this process or another), so a run that is late or doubled is harmless.
+//! retries and expiries with their issues), and the mail sender. Each run calls the same use
+//! case as `POST /v1/admin/billing-runs` and `billing run`, which does its work once however
+//! many runs overlap (in this process or another), so a run that is late or doubled is
+//! harmless; the sender claims each mail before sending it.
 
 use std::time::Duration;
 
 use crate::application::invoices::finalize;
+use crate::application::mail::{deliver_due, ConfiguredMailer};
 use crate::application::state::AppState;
 
 /// Starts the billing run every `every` (none when `None`), the first one at once.
@@ -32,6 +34,27 @@ pub fn spawn(state: AppState, every: Option<Duration>) {
                 // Logged and tried again at the next tick; nothing half-done stays behind (each
                 // period is finalized in its own transaction).
                 Err(error) => tracing::error!(error = %error, "billing run failed"),
+            }
+        }
+    });
+}
+
+/// How many mails one pass of the sender takes.
+const MAIL_BATCH: u64 = 100;
+
+/// Starts the mail sender: every `every`, the mail that is due.
+pub fn spawn_mailer(state: AppState, mailer: ConfiguredMailer, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match deliver_due(&state, &mailer, state.clock.now(), MAIL_BATCH).await {
+                Ok(done) if done.sent + done.failed > 0 => {
+                    tracing::info!(sent = done.sent, failed = done.failed, "mail sent");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(error = %error, "the mail sender failed"),
             }
         }
     });

@@ -212,7 +212,13 @@ async fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
         print_demo(&settings, &base, &users)?;
     }
     // After the demo is in: the first run (at once) finalizes its last month.
-    billing_api::jobs::spawn(state, settings.billing_run_every()?);
+    billing_api::jobs::spawn(state.clone(), settings.billing_run_every()?);
+    let mailer = billing_api::application::mail::ConfiguredMailer::new(
+        &settings.mail.smtp_url,
+        &settings.mail.from,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    billing_api::jobs::spawn_mailer(state, mailer, std::time::Duration::from_secs(30));
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -6,8 +6,9 @@
 //! One module per bounded context, named like its routes, OpenAPI tag, tables and test file:
 //! [`accounts`] (accounts, members, projects, participants and who may see what), [`catalog`]
 //! (products, plans, plan changes), [`usage`] (ingestion and reads), [`invoices`] (the
-//! preview). Adapters for the outside world (a payment gateway, a mailer) will be traits owned
-//! here, with their implementations beside them, so tests can swap them.
+//! preview, the billing run, the history and the PDF), [`mail`] (the billing mail's outbox
+//! sender). Adapters for the outside world are traits owned here, with their implementations
+//! beside them, so tests can swap them: [`mail::Mailer`] now, a payment gateway next.
 
 pub mod accounts;
 pub mod catalog;
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod error;
 pub mod idempotency;
 pub mod invoices;
+pub mod mail;
 pub mod state;
 pub mod usage;
 

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod catalog;
 pub mod idempotency;
 pub mod invoices;
+pub mod mail;
 pub(crate) mod sql;
 pub mod usage;
 

@@ -90,6 +90,34 @@ async fn insert(
     Ok(account)
 }
 
+/// Sets (or with `None` removes) the account's billing email, where each finalized invoice is
+/// mailed: the owner's or a billing admin's decision (an operator's too, as support).
+pub async fn set_billing_email(
+    state: &AppState,
+    reader: &Reader,
+    id: &AccountId,
+    email: Option<&str>,
+) -> Result<(Account, Role), AppError> {
+    let (_, role) = membership_of(state, reader, id).await?;
+    if !role.manages_billing() {
+        return Err(AppError::Forbidden);
+    }
+    let email = email
+        .map(billing_domain::names::EmailAddress::parse)
+        .transpose()
+        .map_err(|e| {
+            AppError::Validation(vec![crate::application::FieldError::domain(
+                "billing_email",
+                &e,
+            )])
+        })?;
+    let changes = AccountChanges {
+        billing_email: Some(email),
+        ..AccountChanges::default()
+    };
+    Ok((update(state, id, changes).await?, role))
+}
+
 pub async fn get(state: &AppState, id: &AccountId) -> Result<Account, AppError> {
     repo::accounts::find(&state.db, id)
         .await?

@@ -145,27 +145,25 @@ pub async fn finalize_period(
         .iter()
         .map(|(id, project)| (id.clone(), project.name.to_string()))
         .collect();
-    let stored = repo::invoices::insert(
-        &txn,
-        &NewInvoice {
-            id: &id,
-            account: &account.id,
-            period: &period,
-            number: &number,
-            invoice: &assembled.invoice,
-            project_names: &names,
-            // The invoice is for the period: it is billed as of the period's end, whenever the
-            // run happens to finalize it.
-            billing_date: period.end(),
-            finalized_at: as_of,
-        },
-    )
-    .await;
-    match stored {
+    let new = NewInvoice {
+        id: &id,
+        account: &account.id,
+        period: &period,
+        number: &number,
+        invoice: &assembled.invoice,
+        project_names: &names,
+        // The invoice is for the period: it is billed as of the period's end, whenever the run
+        // happens to finalize it.
+        billing_date: period.end(),
+        finalized_at: as_of,
+    };
+    match repo::invoices::insert(&txn, &new).await {
         Ok(()) => {}
         Err(PersistenceError::AlreadyExists) => return Ok(None),
         Err(other) => return Err(other.into()),
     }
+    // Its mail to the billing email, in the same transaction: both or neither.
+    crate::application::mail::queue_invoice(&txn, &account, &new, state.clock.now()).await?;
     txn.commit()
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;

@@ -7,13 +7,13 @@ pub mod wire;
 
 pub use admin::configure_admin;
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, put, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::application::accounts::{self, projects, Reader};
 use crate::application::AppState;
 use crate::http::accounts::wire::*;
-use crate::http::extract::{AccountParam, ProjectParam};
+use crate::http::extract::{AccountParam, ProjectParam, ValidJson};
 use crate::http::extract::{CursorKey, PageQuery, SearchQuery};
 use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, AccountProjectPath};
@@ -21,6 +21,7 @@ use crate::http::wire::{AccountPath, AccountProjectPath};
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_my_accounts)
         .service(get_my_account)
+        .service(set_billing_email)
         .service(list_my_projects)
         .service(get_my_project);
 }
@@ -76,6 +77,34 @@ async fn get_my_account(
     AccountParam(account): AccountParam,
 ) -> Result<HttpResponse, ApiError> {
     let (account, role) = accounts::membership_of(&state, &reader, &account).await?;
+    Ok(HttpResponse::Ok().json(MyAccountResponse {
+        account: (&account).into(),
+        role: role.into(),
+    }))
+}
+
+/// Set the billing email
+///
+/// Where each finalized invoice is mailed, with its PDF. `null` removes it (invoices are then not
+/// mailed). For the account's owner and billing admins; a member gets 403.
+#[utoipa::path(
+    tag = "accounts",
+    operation_id = "set_billing_email",
+    params(AccountPath),
+    request_body(content = BillingEmailRequest, example = json!({"billing_email": "billing@acme.example"})),
+    responses((status = 200, description = "The account with its billing email", body = MyAccountResponse)),
+    security(("bearer" = []))
+)]
+#[put("/accounts/{account_id}/billing-email")]
+async fn set_billing_email(
+    reader: Reader,
+    state: web::Data<AppState>,
+    AccountParam(account): AccountParam,
+    body: ValidJson<BillingEmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (account, role) =
+        accounts::set_billing_email(&state, &reader, &account, body.0.billing_email.as_deref())
+            .await?;
     Ok(HttpResponse::Ok().json(MyAccountResponse {
         account: (&account).into(),
         role: role.into(),

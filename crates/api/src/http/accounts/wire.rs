@@ -164,6 +164,14 @@ pub struct MyAccountResponse {
     pub role: RoleDto,
 }
 
+/// The account's billing email: where finalized invoices are mailed; `null` removes it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct BillingEmailRequest {
+    #[schema(example = "billing@acme.example", max_length = 254)]
+    pub billing_email: Option<String>,
+}
+
 // --- Members ---------------------------------------------------------------------------------
 
 /// A user's membership of an account.

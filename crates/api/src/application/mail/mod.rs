@@ -1,0 +1,226 @@
+//! Mail (SPEC 5, issue 10): each finalized invoice is mailed, with its PDF, to the account's
+//! billing email. The mail is queued in the outbox in the transaction that finalizes the invoice
+//! ([`queue_invoice`]), so an invoice and its mail exist together or not at all, and
+//! [`deliver_due`] sends what is due through a [`Mailer`]: SMTP ([`smtp::SmtpMailer`]), or the
+//! log when no SMTP server is configured ([`LogMailer`]). Tests swap in their own.
+//!
+//! Once per invoice: a mail is claimed before it is sent (two senders never send it at once),
+//! marked sent after, and retried with backoff when sending fails. A sender killed between
+//! sending and marking cannot know the message left: the claim runs out and the mail is sent
+//! again, with the same `Message-ID` (`<mail id@billing>`). Receivers and mail clients that
+//! deduplicate by `Message-ID` show it once; one that does not shows the same message twice.
+//! Nothing else can do better: SMTP has no way to ask a server whether it took a message.
+
+pub mod smtp;
+
+use std::future::Future;
+
+use billing_domain::accounts::Account;
+use billing_domain::names::AccountId;
+use billing_persistence::repo;
+use billing_persistence::repo::invoices::NewInvoice;
+use billing_persistence::repo::mail::{NewMail, QueuedMail};
+use billing_persistence::ConnectionTrait;
+use time::{Duration, OffsetDateTime};
+
+use crate::application::error::AppError;
+use crate::application::state::AppState;
+
+/// A message ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// Stable across attempts: `<mail id@billing>`.
+    pub message_id: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// File name and bytes of a PDF to attach.
+    pub attachment: Option<(String, Vec<u8>)>,
+}
+
+/// Sends mail. `Err` carries why, for the outbox row (never a secret: no credentials).
+pub trait Mailer: Send + Sync {
+    fn send(&self, mail: &OutgoingMail) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Without SMTP settings: mail is logged (recipient, subject, message id), not sent.
+pub struct LogMailer;
+
+impl Mailer for LogMailer {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), String> {
+        tracing::info!(
+            to = %mail.to,
+            subject = %mail.subject,
+            message_id = %mail.message_id,
+            "mail not sent (no SMTP server configured): logged instead"
+        );
+        Ok(())
+    }
+}
+
+/// The mailer the settings name: SMTP, or the log without an SMTP URL.
+pub enum ConfiguredMailer {
+    Smtp(Box<smtp::SmtpMailer>),
+    Log(LogMailer),
+}
+
+impl ConfiguredMailer {
+    pub fn new(smtp_url: &str, from: &str) -> Result<Self, String> {
+        if smtp_url.trim().is_empty() {
+            Ok(ConfiguredMailer::Log(LogMailer))
+        } else {
+            smtp::SmtpMailer::new(smtp_url, from).map(|m| ConfiguredMailer::Smtp(Box::new(m)))
+        }
+    }
+}
+
+impl Mailer for ConfiguredMailer {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), String> {
+        match self {
+            ConfiguredMailer::Smtp(smtp) => smtp.send(mail).await,
+            ConfiguredMailer::Log(log) => log.send(mail).await,
+        }
+    }
+}
+
+/// How long a claimed mail waits before it is tried again if its sender never reports back.
+pub const CLAIM: Duration = Duration::minutes(5);
+
+/// The wait before attempt `n + 1` after `n` failed ones: 1, 5, 30 minutes, then 2 hours, then
+/// 6 hours at most.
+pub fn backoff(attempts: i32) -> Duration {
+    match attempts {
+        ..=1 => Duration::minutes(1),
+        2 => Duration::minutes(5),
+        3 => Duration::minutes(30),
+        4 => Duration::hours(2),
+        _ => Duration::hours(6),
+    }
+}
+
+/// Queues the mail of a finalized invoice to the account's billing email, if it has one, in
+/// the finalizing transaction.
+pub async fn queue_invoice<C: ConnectionTrait>(
+    db: &C,
+    account: &Account,
+    invoice: &NewInvoice<'_>,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let Some(recipient) = &account.billing_email else {
+        return Ok(());
+    };
+    let id = format!("mail_{}", uuid::Uuid::now_v7().simple());
+    let subject = format!(
+        "Invoice {} for {} ({} {})",
+        invoice.number,
+        invoice.period,
+        invoice.invoice.payment_amount,
+        invoice.invoice.currency.code()
+    );
+    let body = format!(
+        "Your invoice {number} for {period} is attached.\n\n\
+         Usage amount: {usage} {currency}\n\
+         Discounts: {discount} {currency}\n\
+         Credit: {credit} {currency}\n\
+         Tax: {tax} {currency}\n\
+         Total: {total} {currency}\n\
+         Payment amount: {payment} {currency}\n",
+        number = invoice.number,
+        period = invoice.period,
+        usage = invoice.invoice.usage_amount,
+        discount = invoice.invoice.discount,
+        credit = invoice.invoice.credit,
+        tax = invoice.invoice.tax,
+        total = invoice.invoice.total,
+        payment = invoice.invoice.payment_amount,
+        currency = invoice.invoice.currency.code(),
+    );
+    repo::mail::enqueue(
+        db,
+        &NewMail {
+            id: &id,
+            account: &account.id,
+            kind: "invoice",
+            subject_id: invoice.id.as_str(),
+            recipient: recipient.as_str(),
+            subject: &subject,
+            body: &body,
+            now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// What one delivery pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub sent: usize,
+    pub failed: usize,
+}
+
+/// Sends the mail that is due at `now` (at most `limit`), each claimed first.
+pub async fn deliver_due<M: Mailer>(
+    state: &AppState,
+    mailer: &M,
+    now: OffsetDateTime,
+    limit: u64,
+) -> Result<Delivered, AppError> {
+    let mut done = Delivered::default();
+    for mail in repo::mail::due(&state.db, now, limit).await? {
+        if !repo::mail::claim(&state.db, &mail, now + CLAIM).await? {
+            continue; // another sender has it
+        }
+        let outgoing = match compose(state, &mail).await {
+            Ok(outgoing) => outgoing,
+            Err(error) => {
+                let retry = now + backoff(mail.attempts + 1);
+                repo::mail::mark_failed(&state.db, &mail.id, retry, &error.to_string()).await?;
+                done.failed += 1;
+                continue;
+            }
+        };
+        match mailer.send(&outgoing).await {
+            Ok(()) => {
+                repo::mail::mark_sent(&state.db, &mail.id, state.clock.now()).await?;
+                done.sent += 1;
+            }
+            Err(error) => {
+                tracing::warn!(mail = %mail.id, attempts = mail.attempts + 1, error = %error, "mail not sent; will retry");
+                let retry = now + backoff(mail.attempts + 1);
+                repo::mail::mark_failed(&state.db, &mail.id, retry, &error).await?;
+                done.failed += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The message of a queued mail: its text, and the invoice's PDF attached.
+async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, AppError> {
+    let account_id =
+        AccountId::parse(&mail.account).map_err(|e| AppError::Internal(format!("outbox: {e}")))?;
+    let account = repo::accounts::find(&state.db, &account_id)
+        .await?
+        .ok_or_else(|| AppError::Internal("outbox: the account is gone".into()))?;
+    let attachment = match mail.kind.as_str() {
+        "invoice" => {
+            let id = billing_domain::names::InvoiceId::parse(&mail.subject_id)
+                .map_err(|e| AppError::Internal(format!("outbox: {e}")))?;
+            let invoice = repo::invoices::find(&state.db, &account.id, &id, account.billing_offset)
+                .await?
+                .ok_or_else(|| AppError::Internal("outbox: the invoice is gone".into()))?;
+            let pdf =
+                crate::application::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
+            Some((format!("{}.pdf", invoice.number), pdf))
+        }
+        _ => None,
+    };
+    Ok(OutgoingMail {
+        message_id: format!("<{}@billing>", mail.id),
+        to: mail.recipient.clone(),
+        subject: mail.subject.clone(),
+        body: mail.body.clone(),
+        attachment,
+    })
+}

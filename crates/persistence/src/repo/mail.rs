@@ -1,0 +1,199 @@
+//! The mail outbox (`email_outbox`): mail written in the transaction that makes its subject (a
+//! finalized invoice), and delivered later by the sender in `billing serve`. A row is claimed
+//! before it is sent (its attempt count is the version), so two senders never send it at once.
+
+use billing_domain::names::AccountId;
+use sea_orm::sea_query::{Expr, Order, Query};
+use sea_orm::ConnectionTrait;
+use time::OffsetDateTime;
+
+use super::sql::{a, build, get};
+use super::utc;
+use crate::error::{unique_or_db, PersistenceError};
+
+/// A mail to queue.
+pub struct NewMail<'a> {
+    pub id: &'a str,
+    pub account: &'a AccountId,
+    /// What it is about: `invoice`.
+    pub kind: &'a str,
+    /// The id of what it is about; one mail per kind and subject.
+    pub subject_id: &'a str,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub now: OffsetDateTime,
+}
+
+/// Queues a mail. Queuing the same kind and subject again is a no-op: it is mailed once.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    mail: &NewMail<'_>,
+) -> Result<(), PersistenceError> {
+    let insert = Query::insert()
+        .into_table(a("email_outbox"))
+        .columns(
+            [
+                "id",
+                "account_id",
+                "kind",
+                "subject_id",
+                "recipient",
+                "subject",
+                "body",
+                "attempts",
+                "next_attempt_at",
+                "created_at",
+            ]
+            .map(a),
+        )
+        .values_panic([
+            mail.id.into(),
+            mail.account.as_str().into(),
+            mail.kind.into(),
+            mail.subject_id.into(),
+            mail.recipient.into(),
+            mail.subject.into(),
+            mail.body.into(),
+            0i32.into(),
+            utc(mail.now).into(),
+            utc(mail.now).into(),
+        ])
+        .to_owned();
+    match db.execute(build(db, &insert)).await.map_err(unique_or_db) {
+        Ok(_) | Err(PersistenceError::AlreadyExists) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+/// A queued mail.
+#[derive(Clone, Debug)]
+pub struct QueuedMail {
+    pub id: String,
+    pub account: String,
+    pub kind: String,
+    pub subject_id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i32,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+const COLUMNS: [&str; 9] = [
+    "id",
+    "account_id",
+    "kind",
+    "subject_id",
+    "recipient",
+    "subject",
+    "body",
+    "attempts",
+    "sent_at",
+];
+
+fn queued_of(row: &sea_orm::QueryResult) -> Result<QueuedMail, PersistenceError> {
+    Ok(QueuedMail {
+        id: get(row, "id")?,
+        account: get(row, "account_id")?,
+        kind: get(row, "kind")?,
+        subject_id: get(row, "subject_id")?,
+        recipient: get(row, "recipient")?,
+        subject: get(row, "subject")?,
+        body: get(row, "body")?,
+        attempts: get(row, "attempts")?,
+        sent_at: get(row, "sent_at")?,
+    })
+}
+
+/// Unsent mail whose next attempt is due at `now`, oldest first.
+pub async fn due<C: ConnectionTrait>(
+    db: &C,
+    now: OffsetDateTime,
+    limit: u64,
+) -> Result<Vec<QueuedMail>, PersistenceError> {
+    let select = Query::select()
+        .columns(COLUMNS.map(a))
+        .from(a("email_outbox"))
+        .and_where(Expr::col(a("sent_at")).is_null())
+        .and_where(Expr::col(a("next_attempt_at")).lte(utc(now)))
+        .order_by(a("next_attempt_at"), Order::Asc)
+        .limit(limit)
+        .to_owned();
+    db.query_all(build(db, &select))
+        .await?
+        .iter()
+        .map(queued_of)
+        .collect()
+}
+
+/// Every mail about a subject (what tests and support look at).
+pub async fn about<C: ConnectionTrait>(
+    db: &C,
+    subject_id: &str,
+) -> Result<Vec<QueuedMail>, PersistenceError> {
+    let select = Query::select()
+        .columns(COLUMNS.map(a))
+        .from(a("email_outbox"))
+        .and_where(Expr::col(a("subject_id")).eq(subject_id))
+        .to_owned();
+    db.query_all(build(db, &select))
+        .await?
+        .iter()
+        .map(queued_of)
+        .collect()
+}
+
+/// Claims a mail for one attempt: only if no one has since (the attempt count is unchanged) and
+/// it is still unsent. Its next attempt moves to `lease_until`, when it is tried again if this
+/// attempt never reports back (the sender died).
+pub async fn claim<C: ConnectionTrait>(
+    db: &C,
+    mail: &QueuedMail,
+    lease_until: OffsetDateTime,
+) -> Result<bool, PersistenceError> {
+    let update = Query::update()
+        .table(a("email_outbox"))
+        .value(a("attempts"), Expr::col(a("attempts")).add(1))
+        .value(a("next_attempt_at"), utc(lease_until))
+        .and_where(Expr::col(a("id")).eq(mail.id.as_str()))
+        .and_where(Expr::col(a("attempts")).eq(mail.attempts))
+        .and_where(Expr::col(a("sent_at")).is_null())
+        .to_owned();
+    Ok(db.execute(build(db, &update)).await?.rows_affected() == 1)
+}
+
+/// Marks a mail sent.
+pub async fn mark_sent<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<(), PersistenceError> {
+    let update = Query::update()
+        .table(a("email_outbox"))
+        .value(a("sent_at"), utc(now))
+        .value(a("last_error"), Option::<String>::None)
+        .and_where(Expr::col(a("id")).eq(id))
+        .to_owned();
+    db.execute(build(db, &update)).await?;
+    Ok(())
+}
+
+/// Records a failed attempt and when to try again.
+pub async fn mark_failed<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    retry_at: OffsetDateTime,
+    error: &str,
+) -> Result<(), PersistenceError> {
+    let error: String = error.chars().take(2000).collect();
+    let update = Query::update()
+        .table(a("email_outbox"))
+        .value(a("next_attempt_at"), utc(retry_at))
+        .value(a("last_error"), error)
+        .and_where(Expr::col(a("id")).eq(id))
+        .and_where(Expr::col(a("sent_at")).is_null())
+        .to_owned();
+    db.execute(build(db, &update)).await?;
+    Ok(())
+}
