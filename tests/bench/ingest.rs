@@ -417,6 +417,8 @@ struct Run {
     reads_large: (Duration, Duration),
     billing_small: (Duration, Duration),
     billing_large: (Duration, Duration),
+    preview_small: (Duration, Duration),
+    preview_large: (Duration, Duration),
 }
 
 fn rate(events: usize, elapsed: Duration) -> f64 {
@@ -470,6 +472,8 @@ async fn run_http(
     let reads_large = bench.read_latency(&large, period, "usage").await;
     let billing_small = bench.read_latency(&small, period, "billing/channels").await;
     let billing_large = bench.read_latency(&large, period, "billing/channels").await;
+    let preview_small = bench.read_latency(&small, period, "invoices/preview").await;
+    let preview_large = bench.read_latency(&large, period, "invoices/preview").await;
     bench.stop().await;
     Run {
         name,
@@ -479,6 +483,8 @@ async fn run_http(
         reads_large,
         billing_small,
         billing_large,
+        preview_small,
+        preview_large,
     }
 }
 
@@ -582,6 +588,16 @@ fn report(run: &Run) {
         run.events,
         ms(run.billing_large.0),
         ms(run.billing_large.1)
+    );
+    println!(
+        "{:<9} invoice preview     p50/p99: 1e3 events {} / {}   {} events {} / {}   p99 ratio {:.2} (target <= 1.2)",
+        run.name,
+        ms(run.preview_small.0),
+        ms(run.preview_small.1),
+        run.events,
+        ms(run.preview_large.0),
+        ms(run.preview_large.1),
+        run.preview_large.1.as_secs_f64() / run.preview_small.1.as_secs_f64()
     );
 }
 

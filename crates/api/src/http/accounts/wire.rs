@@ -168,7 +168,7 @@ pub struct MyAccountResponse {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct BillingEmailRequest {
-    #[schema(example = "billing@acme.example", max_length = 254)]
+    #[schema(format = Email, max_length = 254, example = "billing@acme.example")]
     pub billing_email: Option<String>,
 }
 
