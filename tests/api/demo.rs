@@ -2,11 +2,7 @@
 //! usage from the start of the previous month, so every read has real numbers. Loading twice
 //! changes nothing.
 
-use std::sync::Arc;
-
-use billing_api::application::state::AppState;
 use billing_api::demo;
-use billing_domain::period::BillingOffset;
 use time::macros::datetime;
 
 use crate::db_test;
@@ -16,11 +12,7 @@ db_test!(
     the_demo_has_a_month_of_usage_and_loads_once,
     async |app: &TestApp| {
         app.clock.set(datetime!(2026-11-23 12:00 UTC));
-        let state = AppState::new(
-            app.db.clone(),
-            Arc::new(app.clock.clone()),
-            BillingOffset::UTC,
-        );
+        let state = app.state();
         let users = demo::load(&state).await.unwrap();
         let alice = users
             .iter()
@@ -78,11 +70,7 @@ db_test!(
     async |app: &TestApp| {
         // What `billing serve --demo` does: load the demo, then the billing job runs at once.
         app.clock.set(datetime!(2026-11-23 12:00 UTC));
-        let state = AppState::new(
-            app.db.clone(),
-            Arc::new(app.clock.clone()),
-            BillingOffset::UTC,
-        );
+        let state = app.state();
         let users = demo::load(&state).await.unwrap();
         let report = billing_api::application::invoices::finalize::run(
             &state,

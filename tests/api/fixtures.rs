@@ -119,3 +119,13 @@ pub async fn shop(app: &TestApp) -> Shop {
         staging,
     }
 }
+
+/// Runs billing as of `as_of` as an operator.
+pub async fn run_billing(app: &TestApp, as_of: &str) -> crate::helpers::Resp {
+    app.post(
+        "/v1/admin/billing-runs",
+        &app.admin_token(),
+        json!({"as_of": as_of}),
+    )
+    .await
+}

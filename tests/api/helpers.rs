@@ -180,6 +180,16 @@ impl TestApp {
         })
     }
 
+    /// The use cases' state on this app's database and clock, for tests that call them without
+    /// HTTP (the demo loader, the billing run, the mail sender), as `billing serve` does.
+    pub fn state(&self) -> billing_api::application::state::AppState {
+        billing_api::application::state::AppState::new(
+            self.db.clone(),
+            Arc::new(self.clock.clone()),
+            billing_domain::period::BillingOffset::UTC,
+        )
+    }
+
     /// A second server on the same database, with its own connection pool and the same clock:
     /// what a second `billing serve` process against the same database does. Its address.
     pub async fn twin(&self) -> String {

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::db_test;
-use crate::fixtures::{shop, Shop};
+use crate::fixtures::{run_billing, shop, Shop};
 use crate::helpers::{Resp, TestApp};
 
 async fn preview(app: &TestApp, user: &str, account: &str, query: &str) -> Resp {
@@ -223,15 +223,6 @@ db_test!(
 );
 
 // --- Finalization and the billing run ------------------------------------------------------
-
-async fn run_billing(app: &TestApp, as_of: &str) -> Resp {
-    app.post(
-        "/v1/admin/billing-runs",
-        &app.admin_token(),
-        json!({"as_of": as_of}),
-    )
-    .await
-}
 
 /// The invoices stored for an account: (period, number, status, usage, tax, total, payment).
 async fn stored_invoices(

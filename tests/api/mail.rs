@@ -3,30 +3,19 @@
 //! dies after sending sends again under the same Message-ID.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 
 use billing_api::application::clock::Clock;
 use billing_api::application::mail::{
     deliver_due, smtp::SmtpMailer, LogMailer, Mailer, OutgoingMail,
 };
-use billing_api::application::state::AppState;
-use billing_domain::period::BillingOffset;
 use futures_util::FutureExt;
 use serde_json::json;
 use time::macros::datetime;
 use time::Duration;
 
 use crate::db_test;
-use crate::fixtures::{shop, Shop};
+use crate::fixtures::{run_billing, shop, Shop};
 use crate::helpers::{captured_log, SmtpCapture, TestApp};
-
-fn state(app: &TestApp) -> AppState {
-    AppState::new(
-        app.db.clone(),
-        Arc::new(app.clock.clone()),
-        BillingOffset::UTC,
-    )
-}
 
 /// The shop with a billing email, and November finalized: one invoice, one mail queued.
 async fn finalized_shop(app: &TestApp) -> (Shop, String) {
@@ -40,13 +29,7 @@ async fn finalized_shop(app: &TestApp) -> (Shop, String) {
         .await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.body["billing_email"], "billing@acme.example");
-    let run = app
-        .post(
-            "/v1/admin/billing-runs",
-            &app.admin_token(),
-            json!({"as_of": "2026-12-02T00:00:00Z"}),
-        )
-        .await;
+    let run = run_billing(app, "2026-12-02T00:00:00Z").await;
     let invoice = run.body["finalized"][0]["invoices"][0]["invoice_id"]
         .as_str()
         .unwrap_or_else(|| panic!("no invoice: {}", run.body))
@@ -66,7 +49,7 @@ db_test!(
         let (shop, invoice) = finalized_shop(app).await;
         let capture = SmtpCapture::start().await;
         let mailer = SmtpMailer::new(&capture.url, "billing@provider.example").unwrap();
-        let state = state(app);
+        let state = app.state();
         let now = app.clock.now();
         let done = deliver_due(&state, &mailer, now, 10).await.unwrap();
         assert_eq!((done.sent, done.failed), (1, 0));
@@ -98,12 +81,7 @@ db_test!(
             .await
             .unwrap();
         assert_eq!((again.sent, again.failed), (0, 0));
-        app.post(
-            "/v1/admin/billing-runs",
-            &app.admin_token(),
-            json!({"as_of": "2026-12-02T00:00:00Z"}),
-        )
-        .await;
+        run_billing(app, "2026-12-02T00:00:00Z").await;
         let queued = billing_persistence::repo::mail::about(&app.db, &invoice)
             .await
             .unwrap();
@@ -147,13 +125,7 @@ db_test!(
             .await;
         assert_eq!(resp.status, 200, "{}", resp.body);
         assert!(resp.body["billing_email"].is_null());
-        let run = app
-            .post(
-                "/v1/admin/billing-runs",
-                &app.admin_token(),
-                json!({"as_of": "2026-12-02T00:00:00Z"}),
-            )
-            .await;
+        let run = run_billing(app, "2026-12-02T00:00:00Z").await;
         let invoice = run.body["finalized"][0]["invoices"][0]["invoice_id"]
             .as_str()
             .unwrap()
@@ -182,7 +154,7 @@ db_test!(
         let (_, invoice) = finalized_shop(app).await;
         let capture = SmtpCapture::start().await;
         let smtp = || SmtpMailer::new(&capture.url, "billing@provider.example").unwrap();
-        let state = state(app);
+        let state = app.state();
         let now = app.clock.now();
         let dying = DiesAfterSending(smtp());
         let died = AssertUnwindSafe(deliver_due(&state, &dying, now, 10))
@@ -220,7 +192,7 @@ db_test!(
     async |app: &TestApp| {
         app.clock.set(datetime!(2026-12-02 00:00 UTC));
         let (_, invoice) = finalized_shop(app).await;
-        let state = state(app);
+        let state = app.state();
         let now = app.clock.now();
         // Nothing listens on this port: the attempt fails, and is retried a minute later.
         let closed = {
@@ -254,7 +226,7 @@ db_test!(
     async |app: &TestApp| {
         let before = captured_log().len();
         let (_, invoice) = finalized_shop(app).await;
-        let state = state(app);
+        let state = app.state();
         let done = deliver_due(&state, &LogMailer, app.clock.now(), 10)
             .await
             .unwrap();

@@ -131,29 +131,7 @@ pub async fn insert<C: ConnectionTrait>(
     let i = new.invoice;
     let insert = Query::insert()
         .into_table(a("invoices"))
-        .columns(
-            [
-                "id",
-                "account_id",
-                "period",
-                "number",
-                "currency",
-                "status",
-                "usage_amount_minor",
-                "discount_minor",
-                "credit_minor",
-                "determined_amount_minor",
-                "tax_rate",
-                "tax_minor",
-                "total_minor",
-                "balance_applied_minor",
-                "payment_amount_minor",
-                "paid_minor",
-                "billing_date",
-                "finalized_at",
-            ]
-            .map(a),
-        )
+        .columns(HEADER_COLUMNS.map(a))
         .values_panic([
             new.id.as_str().into(),
             new.account.as_str().into(),
@@ -251,6 +229,7 @@ pub struct StoredInvoice {
     pub project_names: HashMap<ProjectId, String>,
 }
 
+/// The columns of an invoice row, in the order it is written and read.
 const HEADER_COLUMNS: [&str; 18] = [
     "id",
     "account_id",

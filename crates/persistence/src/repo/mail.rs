@@ -106,20 +106,12 @@ fn queued_of(row: &sea_orm::QueryResult) -> Result<QueuedMail, PersistenceError>
     })
 }
 
-/// Unsent mail whose next attempt is due at `now`, oldest first.
-pub async fn due<C: ConnectionTrait>(
+/// The outbox rows a select's conditions pick.
+async fn select_mail<C: ConnectionTrait>(
     db: &C,
-    now: OffsetDateTime,
-    limit: u64,
+    mut select: sea_orm::sea_query::SelectStatement,
 ) -> Result<Vec<QueuedMail>, PersistenceError> {
-    let select = Query::select()
-        .columns(COLUMNS.map(a))
-        .from(a("email_outbox"))
-        .and_where(Expr::col(a("sent_at")).is_null())
-        .and_where(Expr::col(a("next_attempt_at")).lte(utc(now)))
-        .order_by(a("next_attempt_at"), Order::Asc)
-        .limit(limit)
-        .to_owned();
+    select.columns(COLUMNS.map(a)).from(a("email_outbox"));
     db.query_all(build(db, &select))
         .await?
         .iter()
@@ -127,21 +119,29 @@ pub async fn due<C: ConnectionTrait>(
         .collect()
 }
 
+/// Unsent mail whose next attempt is due at `now`, oldest first.
+pub async fn due<C: ConnectionTrait>(
+    db: &C,
+    now: OffsetDateTime,
+    limit: u64,
+) -> Result<Vec<QueuedMail>, PersistenceError> {
+    let mut select = Query::select();
+    select
+        .and_where(Expr::col(a("sent_at")).is_null())
+        .and_where(Expr::col(a("next_attempt_at")).lte(utc(now)))
+        .order_by(a("next_attempt_at"), Order::Asc)
+        .limit(limit);
+    select_mail(db, select).await
+}
+
 /// Every mail about a subject (what tests and support look at).
 pub async fn about<C: ConnectionTrait>(
     db: &C,
     subject_id: &str,
 ) -> Result<Vec<QueuedMail>, PersistenceError> {
-    let select = Query::select()
-        .columns(COLUMNS.map(a))
-        .from(a("email_outbox"))
-        .and_where(Expr::col(a("subject_id")).eq(subject_id))
-        .to_owned();
-    db.query_all(build(db, &select))
-        .await?
-        .iter()
-        .map(queued_of)
-        .collect()
+    let mut select = Query::select();
+    select.and_where(Expr::col(a("subject_id")).eq(subject_id));
+    select_mail(db, select).await
 }
 
 /// Claims a mail for one attempt: only if no one has since (the attempt count is unchanged) and

@@ -474,27 +474,14 @@ pub async fn has_usage<C: ConnectionTrait>(
     Ok(db.query_one(build(db, &select)).await?.is_some())
 }
 
-/// The periods of an account (in its billing offset) whose invoice is no longer open.
+/// The periods of an account (in its billing offset) that are closed to usage: those with an
+/// invoice (every stored invoice is finalized).
 pub async fn closed_periods<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
     offset: BillingOffset,
 ) -> Result<HashSet<BillingPeriod>, PersistenceError> {
-    let select = Query::select()
-        .column(a("period"))
-        .from(a("invoices"))
-        .and_where(Expr::col(a("account_id")).eq(account.as_str()))
-        .and_where(Expr::col(a("status")).ne("open"))
-        .to_owned();
-    db.query_all(build(db, &select))
-        .await?
-        .iter()
-        .map(|row| {
-            let text = get::<String>(row, "period")?;
-            BillingPeriod::parse(&text, offset)
-                .map_err(PersistenceError::corrupt("invoices", account.as_str()))
-        })
-        .collect()
+    super::invoices::invoiced_periods(db, account, offset).await
 }
 
 /// A run of one project's buckets to read as one merged rollup per product: the buckets of
