@@ -158,26 +158,9 @@ pub async fn insert<C: ConnectionTrait>(
         return Ok(());
     }
     let mut lines = Query::insert();
-    lines.into_table(a("invoice_lines")).columns(
-        [
-            "invoice_id",
-            "position",
-            "kind",
-            "project_id",
-            "project_name",
-            "plan_code",
-            "product_code",
-            "reference",
-            "description",
-            "quantity",
-            "free_quantity",
-            "hours",
-            "reference_hours",
-            "exact_amount",
-            "amount_minor",
-        ]
-        .map(a),
-    );
+    lines
+        .into_table(a("invoice_lines"))
+        .columns(LINE_COLUMNS.map(a));
     for (position, line) in i.lines.iter().enumerate() {
         let rated = line.rated.as_ref();
         let position = i32::try_from(position).map_err(|_| PersistenceError::OutOfRange)?;
@@ -228,6 +211,25 @@ pub struct StoredInvoice {
     /// The projects' names at finalization, by id.
     pub project_names: HashMap<ProjectId, String>,
 }
+
+/// The columns of an invoice line, in the order it is written and read.
+const LINE_COLUMNS: [&str; 15] = [
+    "invoice_id",
+    "position",
+    "kind",
+    "project_id",
+    "project_name",
+    "plan_code",
+    "product_code",
+    "reference",
+    "description",
+    "quantity",
+    "free_quantity",
+    "hours",
+    "reference_hours",
+    "exact_amount",
+    "amount_minor",
+];
 
 /// The columns of an invoice row, in the order it is written and read.
 const HEADER_COLUMNS: [&str; 18] = [
@@ -333,25 +335,7 @@ async fn lines_of<C: ConnectionTrait>(
         return Ok(by_invoice);
     }
     let select = Query::select()
-        .columns(
-            [
-                "invoice_id",
-                "kind",
-                "project_id",
-                "project_name",
-                "plan_code",
-                "product_code",
-                "reference",
-                "description",
-                "quantity",
-                "free_quantity",
-                "hours",
-                "reference_hours",
-                "exact_amount",
-                "amount_minor",
-            ]
-            .map(a),
-        )
+        .columns(LINE_COLUMNS.map(a))
         .from(a("invoice_lines"))
         .and_where(Expr::col(a("invoice_id")).is_in(ids.iter().map(String::as_str)))
         .order_by(a("invoice_id"), sea_orm::sea_query::Order::Asc)

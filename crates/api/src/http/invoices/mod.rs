@@ -65,6 +65,20 @@ async fn start_billing_run(
     Ok(HttpResponse::Ok().json(run_response(&report)))
 }
 
+fn amounts_response(invoice: &Invoice) -> InvoiceAmountsResponse {
+    InvoiceAmountsResponse {
+        usage_amount: invoice.usage_amount.to_string(),
+        discount: invoice.discount.to_string(),
+        credit: invoice.credit.to_string(),
+        determined_amount: invoice.determined_amount.to_string(),
+        tax_rate: invoice.tax_rate.to_string(),
+        tax: invoice.tax.to_string(),
+        total: invoice.total.to_string(),
+        balance_applied: invoice.balance_applied.to_string(),
+        payment_amount: invoice.payment_amount.to_string(),
+    }
+}
+
 fn lines_response(
     invoice: &Invoice,
     names: &HashMap<ProjectId, String>,
@@ -110,15 +124,7 @@ fn invoice_response(
         currency: CurrencyCode(i.currency.code().to_owned()),
         billing_date: local(stored.billing_date),
         finalized_at: local(stored.finalized_at),
-        usage_amount: i.usage_amount.to_string(),
-        discount: i.discount.to_string(),
-        credit: i.credit.to_string(),
-        determined_amount: i.determined_amount.to_string(),
-        tax_rate: i.tax_rate.to_string(),
-        tax: i.tax.to_string(),
-        total: i.total.to_string(),
-        balance_applied: i.balance_applied.to_string(),
-        payment_amount: i.payment_amount.to_string(),
+        amounts: amounts_response(i),
         paid_amount: stored.paid.to_string(),
         lines: with_lines.then(|| lines_response(i, &stored.project_names)),
     }
@@ -287,15 +293,7 @@ fn preview_response(p: &Preview) -> InvoicePreviewResponse {
         number: p.finalized.as_ref().map(|f| f.number.clone()),
         currency: CurrencyCode(invoice.currency.code().to_owned()),
         lines: lines_response(invoice, &p.project_names),
-        usage_amount: invoice.usage_amount.to_string(),
-        discount: invoice.discount.to_string(),
-        credit: invoice.credit.to_string(),
-        determined_amount: invoice.determined_amount.to_string(),
-        tax_rate: invoice.tax_rate.to_string(),
-        tax: invoice.tax.to_string(),
-        total: invoice.total.to_string(),
-        balance_applied: invoice.balance_applied.to_string(),
-        payment_amount: invoice.payment_amount.to_string(),
+        amounts: amounts_response(invoice),
         unpaid_amount: p.unpaid_amount.to_string(),
         groups: p.groups.as_ref().map(|groups| {
             groups

@@ -66,6 +66,38 @@ pub struct InvoiceLineResponse {
     pub amount: String,
 }
 
+/// The amounts of an invoice, in SPEC's order (seed 000's payment history names them).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceAmountsResponse {
+    /// Base fees and usage: the sum of the rated lines.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
+    pub usage_amount: String,
+    /// What promotions take off.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub discount: String,
+    /// What credits take off.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub credit: String,
+    /// Usage amount − discount − credit.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
+    pub determined_amount: String,
+    /// The account's tax rate, a fraction (`0.1` is 10 %).
+    #[schema(example = "0.1")]
+    pub tax_rate: String,
+    /// Determined amount × tax rate, rounded once.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "16534")]
+    pub tax: String,
+    /// Determined amount + tax.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
+    pub total: String,
+    /// What the prepaid balance pays of the total.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub balance_applied: String,
+    /// What the card is charged: total − balance applied.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
+    pub payment_amount: String,
+}
+
 /// A group of the preview's rated lines: one project, or one product (base fees in a group of
 /// their own).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -120,33 +152,8 @@ pub struct InvoicePreviewResponse {
     /// Base-fee and usage lines project by project (by project id, each plan in time order),
     /// then discounts, then credits.
     pub lines: Vec<InvoiceLineResponse>,
-    /// Base fees and usage: the sum of the rated lines.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
-    pub usage_amount: String,
-    /// What promotions take off.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
-    pub discount: String,
-    /// What credits take off.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
-    pub credit: String,
-    /// Usage amount − discount − credit.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
-    pub determined_amount: String,
-    /// The account's tax rate, a fraction (`0.1` is 10 %).
-    #[schema(example = "0.1")]
-    pub tax_rate: String,
-    /// Determined amount × tax rate, rounded once.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "16534")]
-    pub tax: String,
-    /// Determined amount + tax.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
-    pub total: String,
-    /// What the prepaid balance would pay of the total.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
-    pub balance_applied: String,
-    /// What the card would be charged: total − balance applied.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
-    pub payment_amount: String,
+    #[serde(flatten)]
+    pub amounts: InvoiceAmountsResponse,
     /// What earlier, finalized invoices still owe.
     #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
     pub unpaid_amount: String,
@@ -241,24 +248,8 @@ pub struct InvoiceResponse {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub finalized_at: time::OffsetDateTime,
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
-    pub usage_amount: String,
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
-    pub discount: String,
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
-    pub credit: String,
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "165335")]
-    pub determined_amount: String,
-    #[schema(example = "0.1")]
-    pub tax_rate: String,
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "16534")]
-    pub tax: String,
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
-    pub total: String,
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
-    pub balance_applied: String,
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
-    pub payment_amount: String,
+    #[serde(flatten)]
+    pub amounts: InvoiceAmountsResponse,
     /// What has been paid of the payment amount.
     #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
     pub paid_amount: String,
