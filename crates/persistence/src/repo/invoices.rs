@@ -67,6 +67,38 @@ pub async fn invoiced_periods<C: ConnectionTrait>(
         .collect()
 }
 
+/// The periods with an invoice of each of these accounts (a billing run's page), each period in
+/// its account's offset.
+pub async fn invoiced_periods_of<C: ConnectionTrait>(
+    db: &C,
+    accounts: &[(&AccountId, BillingOffset)],
+) -> Result<HashMap<AccountId, HashSet<BillingPeriod>>, PersistenceError> {
+    let mut by_account: HashMap<AccountId, HashSet<BillingPeriod>> = HashMap::new();
+    if accounts.is_empty() {
+        return Ok(by_account);
+    }
+    let offsets: HashMap<&str, (&AccountId, BillingOffset)> = accounts
+        .iter()
+        .map(|(id, offset)| (id.as_str(), (*id, *offset)))
+        .collect();
+    let select = Query::select()
+        .columns([a("account_id"), a("period")])
+        .from(a("invoices"))
+        .and_where(Expr::col(a("account_id")).is_in(offsets.keys().copied()))
+        .to_owned();
+    for row in db.query_all(build(db, &select)).await? {
+        let account = get::<String>(&row, "account_id")?;
+        let text = get::<String>(&row, "period")?;
+        let Some((id, offset)) = offsets.get(account.as_str()) else {
+            continue;
+        };
+        let period = BillingPeriod::parse(&text, *offset)
+            .map_err(PersistenceError::corrupt("invoices", &account))?;
+        by_account.entry((*id).clone()).or_default().insert(period);
+    }
+    Ok(by_account)
+}
+
 /// Takes the next invoice number, in the caller's transaction: the counter row stays locked
 /// until it commits, and a rollback gives the number back, so numbers have no gaps.
 pub async fn next_number<C: ConnectionTrait>(db: &C) -> Result<i64, PersistenceError> {

@@ -11,7 +11,7 @@
 //! after sees the period closed and rejects its events as `period_closed`. Two runs at once, in
 //! one process or two, finalize each period once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use billing_domain::accounts::Account;
 use billing_domain::invoices::finalization::{periods_due, ProjectHistory};
@@ -80,12 +80,19 @@ pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<RunReport, A
             .last()
             .filter(|_| accounts.has_more)
             .map(|last| last.id.to_string());
+        let due = due_in_page(state, &accounts.items, as_of).await?;
         // Accounts are independent: several at once hide the database's round trips. Each
         // period still locks its account, and invoice numbers are taken in commit order.
-        let mut done: Vec<(AccountId, Vec<Finalized>)> = futures_util::stream::iter(accounts.items)
-            .map(move |account| async move {
-                let done = finalize_account(state, &account, as_of).await?;
-                Ok::<_, AppError>((account.id, done))
+        let mut done: Vec<(AccountId, Vec<Finalized>)> = futures_util::stream::iter(due)
+            .map(move |(account, periods)| async move {
+                let mut done = Vec::with_capacity(periods.len());
+                for period in periods {
+                    if let Some(finalized) = finalize_period(state, &account, period, as_of).await?
+                    {
+                        done.push(finalized);
+                    }
+                }
+                Ok::<_, AppError>((account, done))
             })
             .buffer_unordered(ACCOUNTS_AT_ONCE)
             .try_collect()
@@ -101,39 +108,45 @@ pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<RunReport, A
     Ok(report)
 }
 
-/// Finalizes the account's periods that are due as of `as_of`, oldest first.
-pub async fn finalize_account(
+/// The periods due as of `as_of` of each account of a page, oldest first (accounts with none
+/// left out), read in three statements for the whole page: its projects, their plan changes,
+/// and the periods already invoiced. Each period is checked again under its lock.
+async fn due_in_page(
     state: &AppState,
-    account: &Account,
+    accounts: &[Account],
     as_of: OffsetDateTime,
-) -> Result<Vec<Finalized>, AppError> {
-    let projects = repo::accounts::projects::all_of(&state.db, &account.id).await?;
-    let ids: Vec<_> = projects.iter().map(|p| p.id.clone()).collect();
-    let assignments = repo::catalog::assignments_of(&state.db, &ids).await?;
-    let histories: Vec<ProjectHistory<'_>> = projects
-        .iter()
-        .map(|p| ProjectHistory {
-            assignments: assignments.get(&p.id).map_or(&[][..], Vec::as_slice),
-            closed_at: p.closed_at,
-        })
-        .collect();
-    let invoiced =
-        repo::invoices::invoiced_periods(&state.db, &account.id, account.billing_offset).await?;
-    let due = periods_due(
-        &histories,
-        account.billing_offset,
-        as_of,
-        state.finalize_grace,
-        &invoiced,
-    )
-    .map_err(|e| AppError::Internal(format!("periods due: {e}")))?;
-    let mut done = Vec::with_capacity(due.len());
-    for period in due {
-        if let Some(finalized) = finalize_period(state, &account.id, period, as_of).await? {
-            done.push(finalized);
+) -> Result<Vec<(AccountId, Vec<BillingPeriod>)>, AppError> {
+    let ids: Vec<&AccountId> = accounts.iter().map(|a| &a.id).collect();
+    let projects = repo::accounts::projects::all_of_accounts(&state.db, &ids).await?;
+    let project_ids: Vec<_> = projects.values().flatten().map(|p| p.id.clone()).collect();
+    let assignments = repo::catalog::assignments_of(&state.db, &project_ids).await?;
+    let offsets: Vec<_> = accounts.iter().map(|a| (&a.id, a.billing_offset)).collect();
+    let invoiced = repo::invoices::invoiced_periods_of(&state.db, &offsets).await?;
+    let none = HashSet::new();
+    let mut due = Vec::new();
+    for account in accounts {
+        let histories: Vec<ProjectHistory<'_>> = projects
+            .get(&account.id)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|p| ProjectHistory {
+                assignments: assignments.get(&p.id).map_or(&[][..], Vec::as_slice),
+                closed_at: p.closed_at,
+            })
+            .collect();
+        let periods = periods_due(
+            &histories,
+            account.billing_offset,
+            as_of,
+            state.finalize_grace,
+            invoiced.get(&account.id).unwrap_or(&none),
+        )
+        .map_err(|e| AppError::Internal(format!("periods due: {e}")))?;
+        if !periods.is_empty() {
+            due.push((account.id.clone(), periods));
         }
     }
-    Ok(done)
+    Ok(due)
 }
 
 /// Finalizes one period in one transaction; `None` when it already has its invoice (another

@@ -93,6 +93,31 @@ pub async fn all_of<C: ConnectionTrait>(
         .collect()
 }
 
+/// Every project of these accounts, closed ones included, by account (a billing run's page).
+pub async fn all_of_accounts<C: ConnectionTrait>(
+    db: &C,
+    accounts: &[&AccountId],
+) -> Result<HashMap<AccountId, Vec<Project>>, PersistenceError> {
+    use sea_orm::QueryOrder;
+    let mut by_account: HashMap<AccountId, Vec<Project>> = HashMap::new();
+    if accounts.is_empty() {
+        return Ok(by_account);
+    }
+    let rows = projects::Entity::find()
+        .filter(projects::Column::AccountId.is_in(accounts.iter().map(|a| a.as_str())))
+        .order_by_asc(projects::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        let project = to_domain(row)?;
+        by_account
+            .entry(project.account_id.clone())
+            .or_default()
+            .push(project);
+    }
+    Ok(by_account)
+}
+
 /// The projects of `account` among `ids`, each with when it closed (if it did).
 pub async fn find_many<C: ConnectionTrait>(
     db: &C,
