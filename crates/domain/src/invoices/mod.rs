@@ -4,3 +4,4 @@
 pub mod assembly;
 pub mod finalization;
 pub mod groups;
+pub mod status;

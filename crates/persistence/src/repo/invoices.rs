@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use billing_domain::invoices::assembly::{Invoice, InvoiceLineKind};
+use billing_domain::invoices::status::InvoiceStatus;
 use billing_domain::names::{AccountId, InvoiceId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use sea_orm::sea_query::{Expr, Func, Query, SimpleExpr};
@@ -13,14 +14,6 @@ use time::OffsetDateTime;
 use super::sql::{a, build, get};
 use super::utc;
 use crate::error::{unique_or_db, PersistenceError};
-
-/// Statuses of an invoice that still owes its payment amount (not paid or void).
-const UNPAID: [&str; 2] = ["finalized", "payment_failed"];
-
-/// Whether an invoice of this status still owes its payment amount.
-pub fn still_owes(status: &str) -> bool {
-    UNPAID.contains(&status)
-}
 
 /// The account's unpaid amount, in minor units: what its finalized invoices still owe (their
 /// payment amount less what was paid).
@@ -37,7 +30,14 @@ pub async fn unpaid_minor<C: ConnectionTrait>(
         .expr_as(owed, a("owed"))
         .from(a("invoices"))
         .and_where(Expr::col(a("account_id")).eq(account.as_str()))
-        .and_where(Expr::col(a("status")).is_in(UNPAID))
+        .and_where(
+            Expr::col(a("status")).is_in(
+                InvoiceStatus::ALL
+                    .into_iter()
+                    .filter(InvoiceStatus::owes)
+                    .map(|s| s.as_str()),
+            ),
+        )
         .to_owned();
     match db.query_one(build(db, &select)).await? {
         Some(row) => get::<i64>(&row, "owed"),
@@ -51,20 +51,10 @@ pub async fn invoiced_periods<C: ConnectionTrait>(
     account: &AccountId,
     offset: BillingOffset,
 ) -> Result<HashSet<BillingPeriod>, PersistenceError> {
-    let select = Query::select()
-        .column(a("period"))
-        .from(a("invoices"))
-        .and_where(Expr::col(a("account_id")).eq(account.as_str()))
-        .to_owned();
-    db.query_all(build(db, &select))
+    Ok(invoiced_periods_of(db, &[(account, offset)])
         .await?
-        .iter()
-        .map(|row| {
-            let text = get::<String>(row, "period")?;
-            BillingPeriod::parse(&text, offset)
-                .map_err(PersistenceError::corrupt("invoices", account.as_str()))
-        })
-        .collect()
+        .remove(account)
+        .unwrap_or_default())
 }
 
 /// The periods with an invoice of each of these accounts (a billing run's page), each period in
@@ -170,7 +160,7 @@ pub async fn insert<C: ConnectionTrait>(
             new.period.to_string().into(),
             new.number.into(),
             i.currency.code().into(),
-            "finalized".into(),
+            InvoiceStatus::Finalized.as_str().into(),
             minor(i.usage_amount)?.into(),
             minor(i.discount)?.into(),
             minor(i.credit)?.into(),
@@ -234,8 +224,7 @@ pub struct StoredInvoice {
     pub account: AccountId,
     pub period: BillingPeriod,
     pub number: String,
-    /// `finalized`, later `paid`, `payment_failed`, `void`.
-    pub status: String,
+    pub status: InvoiceStatus,
     pub invoice: Invoice,
     pub paid: billing_domain::money::Money,
     pub billing_date: OffsetDateTime,
@@ -494,7 +483,7 @@ fn stored_of(
         account: AccountId::parse(&get::<String>(row, "account_id")?).map_err(&bad)?,
         period: BillingPeriod::parse(&get::<String>(row, "period")?, offset).map_err(&bad)?,
         number: get::<Option<String>>(row, "number")?.unwrap_or_default(),
-        status: get::<String>(row, "status")?,
+        status: InvoiceStatus::parse(&get::<String>(row, "status")?).map_err(&bad)?,
         invoice,
         paid: money("paid_minor")?,
         billing_date: get::<OffsetDateTime>(row, "billing_date")?,

@@ -125,7 +125,7 @@ pub fn render(
         ("Account", account.id.to_string()),
         ("Period", format!("{} (UTC{offset})", stored.period)),
         ("Billing date", date(stored.billing_date)),
-        ("Status", stored.status.clone()),
+        ("Status", stored.status.as_str().to_owned()),
         ("Currency", currency.to_owned()),
     ] {
         l.put(MARGIN, BODY, label);

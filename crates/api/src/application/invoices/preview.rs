@@ -98,13 +98,9 @@ pub async fn preview(
 
 /// What a finalized invoice itself still owes (counted in the account's unpaid amount).
 fn still_owed(stored: &StoredInvoice) -> Result<i64, AppError> {
-    if !repo::invoices::still_owes(&stored.status) {
-        return Ok(0);
-    }
     stored
-        .invoice
-        .payment_amount
-        .checked_sub(stored.paid)
+        .status
+        .still_owed(stored.invoice.payment_amount, stored.paid)
         .and_then(|m| m.to_minor())
         .map_err(out_of_range)
 }

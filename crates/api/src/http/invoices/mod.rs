@@ -5,6 +5,7 @@ pub mod wire;
 use actix_web::{get, post, web, HttpResponse};
 use billing_domain::invoices::assembly::InvoiceLineKind;
 use billing_domain::invoices::groups::{GroupBy, GroupKey};
+use billing_domain::invoices::status::InvoiceStatus;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::application::accounts::Reader;
@@ -115,11 +116,11 @@ fn invoice_response(
         number: stored.number.clone(),
         account_id: stored.account.to_string(),
         period: stored.period.to_string(),
-        status: match stored.status.as_str() {
-            "paid" => InvoiceStatusDto::Paid,
-            "payment_failed" => InvoiceStatusDto::PaymentFailed,
-            "void" => InvoiceStatusDto::Void,
-            _ => InvoiceStatusDto::Finalized,
+        status: match stored.status {
+            InvoiceStatus::Finalized => InvoiceStatusDto::Finalized,
+            InvoiceStatus::Paid => InvoiceStatusDto::Paid,
+            InvoiceStatus::PaymentFailed => InvoiceStatusDto::PaymentFailed,
+            InvoiceStatus::Void => InvoiceStatusDto::Void,
         },
         currency: CurrencyCode(i.currency.code().to_owned()),
         billing_date: local(stored.billing_date),
