@@ -510,6 +510,60 @@ db_test!(
 );
 
 db_test!(
+    a_run_finalizes_every_page_of_accounts_each_in_one_go,
+    async |app: &TestApp| {
+        app.clock.set(time::macros::datetime!(2026-12-02 00:00 UTC));
+        let admin = app.admin_token();
+        let resp = app
+            .post(
+                "/v1/admin/plans",
+                &admin,
+                json!({"code": "flat", "name": "Flat", "currency": "KRW", "base_fee": "1000",
+                       "prices": {}}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        // 205 accounts: a run reads and finalizes them 100 at a time, so three pages, the last
+        // one of five. Each has one project on the plan for November only: one period each.
+        let mut accounts = Vec::new();
+        for n in 0..205 {
+            let account = app.create_account(&format!("Shop {n}"), "KRW").await;
+            let project = app.create_project(&account, "web").await;
+            crate::fixtures::assign(app, &project, "flat", "2026-11-01T00:00:00+09:00").await;
+            accounts.push(account);
+        }
+        let run = crate::fixtures::run_billing(app, "2026-12-02T00:00:00Z").await;
+        assert_eq!(run.status, 200, "{}", run.body);
+        let finalized = run.body["finalized"].as_array().unwrap();
+        let ids: Vec<&str> = finalized
+            .iter()
+            .map(|a| a["account_id"].as_str().unwrap())
+            .collect();
+        let numbers: Vec<&str> = finalized
+            .iter()
+            .flat_map(|a| a["invoices"].as_array().unwrap())
+            .map(|i| i["number"].as_str().unwrap())
+            .collect();
+        // Every account once, in id order, and numbers 1 to 205 with no gap, in that order.
+        let mut expected_ids: Vec<&str> = accounts.iter().map(String::as_str).collect();
+        expected_ids.sort_unstable();
+        assert_eq!(ids, expected_ids);
+        let expected: Vec<String> = (1..=205).map(|n| format!("INV-{n:06}")).collect();
+        assert_eq!(numbers, expected);
+        for account in &accounts {
+            let stored = stored_invoices(app, account).await;
+            assert_eq!(stored.len(), 1, "{stored:?}");
+            // November's whole 1,000-won base fee.
+            assert_eq!(stored[0].5, 1_000, "{stored:?}");
+        }
+        // A second run finds nothing left to do.
+        let again = crate::fixtures::run_billing(app, "2026-12-02T00:00:00Z").await;
+        assert_eq!(again.status, 200, "{}", again.body);
+        assert_eq!(again.body["finalized"], json!([]), "{}", again.body);
+    }
+);
+
+db_test!(
     two_servers_running_billing_at_once_finalize_each_period_once,
     async |app: &TestApp| {
         app.clock.set(time::macros::datetime!(2026-12-02 00:00 UTC));

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use billing_domain::invoices::assembly::{Invoice, InvoiceLineKind};
+use billing_domain::invoices::assembly::{Invoice, InvoiceLine, InvoiceLineKind};
 use billing_domain::invoices::status::InvoiceStatus;
 use billing_domain::names::{AccountId, InvoiceId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
@@ -89,17 +89,18 @@ pub async fn invoiced_periods_of<C: ConnectionTrait>(
     Ok(by_account)
 }
 
-/// Takes the next invoice number, in the caller's transaction: the counter row stays locked
-/// until it commits, and a rollback gives the number back, so numbers have no gaps.
-pub async fn next_number<C: ConnectionTrait>(db: &C) -> Result<i64, PersistenceError> {
+/// Takes the next `count` invoice numbers and answers the first, in the caller's transaction:
+/// the counter row stays locked until it commits, and a rollback gives the numbers back, so
+/// numbers have no gaps. Take them last, just before the commit, to hold the lock briefly.
+pub async fn take_numbers<C: ConnectionTrait>(db: &C, count: u32) -> Result<i64, PersistenceError> {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            "UPDATE invoice_numbers SET last_number = last_number + 1 \
-             WHERE series = $1 RETURNING last_number"
+            "UPDATE invoice_numbers SET last_number = last_number + $1 \
+             WHERE series = $2 RETURNING last_number"
         }
         _ => {
-            "UPDATE invoice_numbers SET last_number = last_number + 1 \
+            "UPDATE invoice_numbers SET last_number = last_number + ? \
              WHERE series = ? RETURNING last_number"
         }
     };
@@ -107,7 +108,7 @@ pub async fn next_number<C: ConnectionTrait>(db: &C) -> Result<i64, PersistenceE
         .query_one(Statement::from_sql_and_values(
             backend,
             sql,
-            ["invoice".into()],
+            [i64::from(count).into(), "invoice".into()],
         ))
         .await?
         .ok_or(PersistenceError::Corrupt {
@@ -115,7 +116,7 @@ pub async fn next_number<C: ConnectionTrait>(db: &C) -> Result<i64, PersistenceE
             key: "invoice".into(),
             source: billing_domain::DomainError::InvalidId("invoice number series"),
         })?;
-    get::<i64>(&row, "last_number")
+    Ok(get::<i64>(&row, "last_number")? - i64::from(count) + 1)
 }
 
 /// A finalized invoice to store.
@@ -144,77 +145,105 @@ fn kind_name(kind: InvoiceLineKind) -> &'static str {
     }
 }
 
-/// Stores a finalized invoice and its lines. A second invoice of the same account and period is
-/// [`PersistenceError::AlreadyExists`] (the unique constraint): a period is finalized once.
-pub async fn insert<C: ConnectionTrait>(
+/// Invoice lines per statement: fifteen parameters each, well under both databases' limits.
+const LINE_CHUNK: usize = 1000;
+
+/// Stores finalized invoices and their lines, a few statements for all of them. An invoice of
+/// an account and period that already has one is [`PersistenceError::AlreadyExists`] (the
+/// unique constraint): a period is finalized once.
+pub async fn insert_all<C: ConnectionTrait>(
     db: &C,
-    new: &NewInvoice<'_>,
+    invoices: &[NewInvoice<'_>],
 ) -> Result<(), PersistenceError> {
-    let i = new.invoice;
-    let insert = Query::insert()
-        .into_table(a("invoices"))
-        .columns(HEADER_COLUMNS.map(a))
-        .values_panic([
-            new.id.as_str().into(),
-            new.account.as_str().into(),
-            new.period.to_string().into(),
-            new.number.into(),
-            i.currency.code().into(),
-            InvoiceStatus::Finalized.as_str().into(),
-            minor(i.usage_amount)?.into(),
-            minor(i.discount)?.into(),
-            minor(i.credit)?.into(),
-            minor(i.determined_amount)?.into(),
-            i.tax_rate.to_string().into(),
-            minor(i.tax)?.into(),
-            minor(i.total)?.into(),
-            minor(i.balance_applied)?.into(),
-            minor(i.payment_amount)?.into(),
-            0i64.into(),
-            utc(new.billing_date).into(),
-            utc(new.finalized_at).into(),
-        ])
-        .to_owned();
-    db.execute(build(db, &insert)).await.map_err(unique_or_db)?;
-    if i.lines.is_empty() {
-        return Ok(());
+    // Eighteen parameters an invoice: as many invoices per statement as lines.
+    for chunk in invoices.chunks(LINE_CHUNK) {
+        let mut headers = Query::insert();
+        headers
+            .into_table(a("invoices"))
+            .columns(HEADER_COLUMNS.map(a));
+        for new in chunk {
+            headers.values_panic(header_values(new)?);
+        }
+        db.execute(build(db, &headers))
+            .await
+            .map_err(unique_or_db)?;
     }
-    let mut lines = Query::insert();
-    lines
-        .into_table(a("invoice_lines"))
-        .columns(LINE_COLUMNS.map(a));
-    for (position, line) in i.lines.iter().enumerate() {
-        let rated = line.rated.as_ref();
-        let position = i32::try_from(position).map_err(|_| PersistenceError::OutOfRange)?;
-        lines.values_panic([
-            new.id.as_str().into(),
-            position.into(),
-            kind_name(line.kind).into(),
-            line.project.as_ref().map(|p| p.to_string()).into(),
-            line.project
-                .as_ref()
-                .and_then(|p| new.project_names.get(p).cloned())
-                .into(),
-            rated.map(|r| r.plan.to_string()).into(),
-            rated
-                .and_then(|r| r.product.as_ref().map(ToString::to_string))
-                .into(),
-            line.reference.clone().into(),
-            line.description.clone().into(),
-            rated.and_then(|r| r.quantity.map(|q| q.to_string())).into(),
-            rated
-                .and_then(|r| r.free_quantity.map(|q| q.to_string()))
-                .into(),
-            rated
-                .and_then(|r| r.hours.map(|h| h.normalize().to_string()))
-                .into(),
-            rated.and_then(|r| r.reference_hours.map(i64::from)).into(),
-            rated.map(|r| r.exact_amount.normalize().to_string()).into(),
-            minor(line.amount)?.into(),
-        ]);
+    let mut lines = Vec::new();
+    for new in invoices {
+        for (position, line) in new.invoice.lines.iter().enumerate() {
+            lines.push(line_values(new, position, line)?);
+        }
     }
-    db.execute(build(db, &lines)).await?;
+    for chunk in lines.chunks(LINE_CHUNK) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(a("invoice_lines"))
+            .columns(LINE_COLUMNS.map(a));
+        for values in chunk {
+            insert.values_panic(values.iter().cloned());
+        }
+        db.execute(build(db, &insert)).await?;
+    }
     Ok(())
+}
+
+fn header_values(new: &NewInvoice<'_>) -> Result<[SimpleExpr; 18], PersistenceError> {
+    let i = new.invoice;
+    Ok([
+        new.id.as_str().into(),
+        new.account.as_str().into(),
+        new.period.to_string().into(),
+        new.number.into(),
+        i.currency.code().into(),
+        InvoiceStatus::Finalized.as_str().into(),
+        minor(i.usage_amount)?.into(),
+        minor(i.discount)?.into(),
+        minor(i.credit)?.into(),
+        minor(i.determined_amount)?.into(),
+        i.tax_rate.to_string().into(),
+        minor(i.tax)?.into(),
+        minor(i.total)?.into(),
+        minor(i.balance_applied)?.into(),
+        minor(i.payment_amount)?.into(),
+        0i64.into(),
+        utc(new.billing_date).into(),
+        utc(new.finalized_at).into(),
+    ])
+}
+
+fn line_values(
+    new: &NewInvoice<'_>,
+    position: usize,
+    line: &InvoiceLine,
+) -> Result<[SimpleExpr; 15], PersistenceError> {
+    let rated = line.rated.as_ref();
+    let position = i32::try_from(position).map_err(|_| PersistenceError::OutOfRange)?;
+    Ok([
+        new.id.as_str().into(),
+        position.into(),
+        kind_name(line.kind).into(),
+        line.project.as_ref().map(|p| p.to_string()).into(),
+        line.project
+            .as_ref()
+            .and_then(|p| new.project_names.get(p).cloned())
+            .into(),
+        rated.map(|r| r.plan.to_string()).into(),
+        rated
+            .and_then(|r| r.product.as_ref().map(ToString::to_string))
+            .into(),
+        line.reference.clone().into(),
+        line.description.clone().into(),
+        rated.and_then(|r| r.quantity.map(|q| q.to_string())).into(),
+        rated
+            .and_then(|r| r.free_quantity.map(|q| q.to_string()))
+            .into(),
+        rated
+            .and_then(|r| r.hours.map(|h| h.normalize().to_string()))
+            .into(),
+        rated.and_then(|r| r.reference_hours.map(i64::from)).into(),
+        rated.map(|r| r.exact_amount.normalize().to_string()).into(),
+        minor(line.amount)?.into(),
+    ])
 }
 
 /// A stored invoice, rebuilt: its header and the assembled invoice with its frozen lines.

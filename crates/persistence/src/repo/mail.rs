@@ -3,13 +3,13 @@
 //! before it is sent (its attempt count is the version), so two senders never send it at once.
 
 use billing_domain::names::AccountId;
-use sea_orm::sea_query::{Expr, Order, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Order, Query};
 use sea_orm::ConnectionTrait;
 use time::OffsetDateTime;
 
 use super::sql::{a, build, get};
 use super::utc;
-use crate::error::{unique_or_db, PersistenceError};
+use crate::error::PersistenceError;
 
 /// A mail to queue.
 pub struct NewMail<'a> {
@@ -25,45 +25,54 @@ pub struct NewMail<'a> {
     pub now: OffsetDateTime,
 }
 
-/// Queues a mail. Queuing the same kind and subject again is a no-op: it is mailed once.
-pub async fn enqueue<C: ConnectionTrait>(
+/// Queues mail, one statement for all of it. Queuing the same kind and subject again is a
+/// no-op: each is mailed once.
+pub async fn enqueue_all<C: ConnectionTrait>(
     db: &C,
-    mail: &NewMail<'_>,
+    mail: &[NewMail<'_>],
 ) -> Result<(), PersistenceError> {
-    let insert = Query::insert()
-        .into_table(a("email_outbox"))
-        .columns(
-            [
-                "id",
-                "account_id",
-                "kind",
-                "subject_id",
-                "recipient",
-                "subject",
-                "body",
-                "attempts",
-                "next_attempt_at",
-                "created_at",
-            ]
-            .map(a),
-        )
-        .values_panic([
-            mail.id.into(),
-            mail.account.as_str().into(),
-            mail.kind.into(),
-            mail.subject_id.into(),
-            mail.recipient.into(),
-            mail.subject.into(),
-            mail.body.into(),
-            0i32.into(),
-            utc(mail.now).into(),
-            utc(mail.now).into(),
-        ])
-        .to_owned();
-    match db.execute(build(db, &insert)).await.map_err(unique_or_db) {
-        Ok(_) | Err(PersistenceError::AlreadyExists) => Ok(()),
-        Err(other) => Err(other),
+    // Ten parameters a mail.
+    for chunk in mail.chunks(1000) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(a("email_outbox"))
+            .columns(
+                [
+                    "id",
+                    "account_id",
+                    "kind",
+                    "subject_id",
+                    "recipient",
+                    "subject",
+                    "body",
+                    "attempts",
+                    "next_attempt_at",
+                    "created_at",
+                ]
+                .map(a),
+            )
+            .on_conflict(
+                OnConflict::columns([a("kind"), a("subject_id")])
+                    .do_nothing()
+                    .to_owned(),
+            );
+        for m in chunk {
+            insert.values_panic([
+                m.id.into(),
+                m.account.as_str().into(),
+                m.kind.into(),
+                m.subject_id.into(),
+                m.recipient.into(),
+                m.subject.into(),
+                m.body.into(),
+                0i32.into(),
+                utc(m.now).into(),
+                utc(m.now).into(),
+            ]);
+        }
+        db.execute(build(db, &insert)).await?;
     }
+    Ok(())
 }
 
 /// A queued mail.

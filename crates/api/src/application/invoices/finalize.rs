@@ -3,37 +3,37 @@
 //! later the consumption of credits and promotions), with a gap-free human number; it is never
 //! recomputed.
 //!
-//! Exactly once: a period is finalized in one transaction that first locks the account row
-//! (`FOR UPDATE` on PostgreSQL, which waits for every ingestion of the account, each holding a
-//! `KEY SHARE` of it, and holds off the next; the write lock on SQLite), checks that the period
-//! has no invoice yet, reads the usage, and stores the invoice; the unique constraint on account
-//! and period backs it. An ingestion that committed before is in the invoice; one that comes
-//! after sees the period closed and rejects its events as `period_closed`. Two runs at once, in
-//! one process or two, finalize each period once.
+//! Exactly once: a run finalizes a page of accounts in one transaction that first locks their
+//! rows in id order (`FOR UPDATE` on PostgreSQL, which waits for every ingestion of those
+//! accounts, each holding a `KEY SHARE` of its account, and holds off the next; the write lock
+//! on SQLite), checks which periods have no invoice yet, reads their usage, and stores their
+//! invoices; the unique constraint on account and period backs it. An ingestion that committed
+//! before is in the invoice; one that comes after sees the period closed and rejects its events
+//! as `period_closed`. Two runs at once, in one process or two, finalize each period once.
+//!
+//! A page is a few statements whatever its size (its accounts, their projects and plans, their
+//! usage merged in the database, the invoices, their lines and their mail), and its invoice
+//! numbers are one update of the counter taken just before the commit, so the counter row is
+//! held briefly and numbers follow commit order without gaps.
 
 use std::collections::{HashMap, HashSet};
 
 use billing_domain::accounts::Account;
 use billing_domain::invoices::finalization::{periods_due, ProjectHistory};
 use billing_domain::money::Money;
-use billing_domain::names::{AccountId, InvoiceId};
+use billing_domain::names::{AccountId, InvoiceId, ProjectId};
 use billing_domain::period::BillingPeriod;
 use billing_persistence::db::begin_write;
 use billing_persistence::page::{PageRequest, MAX_PAGE_SIZE};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::invoices::NewInvoice;
-use billing_persistence::PersistenceError;
-use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
 use crate::application::error::{AppError, FieldError};
-use crate::application::invoices::assemble_for;
+use crate::application::invoices::assemble_charged;
 use crate::application::state::AppState;
-
-/// How many accounts a run finalizes at once (each takes a connection of the pool while it
-/// works).
-const ACCOUNTS_AT_ONCE: usize = 4;
+use crate::application::usage::reads::{charge_periods, Catalog};
 
 /// One invoice a run finalized.
 #[derive(Clone, Debug)]
@@ -68,44 +68,51 @@ pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<RunReport, A
         accounts_examined: 0,
         finalized: Vec::new(),
     };
-    let mut page = PageRequest {
+    let first = PageRequest {
         limit: MAX_PAGE_SIZE,
         after: None,
     };
-    loop {
-        let accounts = repo::accounts::list(&state.db, &page).await?;
-        report.accounts_examined += accounts.items.len() as u64;
-        let next = accounts
-            .items
-            .last()
-            .filter(|_| accounts.has_more)
-            .map(|last| last.id.to_string());
-        let due = due_in_page(state, &accounts.items, as_of).await?;
-        // Accounts are independent: several at once hide the database's round trips. Each
-        // period still locks its account, and invoice numbers are taken in commit order.
-        let mut done: Vec<(AccountId, Vec<Finalized>)> = futures_util::stream::iter(due)
-            .map(move |(account, periods)| async move {
-                let mut done = Vec::with_capacity(periods.len());
-                for period in periods {
-                    if let Some(finalized) = finalize_period(state, &account, period, as_of).await?
-                    {
-                        done.push(finalized);
-                    }
-                }
-                Ok::<_, AppError>((account, done))
-            })
-            .buffer_unordered(ACCOUNTS_AT_ONCE)
-            .try_collect()
-            .await?;
-        done.retain(|(_, finalized)| !finalized.is_empty());
-        done.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        report.finalized.extend(done);
-        match next {
-            Some(after) => page.after = Some(after),
-            None => break,
-        }
+    let mut current = next_page(state, Some(first), as_of).await?;
+    // Each page is finalized while the next one is read: the round trips of one hide those of
+    // the other.
+    while let Some((page, after)) = current {
+        report.accounts_examined += page.examined;
+        let (finalized, next) = tokio::join!(
+            finalize_accounts(state, page.due, as_of),
+            next_page(state, after, as_of)
+        );
+        report.finalized.extend(finalized?);
+        current = next?;
     }
     Ok(report)
+}
+
+/// A page of accounts with the periods due in it: how many accounts it has, the due periods,
+/// and the page after it, if any.
+struct DuePage {
+    examined: u64,
+    due: Vec<(AccountId, Vec<BillingPeriod>)>,
+}
+
+async fn next_page(
+    state: &AppState,
+    page: Option<PageRequest>,
+    as_of: OffsetDateTime,
+) -> Result<Option<(DuePage, Option<PageRequest>)>, AppError> {
+    let Some(mut page) = page else {
+        return Ok(None);
+    };
+    let accounts = repo::accounts::list(&state.db, &page).await?;
+    let examined = accounts.items.len() as u64;
+    let next = match accounts.items.last().filter(|_| accounts.has_more) {
+        Some(last) => {
+            page.after = Some(last.id.to_string());
+            Some(page)
+        }
+        None => None,
+    };
+    let due = due_in_page(state, &accounts.items, as_of).await?;
+    Ok(Some((DuePage { examined, due }, next)))
 }
 
 /// The periods due as of `as_of` of each account of a page, oldest first (accounts with none
@@ -149,58 +156,111 @@ async fn due_in_page(
     Ok(due)
 }
 
-/// Finalizes one period in one transaction; `None` when it already has its invoice (another
-/// run got there first).
-pub async fn finalize_period(
+/// Finalizes these periods of these accounts (ids in ascending order) in one transaction:
+/// each period that has no invoice yet once its accounts are locked (another run may have got
+/// there first). Answers what it finalized, per account, leaving out accounts with none.
+pub async fn finalize_accounts(
     state: &AppState,
-    account_id: &AccountId,
-    period: BillingPeriod,
+    due: Vec<(AccountId, Vec<BillingPeriod>)>,
     as_of: OffsetDateTime,
-) -> Result<Option<Finalized>, AppError> {
+) -> Result<Vec<(AccountId, Vec<Finalized>)>, AppError> {
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
     let txn = begin_write(&state.db).await?;
-    let account = repo::accounts::find_locked(&txn, account_id, AccountLock::Update)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let invoiced =
-        repo::invoices::invoiced_periods(&txn, &account.id, account.billing_offset).await?;
-    if invoiced.contains(&period) {
-        return Ok(None);
+    let ids: Vec<&AccountId> = due.iter().map(|(id, _)| id).collect();
+    let accounts = repo::accounts::find_all_locked(&txn, &ids, AccountLock::Update).await?;
+    let offsets: Vec<_> = accounts.iter().map(|a| (&a.id, a.billing_offset)).collect();
+    let invoiced = repo::invoices::invoiced_periods_of(&txn, &offsets).await?;
+    let mut projects = repo::accounts::projects::all_of_accounts(&txn, &ids).await?;
+    let wanted: HashMap<&AccountId, &Vec<BillingPeriod>> =
+        due.iter().map(|(id, periods)| (id, periods)).collect();
+    // Every period still without its invoice, oldest first per account, with its projects.
+    let mut todo: Vec<(&Account, BillingPeriod)> = Vec::new();
+    let mut sets = Vec::new();
+    for account in &accounts {
+        let done = invoiced.get(&account.id);
+        let its = projects.remove(&account.id).unwrap_or_default();
+        for period in wanted.get(&account.id).copied().into_iter().flatten() {
+            if done.is_some_and(|d| d.contains(period)) {
+                continue;
+            }
+            todo.push((account, *period));
+            sets.push((*period, its.clone()));
+        }
     }
-    let projects = repo::accounts::projects::all_of(&txn, &account.id).await?;
-    let assembled = assemble_for(state, &txn, &account, &period, projects).await?;
-    let number = format!("INV-{:06}", repo::invoices::next_number(&txn).await?);
-    let id = InvoiceId::from_uuid(uuid::Uuid::now_v7());
-    let names: HashMap<_, _> = assembled
-        .projects
-        .iter()
-        .map(|(id, project)| (id.clone(), project.name.to_string()))
+    if todo.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut catalog = Catalog::cached(state).await?;
+    let charged = charge_periods(state, &txn, &mut catalog, sets).await?;
+    let mut assembled = Vec::with_capacity(todo.len());
+    for ((account, period), charged) in todo.iter().zip(charged) {
+        let a = assemble_charged(account, charged)?;
+        let names: HashMap<ProjectId, String> = a
+            .projects
+            .iter()
+            .map(|(id, project)| (id.clone(), project.name.to_string()))
+            .collect();
+        assembled.push((
+            *account,
+            *period,
+            InvoiceId::from_uuid(uuid::Uuid::now_v7()),
+            a.invoice,
+            names,
+        ));
+    }
+    // The numbers last, just before the commit: the counter row is locked until then.
+    let count = u32::try_from(assembled.len())
+        .map_err(|_| AppError::Internal("too many invoices in one page".into()))?;
+    let first = repo::invoices::take_numbers(&txn, count).await?;
+    let numbers: Vec<String> = (first..)
+        .take(assembled.len())
+        .map(|n| format!("INV-{n:06}"))
         .collect();
-    let new = NewInvoice {
-        id: &id,
-        account: &account.id,
-        period: &period,
-        number: &number,
-        invoice: &assembled.invoice,
-        project_names: &names,
-        // The invoice is for the period: it is billed as of the period's end, whenever the run
-        // happens to finalize it.
-        billing_date: period.end(),
-        finalized_at: as_of,
-    };
-    match repo::invoices::insert(&txn, &new).await {
-        Ok(()) => {}
-        Err(PersistenceError::AlreadyExists) => return Ok(None),
-        Err(other) => return Err(other.into()),
-    }
-    // Its mail to the billing email, in the same transaction: both or neither.
-    crate::application::mail::queue_invoice(&txn, &account, &new, state.clock.now()).await?;
+    let new: Vec<NewInvoice<'_>> = assembled
+        .iter()
+        .zip(&numbers)
+        .map(
+            |((account, period, id, invoice, names), number)| NewInvoice {
+                id,
+                account: &account.id,
+                period,
+                number,
+                invoice,
+                project_names: names,
+                // The invoice is for the period: it is billed as of the period's end, whenever the
+                // run happens to finalize it.
+                billing_date: period.end(),
+                finalized_at: as_of,
+            },
+        )
+        .collect();
+    // The accounts are locked and their invoiced periods checked: a second invoice of a period
+    // here is a fault, and the whole page rolls back.
+    repo::invoices::insert_all(&txn, &new).await?;
+    // Their mail to the billing email, in the same transaction: both or neither.
+    let mail: Vec<_> = assembled
+        .iter()
+        .zip(&new)
+        .map(|((account, ..), new)| (*account, new))
+        .collect();
+    crate::application::mail::queue_invoices(&txn, &mail, state.clock.now()).await?;
     txn.commit()
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(Some(Finalized {
-        period,
-        invoice: id,
-        number,
-        total: assembled.invoice.total,
-    }))
+    let mut by_account: Vec<(AccountId, Vec<Finalized>)> = Vec::new();
+    for ((account, period, id, invoice, _), number) in assembled.into_iter().zip(numbers) {
+        let finalized = Finalized {
+            period,
+            invoice: id,
+            number,
+            total: invoice.total,
+        };
+        match by_account.last_mut() {
+            Some((last, list)) if *last == account.id => list.push(finalized),
+            _ => by_account.push((account.id.clone(), vec![finalized])),
+        }
+    }
+    Ok(by_account)
 }

@@ -19,7 +19,7 @@ use billing_persistence::ConnectionTrait;
 
 use crate::application::error::AppError;
 use crate::application::state::AppState;
-use crate::application::usage::reads::{charge_projects, out_of_range, Catalog};
+use crate::application::usage::reads::{charge_projects, out_of_range, Catalog, Charged};
 
 /// An invoice assembled from these projects' charges, with the projects by id.
 pub struct Assembled {
@@ -38,6 +38,13 @@ pub async fn assemble_for<C: ConnectionTrait>(
 ) -> Result<Assembled, AppError> {
     let mut catalog = Catalog::cached(state).await?;
     let charged = charge_projects(state, db, &mut catalog, period, projects).await?;
+    assemble_charged(account, charged)
+}
+
+/// The invoice of an account's projects, charged (see [`charge_periods`] for many at once).
+///
+/// [`charge_periods`]: crate::application::usage::reads::charge_periods
+pub fn assemble_charged(account: &Account, charged: Vec<Charged>) -> Result<Assembled, AppError> {
     let mut by_id = HashMap::with_capacity(charged.len());
     let mut charges = Vec::with_capacity(charged.len());
     for c in charged {

@@ -98,18 +98,41 @@ pub fn backoff(attempts: i32) -> Duration {
     }
 }
 
-/// Queues the mail of a finalized invoice to the account's billing email, if it has one, in
-/// the finalizing transaction.
-pub async fn queue_invoice<C: ConnectionTrait>(
+/// Queues the mail of each finalized invoice to its account's billing email, if it has one,
+/// in the finalizing transaction.
+pub async fn queue_invoices<C: ConnectionTrait>(
     db: &C,
-    account: &Account,
-    invoice: &NewInvoice<'_>,
+    invoices: &[(&Account, &NewInvoice<'_>)],
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
-    let Some(recipient) = &account.billing_email else {
-        return Ok(());
-    };
-    let id = format!("mail_{}", uuid::Uuid::now_v7().simple());
+    let texts: Vec<_> = invoices
+        .iter()
+        .filter_map(|(account, invoice)| {
+            let recipient = account.billing_email.as_ref()?;
+            let id = format!("mail_{}", uuid::Uuid::now_v7().simple());
+            let (subject, body) = invoice_text(invoice);
+            Some((id, account, invoice, recipient, subject, body))
+        })
+        .collect();
+    let mail: Vec<NewMail<'_>> = texts
+        .iter()
+        .map(|(id, account, invoice, recipient, subject, body)| NewMail {
+            id,
+            account: &account.id,
+            kind: "invoice",
+            subject_id: invoice.id.as_str(),
+            recipient: recipient.as_str(),
+            subject,
+            body,
+            now,
+        })
+        .collect();
+    repo::mail::enqueue_all(db, &mail).await?;
+    Ok(())
+}
+
+/// The subject and body of an invoice's mail.
+fn invoice_text(invoice: &NewInvoice<'_>) -> (String, String) {
     let subject = format!(
         "Invoice {} for {} ({} {})",
         invoice.number,
@@ -135,21 +158,7 @@ pub async fn queue_invoice<C: ConnectionTrait>(
         payment = invoice.invoice.payment_amount,
         currency = invoice.invoice.currency.code(),
     );
-    repo::mail::enqueue(
-        db,
-        &NewMail {
-            id: &id,
-            account: &account.id,
-            kind: "invoice",
-            subject_id: invoice.id.as_str(),
-            recipient: recipient.as_str(),
-            subject: &subject,
-            body: &body,
-            now,
-        },
-    )
-    .await?;
-    Ok(())
+    (subject, body)
 }
 
 /// What one delivery pass did.

@@ -208,30 +208,34 @@ fn read_failure(error: billing_persistence::PersistenceError) -> AppError {
 }
 
 /// These segments' rollups merged in the database, one per product and segment, each keyed in
-/// its project's days or hours by the segment's start (see `day_runs`).
+/// its project's days or hours by the segment's start (see `day_runs`), per set: `sets[i]` is
+/// the set segment `i` belongs to (a period charged with others, see [`charge_periods`]).
 async fn merged_by_project<C: ConnectionTrait>(
     state: &AppState,
     db: &C,
     catalog: &mut Catalog,
     segments: &[Segment<'_>],
-) -> Result<HashMap<ProjectId, ProjectRollups>, AppError> {
+    sets: &[usize],
+) -> Result<HashMap<(usize, ProjectId), ProjectRollups>, AppError> {
     let merged = repo::usage::merged_rollups(db, segments)
         .await
         .map_err(read_failure)?;
     catalog
         .know(state, merged.iter().map(|m| m.product_id.as_str()))
         .await?;
-    let mut by_project: HashMap<ProjectId, ProjectRollups> = HashMap::new();
+    let mut by_project: HashMap<(usize, ProjectId), ProjectRollups> = HashMap::new();
     for m in merged {
-        let segment = segments
-            .get(m.segment)
-            .ok_or_else(|| AppError::Internal("a merged rollup of no segment".into()))?;
+        let (Some(segment), Some(set)) = (segments.get(m.segment), sets.get(m.segment)) else {
+            return Err(AppError::Internal("a merged rollup of no segment".into()));
+        };
         // Rollups of a product no longer in the catalog cannot be named; products are never
         // deleted, so this skips nothing in practice.
         let Some(product) = catalog.by_id(&m.product_id) else {
             continue;
         };
-        let rollups = by_project.entry(segment.project.clone()).or_default();
+        let rollups = by_project
+            .entry((*set, segment.project.clone()))
+            .or_default();
         let buckets = match segment.grain {
             Grain::Day => &mut rollups.days,
             Grain::Hour => &mut rollups.hours,
@@ -539,54 +543,80 @@ pub async fn charge_projects<C: ConnectionTrait>(
     period: &BillingPeriod,
     projects: Vec<Project>,
 ) -> Result<Vec<Charged>, AppError> {
-    let ids: Vec<ProjectId> = projects.iter().map(|p| p.id.clone()).collect();
+    let mut charged = charge_periods(state, db, catalog, vec![(*period, projects)]).await?;
+    Ok(charged.pop().unwrap_or_default())
+}
+
+/// [`charge_projects`] for several periods at once (a billing run's page of accounts, each
+/// period with its account's projects), in as many statements as one: one answer per period,
+/// in the order given.
+pub async fn charge_periods<C: ConnectionTrait>(
+    state: &AppState,
+    db: &C,
+    catalog: &mut Catalog,
+    sets: Vec<(BillingPeriod, Vec<Project>)>,
+) -> Result<Vec<Vec<Charged>>, AppError> {
+    let ids: Vec<ProjectId> = sets
+        .iter()
+        .flat_map(|(_, projects)| projects.iter().map(|p| p.id.clone()))
+        .collect();
     let assignments = repo::catalog::assignments_of(db, &ids).await?;
     let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
     let plans = state.catalog.plans(db, &plan_codes).await?;
     let mut segments = Vec::new();
-    for project in &projects {
-        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
-        for (from, to) in day_runs(period, history, project.closed_at) {
-            segments.push(Segment {
-                project: &project.id,
-                grain: Grain::Day,
-                from,
-                to,
-            });
-        }
-        for (from, to) in hour_ranges_needed(period, history, project.closed_at) {
-            segments.push(Segment {
-                project: &project.id,
-                grain: Grain::Hour,
-                from,
-                to,
-            });
+    let mut set_of = Vec::new();
+    for (set, (period, projects)) in sets.iter().enumerate() {
+        for project in projects {
+            let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
+            for (grain, (from, to)) in day_runs(period, history, project.closed_at)
+                .into_iter()
+                .map(|r| (Grain::Day, r))
+                .chain(
+                    hour_ranges_needed(period, history, project.closed_at)
+                        .into_iter()
+                        .map(|r| (Grain::Hour, r)),
+                )
+            {
+                segments.push(Segment {
+                    project: &project.id,
+                    grain,
+                    from,
+                    to,
+                });
+                set_of.push(set);
+            }
         }
     }
-    let mut rollups = merged_by_project(state, db, catalog, &segments).await?;
+    let mut rollups = merged_by_project(state, db, catalog, &segments, &set_of).await?;
     drop(segments);
 
     let aggregation = |c: &Code| catalog.aggregation(c);
-    let mut charged = Vec::with_capacity(projects.len());
-    for project in projects {
-        let data = rollups.remove(&project.id).unwrap_or_default();
-        let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
-        let ratings = charge_project(
-            period,
-            history,
-            project.closed_at,
-            &plans,
-            &data,
-            aggregation,
-        )
-        .map_err(out_of_range)?;
-        charged.push(Charged {
-            project,
-            rollups: data,
-            ratings,
-        });
+    let mut answers = Vec::with_capacity(sets.len());
+    for (set, (period, projects)) in sets.into_iter().enumerate() {
+        let mut charged = Vec::with_capacity(projects.len());
+        for project in projects {
+            let data = rollups
+                .remove(&(set, project.id.clone()))
+                .unwrap_or_default();
+            let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
+            let ratings = charge_project(
+                &period,
+                history,
+                project.closed_at,
+                &plans,
+                &data,
+                aggregation,
+            )
+            .map_err(out_of_range)?;
+            charged.push(Charged {
+                project,
+                rollups: data,
+                ratings,
+            });
+        }
+        answers.push(charged);
     }
-    Ok(charged)
+    Ok(answers)
 }
 
 /// One project's row of the billing table: its services, rated lines and summary.
