@@ -60,4 +60,12 @@ pub enum DomainError {
     InvalidPrice(String),
     #[error("the account has usage, cut into periods in its billing offset: the offset can no longer change")]
     BillingOffsetLocked,
+    #[error("a charge day is a day of the month from 1 to 28")]
+    InvalidChargeDay,
+    #[error("a retry schedule is at most 10 increasing delays, each within 60 days")]
+    InvalidRetrySchedule,
+    #[error("the prepaid balance cannot go below zero")]
+    InsufficientBalance,
+    #[error("deposits and refunds are positive, deductions negative, adjustments not zero")]
+    InvalidBalanceEntry,
 }

@@ -6,10 +6,12 @@
 //! per bounded context: [`accounts`] (accounts, projects and who may see what), [`catalog`]
 //! (products, plans and rating), [`usage`] (events, rollups, and reading usage back and rating
 //! a project's month), [`invoices`] (the one assembly of an invoice from rated lines,
-//! promotions, credits, tax and the prepaid balance). Everything here is deterministic; time is
+//! promotions, credits, tax and the prepaid balance), [`payments`] (the charge day, the split
+//! between balance and card, retries) and [`balance`] (the prepaid ledger). Everything here is deterministic; time is
 //! passed in, never read.
 
 pub mod accounts;
+pub mod balance;
 pub mod card;
 pub mod catalog;
 pub mod error;
@@ -17,6 +19,7 @@ pub mod instant;
 pub mod invoices;
 pub mod money;
 pub mod names;
+pub mod payments;
 pub mod period;
 pub mod usage;
 

@@ -1,0 +1,301 @@
+//! Payments (SPEC 7): when an invoice is charged, how its amount splits between the prepaid
+//! balance and the card, how a failed charge is retried, and what a payment row says.
+//!
+//! An invoice is charged from its charge day on: day `charge_day` (the 5th by default) of the
+//! month after its period, at midnight in the account's offset. The prepaid balance pays first,
+//! the card the rest. A soft decline (insufficient funds, a gateway error) is retried on a
+//! schedule counted from the first attempt; a hard decline (the card was refused) is not: the
+//! invoice waits for the customer to pay it by hand.
+
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::error::DomainError;
+use crate::money::Money;
+use crate::period::BillingPeriod;
+
+/// How a payment was paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PaymentMethodKind {
+    /// From the account's prepaid balance.
+    Balance,
+    /// By the account's card, through the gateway.
+    Card,
+}
+
+impl PaymentMethodKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PaymentMethodKind::Balance => "balance",
+            PaymentMethodKind::Card => "card",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        match text {
+            "balance" => Ok(PaymentMethodKind::Balance),
+            "card" => Ok(PaymentMethodKind::Card),
+            _ => Err(DomainError::InvalidId("payment method kind")),
+        }
+    }
+}
+
+/// Where a payment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    /// Written before the gateway was called; its outcome is not known yet.
+    Pending,
+    Successful,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Successful => "successful",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        match text {
+            "pending" => Ok(PaymentStatus::Pending),
+            "successful" => Ok(PaymentStatus::Successful),
+            "failed" => Ok(PaymentStatus::Failed),
+            _ => Err(DomainError::InvalidId("payment status")),
+        }
+    }
+}
+
+/// Why a charge failed, and whether it is worth trying again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Decline {
+    /// The card was refused (stolen, closed, refused by its bank): never retried by itself.
+    Hard,
+    /// It may go through later (insufficient funds, the account had no card yet): retried on
+    /// the schedule.
+    Soft,
+}
+
+impl Decline {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Decline::Hard => "hard",
+            Decline::Soft => "soft",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        match text {
+            "hard" => Ok(Decline::Hard),
+            "soft" => Ok(Decline::Soft),
+            _ => Err(DomainError::InvalidId("decline")),
+        }
+    }
+}
+
+/// The day of the month invoices are charged on: 1 to 28, so every month has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChargeDay(u8);
+
+impl ChargeDay {
+    pub fn new(day: u8) -> Result<Self, DomainError> {
+        if (1..=28).contains(&day) {
+            Ok(ChargeDay(day))
+        } else {
+            Err(DomainError::InvalidChargeDay)
+        }
+    }
+
+    pub fn day(&self) -> u8 {
+        self.0
+    }
+
+    /// When an invoice of `period` is first charged: this day of the month after it, at
+    /// midnight in the period's offset.
+    pub fn of(&self, period: &BillingPeriod) -> OffsetDateTime {
+        let next = period.next();
+        let month = time::Month::try_from(next.month()).unwrap_or(time::Month::January);
+        // Day 1 to 28 exists in every month of every supported year.
+        let date = Date::from_calendar_date(next.year(), month, self.0).unwrap_or(Date::MIN);
+        next.offset().midnight(date)
+    }
+}
+
+impl Default for ChargeDay {
+    fn default() -> Self {
+        ChargeDay(5)
+    }
+}
+
+/// How long after the first attempt a softly declined charge is tried again: one retry per
+/// entry, in order (by default 1, 3 and 7 days after it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetrySchedule(Vec<Duration>);
+
+impl RetrySchedule {
+    /// At most 10 retries, each later than the one before and within 60 days of the first
+    /// attempt.
+    pub fn new(after_first: Vec<Duration>) -> Result<Self, DomainError> {
+        let increasing = after_first.windows(2).all(|w| w[0] < w[1]);
+        let bounded = after_first
+            .iter()
+            .all(|d| *d > Duration::ZERO && *d <= Duration::days(60));
+        if after_first.len() <= 10 && increasing && bounded {
+            Ok(RetrySchedule(after_first))
+        } else {
+            Err(DomainError::InvalidRetrySchedule)
+        }
+    }
+
+    pub fn delays(&self) -> &[Duration] {
+        &self.0
+    }
+
+    /// When attempt `attempt + 1` is due after attempt `attempt` (1 is the first) failed
+    /// softly, the first having been made at `first_attempt`: `None` once the schedule is
+    /// used up, or after a hard decline.
+    pub fn next_attempt(
+        &self,
+        first_attempt: OffsetDateTime,
+        attempt: u32,
+        decline: Decline,
+    ) -> Option<OffsetDateTime> {
+        if decline == Decline::Hard {
+            return None;
+        }
+        let index = usize::try_from(attempt).ok()?.checked_sub(1)?;
+        self.0.get(index).map(|delay| first_attempt + *delay)
+    }
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        RetrySchedule(vec![
+            Duration::days(1),
+            Duration::days(3),
+            Duration::days(7),
+        ])
+    }
+}
+
+/// How what an invoice still owes is paid: the prepaid balance first, the card the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub from_balance: Money,
+    pub from_card: Money,
+}
+
+/// Splits `owed` between the prepaid `balance` (never made negative) and the card.
+pub fn split(owed: Money, balance: Money) -> Result<Split, DomainError> {
+    if owed.is_negative() {
+        return Err(DomainError::NegativeAmount);
+    }
+    let available = if balance.is_negative() {
+        Money::zero(balance.currency())
+    } else {
+        balance
+    };
+    let from_balance = owed.min(available)?;
+    Ok(Split {
+        from_balance,
+        from_card: owed.checked_sub(from_balance)?,
+    })
+}
+
+/// The idempotency key of one attempt to charge an invoice: the same for every call of that
+/// attempt (a retry after a crash, a reconciliation), different for the next attempt.
+pub fn gateway_key(invoice: &str, attempt: u32) -> String {
+    format!("{invoice}-attempt-{attempt}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+    use crate::period::BillingOffset;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    fn krw(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::parse("KRW").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_invoice_is_charged_on_the_fifth_of_the_next_month_in_its_offset() {
+        let seoul = BillingOffset::from_minutes(540).unwrap();
+        let october = BillingPeriod::new(2026, 10, seoul).unwrap();
+        // 2026-11-05 00:00 in Seoul is 2026-11-04 15:00 UTC.
+        assert_eq!(
+            ChargeDay::default().of(&october),
+            datetime!(2026-11-04 15:00 UTC)
+        );
+        let december = BillingPeriod::new(2026, 12, seoul).unwrap();
+        assert_eq!(
+            ChargeDay::new(1).unwrap().of(&december),
+            datetime!(2026-12-31 15:00 UTC)
+        );
+        assert!(ChargeDay::new(0).is_err());
+        assert!(ChargeDay::new(29).is_err());
+    }
+
+    #[test]
+    fn soft_declines_are_retried_one_three_and_seven_days_after_the_first_attempt() {
+        let first = datetime!(2026-11-04 15:00 UTC);
+        let schedule = RetrySchedule::default();
+        assert_eq!(
+            schedule.next_attempt(first, 1, Decline::Soft),
+            Some(datetime!(2026-11-05 15:00 UTC))
+        );
+        assert_eq!(
+            schedule.next_attempt(first, 2, Decline::Soft),
+            Some(datetime!(2026-11-07 15:00 UTC))
+        );
+        assert_eq!(
+            schedule.next_attempt(first, 3, Decline::Soft),
+            Some(datetime!(2026-11-11 15:00 UTC))
+        );
+        assert_eq!(schedule.next_attempt(first, 4, Decline::Soft), None);
+        assert_eq!(schedule.next_attempt(first, 1, Decline::Hard), None);
+        assert_eq!(schedule.next_attempt(first, 0, Decline::Soft), None);
+    }
+
+    #[test]
+    fn a_schedule_goes_forward_and_stays_within_sixty_days() {
+        assert!(RetrySchedule::new(vec![]).is_ok());
+        assert!(RetrySchedule::new(vec![Duration::days(3), Duration::days(1)]).is_err());
+        assert!(RetrySchedule::new(vec![Duration::ZERO]).is_err());
+        assert!(RetrySchedule::new(vec![Duration::days(61)]).is_err());
+    }
+
+    #[test]
+    fn the_balance_pays_first_and_the_card_the_rest() {
+        // 11,000 owed, 4,000 prepaid: 4,000 from the balance, 11,000 - 4,000 = 7,000 by card.
+        assert_eq!(
+            split(krw(11_000), krw(4_000)).unwrap(),
+            Split {
+                from_balance: krw(4_000),
+                from_card: krw(7_000)
+            }
+        );
+        // A balance larger than the invoice pays all of it.
+        assert_eq!(
+            split(krw(11_000), krw(20_000)).unwrap(),
+            Split {
+                from_balance: krw(11_000),
+                from_card: krw(0)
+            }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn a_split_adds_up_and_never_overdraws(owed in 0i64..1_000_000_000, balance in -1_000i64..1_000_000_000) {
+            let s = split(krw(owed), krw(balance)).unwrap();
+            prop_assert_eq!(s.from_balance.checked_add(s.from_card).unwrap(), krw(owed));
+            prop_assert!(!s.from_balance.is_negative());
+            prop_assert!(!s.from_card.is_negative());
+            prop_assert!(s.from_balance.to_minor().unwrap() <= balance.max(0));
+        }
+    }
+}
