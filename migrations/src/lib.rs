@@ -7,6 +7,7 @@ mod m20261123_000001_initial_schema;
 mod m20261123_000002_daily_rollups_and_fee_groups;
 mod m20261124_000003_project_search_key;
 mod m20261124_000004_invoice_finalization;
+mod m20261124_000005_payments_and_balance;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_daily_rollups_and_fee_groups::Migration),
             Box::new(m20261124_000003_project_search_key::Migration),
             Box::new(m20261124_000004_invoice_finalization::Migration),
+            Box::new(m20261124_000005_payments_and_balance::Migration),
         ]
     }
 }

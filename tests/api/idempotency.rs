@@ -43,7 +43,7 @@ db_test!(a_retry_replays_the_first_answer, async |app: &TestApp| {
         json!({"name": "Twice Co", "currency": "KRW"}),
     )
     .await;
-    other.assert_problem(409, "idempotency-key-reused");
+    other.assert_problem(422, "idempotency-key-reused");
     let account = first.body["id"].as_str().unwrap();
     let elsewhere = post_with_key(
         app,
@@ -52,7 +52,7 @@ db_test!(a_retry_replays_the_first_answer, async |app: &TestApp| {
         json!({"name": "Production"}),
     )
     .await;
-    elsewhere.assert_problem(409, "idempotency-key-reused");
+    elsewhere.assert_problem(422, "idempotency-key-reused");
     assert_eq!(account_count(app).await, 1);
 
     // Without a key, each request creates.

@@ -19,6 +19,7 @@ mod invoices;
 mod mail;
 mod migrations;
 mod openapi;
+mod payments;
 mod problems;
 mod security;
 mod usage;

@@ -1,12 +1,12 @@
-//! The jobs inside `billing serve`: the billing run on a schedule (finalization now; charges,
-//! retries and expiries with their issues), and the mail sender. Each run calls the same use
+//! The jobs inside `billing serve`: the billing run on a schedule (finalization, then charges
+//! and their retries), and the mail sender. Each run calls the same use
 //! case as `POST /v1/admin/billing-runs` and `billing run`, which does its work once however
 //! many runs overlap (in this process or another), so a run that is late or doubled is
 //! harmless; the sender claims each mail before sending it.
 
 use std::time::Duration;
 
-use crate::application::invoices::finalize;
+use crate::application::billing_run;
 use crate::application::mail::{deliver_due, ConfiguredMailer};
 use crate::application::state::AppState;
 
@@ -22,17 +22,21 @@ pub fn spawn(state: AppState, every: Option<Duration>) {
         loop {
             ticks.tick().await;
             let as_of = state.clock.now();
-            match finalize::run(&state, as_of).await {
+            match billing_run::run(&state, as_of).await {
                 Ok(report) => {
-                    let invoices: usize = report.finalized.iter().map(|(_, f)| f.len()).sum();
+                    let finalized = &report.finalized;
+                    let invoices: usize = finalized.finalized.iter().map(|(_, f)| f.len()).sum();
                     tracing::info!(
-                        accounts = report.accounts_examined,
+                        accounts = finalized.accounts_examined,
                         invoices,
+                        payments = report.charged.payments.len(),
+                        reconciled = report.charged.reconciled.len(),
                         "billing run done"
                     );
                 }
                 // Logged and tried again at the next tick; nothing half-done stays behind (each
-                // period is finalized in its own transaction).
+                // page of accounts is finalized in one transaction, each payment recorded
+                // before and after its charge).
                 Err(error) => tracing::error!(error = %error, "billing run failed"),
             }
         }

@@ -164,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("opening the database")?;
             let state = billing_api::startup::app_state(&settings, Arc::new(SystemClock), db)?;
-            let report = billing_api::application::invoices::finalize::run(&state, as_of)
+            let report = billing_api::application::billing_run::run(&state, as_of)
                 .await
                 .map_err(|e| match e {
                     billing_api::application::AppError::Validation(errors) => anyhow::anyhow!(

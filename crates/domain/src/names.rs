@@ -181,6 +181,30 @@ prefixed_id!(
     "inv",
     "invoice"
 );
+prefixed_id!(
+    /// A payment of an invoice, by the balance or by the card.
+    PaymentId,
+    "pay",
+    "payment"
+);
+prefixed_id!(
+    /// The receipt of a payment.
+    ReceiptId,
+    "rcpt",
+    "receipt"
+);
+prefixed_id!(
+    /// A registered card.
+    PaymentMethodId,
+    "pm",
+    "payment method"
+);
+prefixed_id!(
+    /// An entry of the prepaid balance's ledger.
+    BalanceEntryId,
+    "bal",
+    "balance entry"
+);
 
 #[cfg(test)]
 mod tests {

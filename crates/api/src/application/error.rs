@@ -77,6 +77,15 @@ macro_rules! conflict_kinds {
                 match self { $(ConflictKind::$variant => $slug,)* }
             }
 
+            /// Whether it answers 422 rather than 409: a request the server cannot take as
+            /// sent (a key reused for another request, a card token the gateway does not know).
+            pub fn is_unprocessable(self) -> bool {
+                matches!(
+                    self,
+                    ConflictKind::IdempotencyKeyReused | ConflictKind::UnknownCardToken
+                )
+            }
+
             /// The problem's title: what the kind means, the same for every occurrence.
             pub fn title(self) -> &'static str {
                 match self { $(ConflictKind::$variant => $title,)* }
@@ -112,6 +121,12 @@ conflict_kinds! {
     IdempotencyKeyInProgress => "idempotency-key-in-progress", "A request with this Idempotency-Key is still running";
     /// The Idempotency-Key was used for a different request.
     IdempotencyKeyReused => "idempotency-key-reused", "The Idempotency-Key was used for a different request";
+    /// The invoice owes nothing: it is paid.
+    InvoicePaid => "invoice-paid", "The invoice owes nothing";
+    /// A payment of the invoice is under way: its outcome is not known yet.
+    PaymentInProgress => "payment-in-progress", "A payment of this invoice is under way";
+    /// The gateway knows no such card token.
+    UnknownCardToken => "unknown-card-token", "The payment gateway knows no such card token";
 }
 
 /// One offending input field.

@@ -100,6 +100,16 @@ impl Answer {
         })
     }
 
+    /// 200 OK with a body.
+    pub fn ok(body: impl Serialize) -> Result<Self, AppError> {
+        Ok(Answer {
+            status: 200,
+            location: None,
+            body: serde_json::to_value(body).map_err(|e| AppError::Internal(e.to_string()))?,
+            replayed: false,
+        })
+    }
+
     /// A resource was created at `location`.
     pub fn created(location: String, body: impl Serialize) -> Result<Self, AppError> {
         Ok(Answer {
@@ -151,35 +161,8 @@ where
             state.clock.now(),
         )
         .await?;
-        match claim {
-            Claim::Fresh => {}
-            Claim::Completed {
-                request_hash,
-                status,
-                body,
-            } => {
-                if request_hash != request.fingerprint {
-                    return Err(reused());
-                }
-                let mut answer: Answer = serde_json::from_str(&body)
-                    .map_err(|e| AppError::Internal(format!("stored answer: {e}")))?;
-                answer.status = status;
-                answer.replayed = true;
-                return Ok(Done {
-                    value: None,
-                    answer,
-                });
-            }
-            Claim::InProgress { request_hash } => {
-                return Err(if request_hash != request.fingerprint {
-                    reused()
-                } else {
-                    AppError::conflict(
-                        ConflictKind::IdempotencyKeyInProgress,
-                        "a request with this Idempotency-Key is still running",
-                    )
-                });
-            }
+        if let Some(done) = settled_claim(claim, &request.fingerprint)? {
+            return Ok(done);
         }
     }
     let done = work(&txn).await?;
@@ -194,6 +177,98 @@ where
         value: Some(done),
         answer,
     })
+}
+
+/// Like [`run`], for work that calls the outside world (a payment gateway) and so cannot sit in
+/// one transaction: the key is claimed and committed first (a second request with it meanwhile
+/// gets 409, one with another body 422), the work runs in its own transactions, and its answer
+/// is stored after. A failure gives the key back, so a retry runs afresh; the work itself must
+/// be safe to run again (a charge is, by its pending payment and its gateway key). A process
+/// that dies mid-request leaves the key claimed for ten minutes.
+pub async fn run_with_calls<T, W, Fut, R>(
+    state: &AppState,
+    request: Idempotent,
+    work: W,
+    render: R,
+) -> Result<Done<T>, AppError>
+where
+    W: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+    R: FnOnce(&T) -> Result<Answer, AppError>,
+{
+    let Some(key) = &request.key else {
+        let done = work().await?;
+        let answer = render(&done)?;
+        return Ok(Done {
+            value: Some(done),
+            answer,
+        });
+    };
+    let txn = billing_persistence::db::begin_write(&state.db).await?;
+    let claim = idempotency::claim(
+        &txn,
+        &request.scope,
+        key,
+        &request.fingerprint,
+        state.clock.now(),
+    )
+    .await?;
+    if let Some(done) = settled_claim(claim, &request.fingerprint)? {
+        return Ok(done);
+    }
+    txn.commit().await?;
+    let outcome = match work().await {
+        Ok(done) => render(&done).map(|answer| (done, answer)),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok((done, answer)) => {
+            let stored =
+                serde_json::to_string(&answer).map_err(|e| AppError::Internal(e.to_string()))?;
+            idempotency::complete(&state.db, &request.scope, key, answer.status, &stored).await?;
+            Ok(Done {
+                value: Some(done),
+                answer,
+            })
+        }
+        Err(error) => {
+            idempotency::release(&state.db, &request.scope, key).await?;
+            Err(error)
+        }
+    }
+}
+
+/// What a claim that was not fresh answers: the stored answer replayed, or a conflict. `None`
+/// for a fresh claim: the work is the caller's to do.
+fn settled_claim<T>(claim: Claim, fingerprint: &str) -> Result<Option<Done<T>>, AppError> {
+    match claim {
+        Claim::Fresh => Ok(None),
+        Claim::Completed {
+            request_hash,
+            status,
+            body,
+        } => {
+            if request_hash != fingerprint {
+                return Err(reused());
+            }
+            let mut answer: Answer = serde_json::from_str(&body)
+                .map_err(|e| AppError::Internal(format!("stored answer: {e}")))?;
+            answer.status = status;
+            answer.replayed = true;
+            Ok(Some(Done {
+                value: None,
+                answer,
+            }))
+        }
+        Claim::InProgress { request_hash } => Err(if request_hash != fingerprint {
+            reused()
+        } else {
+            AppError::conflict(
+                ConflictKind::IdempotencyKeyInProgress,
+                "a request with this Idempotency-Key is still running",
+            )
+        }),
+    }
 }
 
 fn reused() -> AppError {

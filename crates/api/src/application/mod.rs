@@ -6,17 +6,21 @@
 //! One module per bounded context, named like its routes, OpenAPI tag, tables and test file:
 //! [`accounts`] (accounts, members, projects, participants and who may see what), [`catalog`]
 //! (products, plans, plan changes), [`usage`] (ingestion and reads), [`invoices`] (the
-//! preview, the billing run, the history and the PDF), [`mail`] (the billing mail's outbox
-//! sender). Adapters for the outside world are traits owned here, with their implementations
-//! beside them, so tests can swap them: [`mail::Mailer`] now, a payment gateway next.
+//! preview, the billing run, the history and the PDF), [`payments`] (cards, charges, retries,
+//! receipts), [`balance`] (the prepaid ledger), [`mail`] (the billing mail's outbox sender).
+//! Adapters for the outside world are traits owned here, with their implementations beside
+//! them: [`mail::Mailer`] and [`payments::gateway::PaymentGateway`].
 
 pub mod accounts;
+pub mod balance;
+pub mod billing_run;
 pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod idempotency;
 pub mod invoices;
 pub mod mail;
+pub mod payments;
 pub mod state;
 pub mod usage;
 

@@ -6,7 +6,10 @@ use billing_domain::period::BillingOffset;
 use billing_persistence::repo::catalog::CatalogCache;
 use billing_persistence::DatabaseConnection;
 
+use billing_domain::payments::{ChargeDay, RetrySchedule};
+
 use crate::application::clock::Clock;
+use crate::application::payments::gateway::SandboxGateway;
 
 /// A day for late usage after a period ends.
 pub const DEFAULT_FINALIZE_GRACE: time::Duration = time::Duration::days(1);
@@ -27,6 +30,12 @@ pub struct AppState {
     pub finalize_grace: time::Duration,
     /// Who issues the invoices (their PDF's seller).
     pub seller_name: String,
+    /// The payment gateway: the built-in sandbox.
+    pub gateway: Arc<SandboxGateway>,
+    /// The day of the month invoices are charged.
+    pub charge_day: ChargeDay,
+    /// When softly declined charges are tried again.
+    pub retries: RetrySchedule,
 }
 
 impl AppState {
@@ -36,12 +45,15 @@ impl AppState {
         default_offset: BillingOffset,
     ) -> Self {
         AppState {
-            db,
+            db: db.clone(),
             clock,
             default_offset,
             catalog: Arc::new(CatalogCache::default()),
             finalize_grace: DEFAULT_FINALIZE_GRACE,
             seller_name: DEFAULT_SELLER_NAME.to_owned(),
+            gateway: Arc::new(SandboxGateway::new(db.clone())),
+            charge_day: ChargeDay::default(),
+            retries: RetrySchedule::default(),
         }
     }
 }

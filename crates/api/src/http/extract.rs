@@ -240,6 +240,8 @@ pub enum CursorKey {
     /// The RFC 3339 instant of a plan change.
     Instant,
     Invoice,
+    Payment,
+    BalanceEntry,
 }
 
 impl CursorKey {
@@ -252,6 +254,8 @@ impl CursorKey {
             CursorKey::Plan => "plan",
             CursorKey::Instant => "instant",
             CursorKey::Invoice => "invoice",
+            CursorKey::Payment => "payment",
+            CursorKey::BalanceEntry => "balance_entry",
         }
     }
 
@@ -267,6 +271,8 @@ impl CursorKey {
             }
             CursorKey::Instant => time::OffsetDateTime::parse(key, &Rfc3339).is_ok(),
             CursorKey::Invoice => billing_domain::names::InvoiceId::parse(key).is_ok(),
+            CursorKey::Payment => billing_domain::names::PaymentId::parse(key).is_ok(),
+            CursorKey::BalanceEntry => billing_domain::names::BalanceEntryId::parse(key).is_ok(),
         }
     }
 
@@ -385,6 +391,12 @@ path_id!(
     InvoiceParam,
     billing_domain::names::InvoiceId,
     "invoice_id"
+);
+path_id!(
+    /// The `{payment_id}` of the path.
+    PaymentParam,
+    billing_domain::names::PaymentId,
+    "payment_id"
 );
 path_id!(
     /// The `{user_id}` of the path.

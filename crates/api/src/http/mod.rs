@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod answer;
 pub mod auth;
+pub mod balance;
 pub mod card_guard;
 pub mod catalog;
 pub mod extract;
@@ -16,6 +17,7 @@ pub mod health;
 pub mod invoices;
 pub mod middleware;
 pub mod openapi;
+pub mod payments;
 pub mod problem;
 pub mod usage;
 pub mod wire;
@@ -35,9 +37,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
             utoipa_actix_web::scope("/v1")
                 .configure(accounts::configure_admin)
                 .configure(invoices::configure_admin)
+                .configure(balance::configure_admin)
                 .configure(catalog::configure)
                 .configure(usage::configure)
                 .configure(invoices::configure)
+                .configure(payments::configure)
+                .configure(balance::configure)
                 .configure(accounts::configure),
         );
 }

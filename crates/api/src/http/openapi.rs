@@ -57,7 +57,9 @@ answer customers' questions.",
         (name = "participants", description = "Users taking part in a project, with or without billing permission."),
         (name = "catalog", description = "Products (services), plans with one price per product, and the plan each project is on."),
         (name = "usage", description = "Usage events from the provider's metering services, counted exactly once."),
-        (name = "invoices", description = "Invoices: the preview of a period, computed from live usage the way finalization computes it."),
+        (name = "invoices", description = "Invoices: the preview of a period, computed from live usage the way finalization computes it; the billing run; the history and PDFs."),
+        (name = "payments", description = "The account's card (by gateway token), the payment history, receipts, and paying an invoice now."),
+        (name = "balance", description = "The prepaid balance and its ledger: deposits, deductions, refunds, adjustments."),
         (name = "health", description = "Liveness and readiness probes.")
     ),
     components(schemas(Problem, FieldErrorSchema)),
@@ -271,6 +273,8 @@ pub const CONFLICTS: &[(&str, &[ConflictKind])] = {
         ("get_daily_usage", &[UsageOutOfRange]),
         ("get_metering", &[UsageOutOfRange]),
         ("get_billing_channels", &[UsageOutOfRange, AmountOutOfRange]),
+        ("put_payment_method", &[UnknownCardToken]),
+        ("pay_invoice", &[InvoicePaid, PaymentInProgress]),
     ]
 };
 
@@ -281,6 +285,8 @@ const IDEMPOTENT: &[&str] = &[
     "admin_create_product",
     "admin_create_plan",
     "admin_assign_plan",
+    "admin_deposit",
+    "pay_invoice",
 ];
 
 fn add_conflicts(operation: &mut Operation) {
@@ -297,6 +303,36 @@ fn add_conflicts(operation: &mut Operation) {
         kinds.push(ConflictKind::IdempotencyKeyReused);
         kinds.push(ConflictKind::IdempotencyKeyInProgress);
     }
+    // Kinds that answer 422 are named on the 422 answer (made if the operation has none).
+    let (unprocessable, conflicts): (Vec<ConflictKind>, Vec<ConflictKind>) =
+        kinds.into_iter().partition(|k| k.is_unprocessable());
+    if !unprocessable.is_empty() {
+        let named = unprocessable
+            .iter()
+            .map(|k| format!("`/problems/{}` ({})", k.slug(), k.title()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let validated = operation.responses.responses.contains_key("422");
+        let description = if validated {
+            format!("Invalid fields (`/problems/validation-error`, with `errors`); or {named}")
+        } else {
+            format!("The request cannot be taken as sent: {named}")
+        };
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content(
+                PROBLEM_CONTENT_TYPE,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .insert("422".to_owned(), RefOr::T(response));
+    }
+    let kinds = conflicts;
     if kinds.is_empty() {
         return;
     }

@@ -143,6 +143,9 @@ impl ApiError {
                 "The request has invalid fields",
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
+            ApiError::Conflict { kind, .. } if kind.is_unprocessable() => {
+                (kind.slug(), kind.title(), StatusCode::UNPROCESSABLE_ENTITY)
+            }
             ApiError::Conflict { kind, .. } => (kind.slug(), kind.title(), StatusCode::CONFLICT),
             ApiError::CardNumber => (
                 "card-number-refused",

@@ -26,10 +26,13 @@ pub const TAX_RATE_PATTERN: &str = r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$";
 pub const USER_ID_PATTERN: &str = r"^[!-.0-~]{1,255}$";
 pub const ACCOUNT_ID_PATTERN: &str = r"^acct_[0-9a-f]{32}$";
 pub const PROJECT_ID_PATTERN: &str = r"^proj_[0-9a-f]{32}$";
+/// A payment gateway's card token.
+pub const CARD_TOKEN_PATTERN: &str = r"^tok_[A-Za-z0-9_]{1,60}$";
 
 pub(crate) static NAME_RE: LazyLock<Regex> = LazyLock::new(|| compile(NAME_PATTERN));
 pub(crate) static OFFSET_RE: LazyLock<Regex> = LazyLock::new(|| compile(OFFSET_PATTERN));
 pub(crate) static TAX_RATE_RE: LazyLock<Regex> = LazyLock::new(|| compile(TAX_RATE_PATTERN));
+pub(crate) static CARD_TOKEN_RE: LazyLock<Regex> = LazyLock::new(|| compile(CARD_TOKEN_PATTERN));
 
 /// The patterns are constants that every test run compiles.
 #[allow(clippy::expect_used)]

@@ -12,6 +12,13 @@ use super::utc;
 use crate::entities::idempotency_keys as keys;
 use crate::error::PersistenceError;
 
+/// How long a stored answer is replayed.
+pub const REPLAYED_FOR: time::Duration = time::Duration::hours(24);
+
+/// How long a claimed key whose answer never came (its process died mid-request) holds off
+/// retries with it.
+pub const ABANDONED_AFTER: time::Duration = time::Duration::minutes(10);
+
 /// What claiming a key found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -34,6 +41,22 @@ pub async fn claim<C: ConnectionTrait>(
     request_hash: &str,
     now: OffsetDateTime,
 ) -> Result<Claim, PersistenceError> {
+    // A key answers for 24 hours; a key whose request never finished (its process died) is
+    // free again after 10 minutes.
+    keys::Entity::delete_many()
+        .filter(keys::Column::Scope.eq(scope))
+        .filter(keys::Column::Key.eq(key))
+        .filter(
+            sea_orm::Condition::any()
+                .add(keys::Column::CreatedAt.lt(utc(now - REPLAYED_FOR)))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(keys::Column::ResponseStatus.is_null())
+                        .add(keys::Column::CreatedAt.lt(utc(now - ABANDONED_AFTER))),
+                ),
+        )
+        .exec(db)
+        .await?;
     let row = keys::ActiveModel {
         scope: Set(scope.to_owned()),
         key: Set(key.to_owned()),
@@ -86,6 +109,22 @@ pub async fn complete<C: ConnectionTrait>(
         .col_expr(keys::Column::ResponseBody, body.into())
         .filter(keys::Column::Scope.eq(scope))
         .filter(keys::Column::Key.eq(key))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Gives a claimed key back without an answer (its request failed before it did anything that
+/// needs replaying), so a retry with it runs afresh.
+pub async fn release<C: ConnectionTrait>(
+    db: &C,
+    scope: &str,
+    key: &str,
+) -> Result<(), PersistenceError> {
+    keys::Entity::delete_many()
+        .filter(keys::Column::Scope.eq(scope))
+        .filter(keys::Column::Key.eq(key))
+        .filter(keys::Column::ResponseStatus.is_null())
         .exec(db)
         .await?;
     Ok(())

@@ -119,6 +119,60 @@ pub async fn take_numbers<C: ConnectionTrait>(db: &C, count: u32) -> Result<i64,
     Ok(get::<i64>(&row, "last_number")? - i64::from(count) + 1)
 }
 
+/// A page of the invoices that still owe something (finalized or failed, not fully paid), by
+/// id, with their accounts: what the charge run looks at.
+pub async fn owing<C: ConnectionTrait>(
+    db: &C,
+    after: Option<&InvoiceId>,
+    limit: u64,
+) -> Result<Vec<(InvoiceId, AccountId)>, PersistenceError> {
+    let mut select = Query::select();
+    select
+        .columns([a("id"), a("account_id")])
+        .from(a("invoices"))
+        .and_where(Expr::col(a("status")).is_in([
+            InvoiceStatus::Finalized.as_str(),
+            InvoiceStatus::PaymentFailed.as_str(),
+        ]))
+        .and_where(Expr::col(a("paid_minor")).lt(Expr::col(a("payment_amount_minor"))))
+        .order_by(a("id"), sea_orm::sea_query::Order::Asc)
+        .limit(limit);
+    if let Some(after) = after {
+        select.and_where(Expr::col(a("id")).gt(after.as_str()));
+    }
+    let rows = db.query_all(build(db, &select)).await?;
+    rows.iter()
+        .map(|row| {
+            let id = get::<String>(row, "id")?;
+            let bad = PersistenceError::corrupt("invoices", &id);
+            Ok((
+                InvoiceId::parse(&id).map_err(&bad)?,
+                AccountId::parse(&get::<String>(row, "account_id")?).map_err(&bad)?,
+            ))
+        })
+        .collect()
+}
+
+/// Records a payment of an invoice: what it paid is added, and its status set.
+pub async fn record_payment<C: ConnectionTrait>(
+    db: &C,
+    invoice: &InvoiceId,
+    amount_minor: i64,
+    status: InvoiceStatus,
+) -> Result<(), PersistenceError> {
+    let update = Query::update()
+        .table(a("invoices"))
+        .value(
+            a("paid_minor"),
+            Expr::col(a("paid_minor")).add(amount_minor),
+        )
+        .value(a("status"), status.as_str())
+        .and_where(Expr::col(a("id")).eq(invoice.as_str()))
+        .to_owned();
+    db.execute(build(db, &update)).await?;
+    Ok(())
+}
+
 /// A finalized invoice to store.
 pub struct NewInvoice<'a> {
     pub id: &'a InvoiceId,

@@ -2,10 +2,13 @@
 //! can run several of them in one transaction.
 
 pub mod accounts;
+pub mod balance;
 pub mod catalog;
 pub mod idempotency;
 pub mod invoices;
 pub mod mail;
+pub mod payments;
+pub mod sandbox;
 pub(crate) mod sql;
 pub mod usage;
 

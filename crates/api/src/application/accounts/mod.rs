@@ -231,6 +231,20 @@ pub async fn membership_of(
     }
 }
 
+/// The account, for a reader of its billing data (invoices, payments, the balance): the owner
+/// or a billing admin (an operator reads as one); a member gets 403.
+pub async fn billing_reader(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+) -> Result<Account, AppError> {
+    let (account, role) = membership_of(state, reader, account_id).await?;
+    if !role.manages_billing() {
+        return Err(AppError::Forbidden);
+    }
+    Ok(account)
+}
+
 /// The accounts the reader belongs to (only the token's account when it is limited to one);
 /// for an operator, every account.
 pub async fn list_mine(

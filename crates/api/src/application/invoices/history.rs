@@ -11,7 +11,7 @@ use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::invoices::StoredInvoice;
 
-use crate::application::accounts::{membership_of, Reader};
+use crate::application::accounts::{billing_reader, Reader};
 use crate::application::error::AppError;
 use crate::application::state::AppState;
 use crate::application::usage::reads::out_of_range;
@@ -21,18 +21,6 @@ pub struct History {
     pub account: Account,
     pub invoices: Page<StoredInvoice>,
     pub unpaid_amount: Money,
-}
-
-async fn billing_reader(
-    state: &AppState,
-    reader: &Reader,
-    account_id: &AccountId,
-) -> Result<Account, AppError> {
-    let (account, role) = membership_of(state, reader, account_id).await?;
-    if !role.manages_billing() {
-        return Err(AppError::Forbidden);
-    }
-    Ok(account)
 }
 
 /// The account's invoices, in the order they were finalized.

@@ -1,4 +1,4 @@
-//! An invoice as a PDF, rendered in-process with krilla: seller, customer, number, period,
+//! An invoice (and a payment's receipt) as a PDF, rendered in-process with krilla: seller, customer, number, period,
 //! billing date, every line and every total, the same data as the JSON. The font is NanumSquare
 //! (SIL Open Font License, `assets/fonts/OFL.txt`), which covers Latin and Hangul; krilla embeds
 //! only the glyphs a document uses, so an invoice stays small.
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use billing_domain::accounts::Account;
 use billing_domain::invoices::assembly::InvoiceLineKind;
 use billing_persistence::repo::invoices::StoredInvoice;
+use billing_persistence::repo::payments::Payment;
 use krilla::geom::Point;
 use krilla::page::PageSettings;
 use krilla::text::{Font, TextDirection};
@@ -108,9 +109,7 @@ pub fn render(
     account: &Account,
     stored: &StoredInvoice,
 ) -> Result<Vec<u8>, AppError> {
-    let data: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(FONT);
-    let font = Font::new(data.into(), 0)
-        .ok_or_else(|| AppError::Internal("the invoice font cannot be read".into()))?;
+    let font = font()?;
     let invoice = &stored.invoice;
     let currency = invoice.currency.code();
     let offset = account.billing_offset;
@@ -181,10 +180,76 @@ pub fn render(
         l.down(LINE);
     }
 
+    write(l, &font)
+}
+
+/// The receipt of a successful payment of `stored`, issued by `seller`: what was paid, when,
+/// how, and the invoice it paid.
+pub fn render_receipt(
+    seller: &str,
+    account: &Account,
+    stored: &StoredInvoice,
+    payment: &Payment,
+) -> Result<Vec<u8>, AppError> {
+    let font = font()?;
+    let invoice = &stored.invoice;
+    let currency = invoice.currency.code();
+    let offset = account.billing_offset;
+    let date = |instant: time::OffsetDateTime| offset.date_of(instant).to_string();
+    let mut l = Layout::new();
+    l.put(MARGIN, 20.0, format!("Receipt {}", payment.receipt));
+    l.down(30.0);
+    let method = payment
+        .method_label
+        .clone()
+        .unwrap_or_else(|| "prepaid balance".to_owned());
+    for (label, value) in [
+        ("Seller", seller.to_owned()),
+        ("Customer", account.name.to_string()),
+        ("Account", account.id.to_string()),
+        ("Payment", payment.id.to_string()),
+        (
+            "Payment date",
+            payment.paid_at.map(date).unwrap_or_default(),
+        ),
+        ("Payment method", method),
+        ("Status", payment.status.as_str().to_owned()),
+        ("Invoice", stored.number.clone()),
+        ("Period", format!("{} (UTC{offset})", stored.period)),
+        ("Billing date", date(stored.billing_date)),
+    ] {
+        l.put(MARGIN, BODY, label);
+        l.put(150.0, BODY, value);
+        l.down(LINE);
+    }
+    l.down(LINE);
+    for (label, amount) in [
+        ("Usage amount", invoice.usage_amount.to_string()),
+        ("Credit", deducted(invoice.credit)),
+        ("Determined amount", invoice.determined_amount.to_string()),
+        ("Tax", invoice.tax.to_string()),
+        ("Payment amount", invoice.payment_amount.to_string()),
+        ("Paid now", payment.amount.to_string()),
+    ] {
+        l.put(300.0, BODY, label);
+        l.put(COLUMNS[3], BODY, format!("{amount} {currency}"));
+        l.down(LINE);
+    }
+    write(l, &font)
+}
+
+fn font() -> Result<Font, AppError> {
+    let data: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(FONT);
+    Font::new(data.into(), 0)
+        .ok_or_else(|| AppError::Internal("the PDF font cannot be read".into()))
+}
+
+/// The laid-out pages as a PDF.
+fn write(l: Layout, font: &Font) -> Result<Vec<u8>, AppError> {
     let mut document = Document::new();
     for texts in l.pages {
         let settings = PageSettings::from_wh(WIDTH, HEIGHT)
-            .ok_or_else(|| AppError::Internal("the invoice page size".into()))?;
+            .ok_or_else(|| AppError::Internal("the PDF page size".into()))?;
         let mut page = document.start_page_with(settings);
         let mut surface = page.surface();
         for t in texts {
@@ -202,7 +267,7 @@ pub fn render(
     }
     document
         .finish()
-        .map_err(|e| AppError::Internal(format!("rendering the invoice PDF: {e:?}")))
+        .map_err(|e| AppError::Internal(format!("rendering a PDF: {e:?}")))
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ use std::future::Future;
 use billing_domain::accounts::Account;
 use billing_domain::names::AccountId;
 use billing_persistence::repo;
-use billing_persistence::repo::invoices::NewInvoice;
+use billing_persistence::repo::invoices::{NewInvoice, StoredInvoice};
 use billing_persistence::repo::mail::{NewMail, QueuedMail};
+use billing_persistence::repo::payments::Payment;
 use billing_persistence::ConnectionTrait;
 use time::{Duration, OffsetDateTime};
 
@@ -131,6 +132,55 @@ pub async fn queue_invoices<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Queues the receipt of a successful payment to the account's billing email, if it has one,
+/// in the transaction that records the payment.
+pub async fn queue_receipt<C: ConnectionTrait>(
+    db: &C,
+    account: &Account,
+    invoice: &StoredInvoice,
+    payment: &Payment,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let Some(recipient) = &account.billing_email else {
+        return Ok(());
+    };
+    let id = format!("mail_{}", uuid::Uuid::now_v7().simple());
+    let currency = payment.amount.currency().code();
+    let subject = format!(
+        "Receipt {} for invoice {} ({} {currency})",
+        payment.receipt, invoice.number, payment.amount
+    );
+    let method = payment
+        .method_label
+        .clone()
+        .unwrap_or_else(|| "prepaid balance".to_owned());
+    let body = format!(
+        "We received your payment of {amount} {currency} for invoice {number} ({period}).\n\n\
+         Receipt: {receipt}\nPayment method: {method}\n\
+         Invoice payment amount: {due} {currency}\n",
+        amount = payment.amount,
+        number = invoice.number,
+        period = invoice.period,
+        receipt = payment.receipt,
+        due = invoice.invoice.payment_amount,
+    );
+    repo::mail::enqueue_all(
+        db,
+        &[NewMail {
+            id: &id,
+            account: &account.id,
+            kind: "receipt",
+            subject_id: payment.id.as_str(),
+            recipient: recipient.as_str(),
+            subject: &subject,
+            body: &body,
+            now,
+        }],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The subject and body of an invoice's mail.
 fn invoice_text(invoice: &NewInvoice<'_>) -> (String, String) {
     let subject = format!(
@@ -222,6 +272,28 @@ async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, Ap
             let pdf =
                 crate::application::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
             Some((format!("{}.pdf", invoice.number), pdf))
+        }
+        "receipt" => {
+            let id = billing_domain::names::PaymentId::parse(&mail.subject_id)
+                .map_err(|e| AppError::Internal(format!("outbox: {e}")))?;
+            let payment = repo::payments::find(&state.db, &account.id, &id)
+                .await?
+                .ok_or_else(|| AppError::Internal("outbox: the payment is gone".into()))?;
+            let invoice = repo::invoices::find(
+                &state.db,
+                &account.id,
+                &payment.invoice,
+                account.billing_offset,
+            )
+            .await?
+            .ok_or_else(|| AppError::Internal("outbox: the invoice is gone".into()))?;
+            let pdf = crate::application::invoices::pdf::render_receipt(
+                &state.seller_name,
+                &account,
+                &invoice,
+                &payment,
+            )?;
+            Some((format!("{}.pdf", payment.receipt), pdf))
         }
         _ => None,
     };

@@ -5,7 +5,6 @@ pub mod wire;
 use actix_web::{get, post, web, HttpResponse};
 use billing_domain::invoices::assembly::InvoiceLineKind;
 use billing_domain::invoices::groups::{GroupBy, GroupKey};
-use billing_domain::invoices::status::InvoiceStatus;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::application::accounts::Reader;
@@ -16,13 +15,14 @@ use billing_domain::names::ProjectId;
 use billing_domain::period::BillingOffset;
 use billing_persistence::repo::invoices::StoredInvoice;
 
-use crate::application::invoices::finalize::{self, RunReport};
+use crate::application::billing_run::{self, BillingRun};
 use crate::application::invoices::history;
 use crate::application::invoices::preview::{self, Preview};
 use crate::application::AppState;
 use crate::http::auth::Operator;
 use crate::http::extract::{AccountParam, CursorKey, InvoiceParam, PageQuery, ValidJson};
 use crate::http::invoices::wire::*;
+use crate::http::payments::wire::{PaymentMethodKindDto, PaymentStatusDto};
 use crate::http::problem::ApiError;
 use crate::http::usage::wire::RatedLineResponse;
 use crate::http::wire::{AccountPath, CurrencyCode};
@@ -43,7 +43,10 @@ pub fn configure_admin(cfg: &mut ServiceConfig) {
 ///
 /// Finalizes, synchronously, every period of every account that ended at least the grace for
 /// late usage (`billing.finalize_grace`, default 1 day) before `as_of`: each gets its invoice
-/// with a gap-free number, computed as its preview was, and never recomputed. `as_of` (default
+/// with a gap-free number, computed as its preview was, and never recomputed. Then it charges
+/// every invoice that is due as of `as_of` (from the charge day, the 5th by default, and on the
+/// retry schedule), the prepaid balance first and the card the rest, after settling payments
+/// whose outcome was not recorded. `as_of` (default
 /// now) is a test clock for the past: one run as of two years after the first usage finalizes
 /// all 24 months. Running again, or twice at once, finalizes each period once; the answer says
 /// what this run did. The same run happens inside `billing serve` on a schedule and from
@@ -62,7 +65,7 @@ async fn start_billing_run(
     body: ValidJson<BillingRunRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let as_of = body.0.as_of.unwrap_or_else(|| state.clock.now());
-    let report = finalize::run(&state, as_of).await?;
+    let report = billing_run::run(&state, as_of).await?;
     Ok(HttpResponse::Ok().json(run_response(&report)))
 }
 
@@ -116,12 +119,7 @@ fn invoice_response(
         number: stored.number.clone(),
         account_id: stored.account.to_string(),
         period: stored.period.to_string(),
-        status: match stored.status {
-            InvoiceStatus::Finalized => InvoiceStatusDto::Finalized,
-            InvoiceStatus::Paid => InvoiceStatusDto::Paid,
-            InvoiceStatus::PaymentFailed => InvoiceStatusDto::PaymentFailed,
-            InvoiceStatus::Void => InvoiceStatusDto::Void,
-        },
+        status: stored.status.into(),
         currency: CurrencyCode(i.currency.code().to_owned()),
         billing_date: local(stored.billing_date),
         finalized_at: local(stored.finalized_at),
@@ -223,10 +221,26 @@ async fn get_invoice_pdf(
         .body(bytes))
 }
 
-pub fn run_response(report: &RunReport) -> BillingRunResponse {
+pub fn run_response(run: &BillingRun) -> BillingRunResponse {
+    let report = &run.finalized;
     BillingRunResponse {
         as_of: report.as_of,
         accounts_examined: report.accounts_examined,
+        payments: run
+            .charged
+            .reconciled
+            .iter()
+            .chain(&run.charged.payments)
+            .map(|p| RunPaymentResponse {
+                payment_id: p.id.to_string(),
+                account_id: p.account.to_string(),
+                invoice_id: p.invoice.to_string(),
+                method: PaymentMethodKindDto::from(p.method),
+                status: PaymentStatusDto::from(p.status),
+                currency: CurrencyCode(p.amount.currency().code().to_owned()),
+                amount: p.amount.to_string(),
+            })
+            .collect(),
         finalized: report
             .finalized
             .iter()

@@ -204,6 +204,21 @@ pub struct BillingRunResponse {
     pub accounts_examined: u64,
     /// The accounts for which it finalized invoices (the others are left out).
     pub finalized: Vec<AccountRunResponse>,
+    /// The payments it made or settled, in order.
+    pub payments: Vec<RunPaymentResponse>,
+}
+
+/// A payment a billing run made (or settled, after a crash).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunPaymentResponse {
+    pub payment_id: String,
+    pub account_id: String,
+    pub invoice_id: String,
+    pub method: crate::http::payments::wire::PaymentMethodKindDto,
+    pub status: crate::http::payments::wire::PaymentStatusDto,
+    pub currency: CurrencyCode,
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "11000")]
+    pub amount: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -226,6 +241,18 @@ pub enum InvoiceStatusDto {
     /// The charge failed; it stays unpaid and is retried.
     PaymentFailed,
     Void,
+}
+
+impl From<billing_domain::invoices::status::InvoiceStatus> for InvoiceStatusDto {
+    fn from(status: billing_domain::invoices::status::InvoiceStatus) -> Self {
+        use billing_domain::invoices::status::InvoiceStatus;
+        match status {
+            InvoiceStatus::Finalized => InvoiceStatusDto::Finalized,
+            InvoiceStatus::Paid => InvoiceStatusDto::Paid,
+            InvoiceStatus::PaymentFailed => InvoiceStatusDto::PaymentFailed,
+            InvoiceStatus::Void => InvoiceStatusDto::Void,
+        }
+    }
 }
 
 /// A finalized invoice: its number, period, status and amounts (seed 000's payment history

@@ -1,0 +1,27 @@
+//! The billing run: what `billing serve` does on a schedule, `billing run --as-of` once, and
+//! `POST /v1/admin/billing-runs` on request. It finalizes the periods that are due
+//! ([`invoices::finalize`]) and then charges the invoices that are due ([`payments::charge`]):
+//! pending payments are settled first, then each invoice from its charge day on and on its
+//! retry schedule. Both halves do their work once however many runs overlap.
+//!
+//! [`invoices::finalize`]: crate::application::invoices::finalize
+//! [`payments::charge`]: crate::application::payments::charge
+
+use time::OffsetDateTime;
+
+use crate::application::error::AppError;
+use crate::application::invoices::finalize::{self, RunReport};
+use crate::application::payments::charge::{self, ChargeReport};
+use crate::application::state::AppState;
+
+/// What one billing run did.
+pub struct BillingRun {
+    pub finalized: RunReport,
+    pub charged: ChargeReport,
+}
+
+pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<BillingRun, AppError> {
+    let finalized = finalize::run(state, as_of).await?;
+    let charged = charge::run(state, as_of).await?;
+    Ok(BillingRun { finalized, charged })
+}

@@ -1,0 +1,393 @@
+//! Charging invoices (SPEC 7): the automatic charge from the charge day on, its retries, paying
+//! an invoice now, and the reconciliation of charges whose outcome was not recorded.
+//!
+//! Crash safety: a card payment is written `pending`, with the gateway idempotency key of its
+//! invoice and attempt, and committed before the gateway is called; its outcome is recorded
+//! after, only while it is still pending. A process killed in between leaves the payment
+//! pending, and the next charge run first asks the gateway again with the same key: the gateway
+//! charges once per key, so the charge is made once and its outcome recorded once. A pending
+//! payment also keeps its invoice from a second attempt until it is settled.
+//!
+//! Exactly once across processes: each invoice is charged with its account locked (the
+//! balance, the pending payment and the invoice's paid amount change together).
+
+use billing_domain::accounts::Account;
+use billing_domain::balance::EntryKind;
+use billing_domain::invoices::status::InvoiceStatus;
+use billing_domain::money::Money;
+use billing_domain::names::{AccountId, BalanceEntryId, InvoiceId, PaymentId, ReceiptId};
+use billing_domain::payments::{gateway_key, split, Decline, PaymentMethodKind, PaymentStatus};
+use billing_persistence::db::begin_write;
+use billing_persistence::repo;
+use billing_persistence::repo::accounts::AccountLock;
+use billing_persistence::repo::balance::Entry;
+use billing_persistence::repo::invoices::StoredInvoice;
+use billing_persistence::repo::payments::{Card, Payment, Settlement};
+use billing_persistence::DatabaseTransaction;
+use time::OffsetDateTime;
+
+use crate::application::error::{AppError, ConflictKind};
+use crate::application::payments::gateway::{
+    ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway,
+};
+use crate::application::state::AppState;
+use crate::application::usage::reads::out_of_range;
+
+/// Why an invoice is being charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The charge run: from the charge day on, then on the retry schedule.
+    Schedule,
+    /// The customer asked to pay now.
+    Now,
+}
+
+/// What one charge run did.
+#[derive(Clone, Debug, Default)]
+pub struct ChargeReport {
+    /// Pending payments settled by asking the gateway again.
+    pub reconciled: Vec<Payment>,
+    /// The payments made, per invoice.
+    pub payments: Vec<Payment>,
+}
+
+/// Invoices looked at per read.
+const PAGE: u64 = 100;
+
+/// Charges every invoice that is due as of `as_of`, after settling pending payments. `as_of` is
+/// the run's clock: payments made are dated with it.
+pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<ChargeReport, AppError> {
+    let mut report = ChargeReport {
+        reconciled: reconcile(state, as_of).await?,
+        payments: Vec::new(),
+    };
+    let mut after: Option<InvoiceId> = None;
+    loop {
+        let owing = repo::invoices::owing(&state.db, after.as_ref(), PAGE).await?;
+        let Some((last, _)) = owing.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        for (invoice, account) in &owing {
+            match charge(state, account, invoice, Trigger::Schedule, as_of).await {
+                Ok(made) => report.payments.extend(made),
+                // Another run is charging it, or paid it: nothing to do here.
+                Err(AppError::Conflict { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        if (owing.len() as u64) < PAGE {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Settles every pending card payment: the gateway is asked again with the payment's key, and
+/// answers the charge it made (or makes it now, once).
+pub async fn reconcile(state: &AppState, at: OffsetDateTime) -> Result<Vec<Payment>, AppError> {
+    let mut settled = Vec::new();
+    for payment in repo::payments::pending(&state.db).await? {
+        let (Some(key), Some(method)) = (&payment.gateway_key, &payment.payment_method) else {
+            continue;
+        };
+        let Some(card) = repo::payments::card_by_id(&state.db, method).await? else {
+            continue;
+        };
+        let outcome = state
+            .gateway
+            .charge(
+                &ChargeRequest {
+                    key,
+                    token: &card.token,
+                    amount: payment.amount,
+                },
+                at,
+            )
+            .await;
+        if let Some(done) = record_outcome(state, &payment, outcome, at).await? {
+            settled.push(done);
+        }
+    }
+    Ok(settled)
+}
+
+/// Charges what `invoice` still owes: the prepaid balance first, then the card. Answers the
+/// payments made (none when nothing was due yet). A conflict when the invoice owes nothing or
+/// a payment of it is under way.
+pub async fn charge(
+    state: &AppState,
+    account_id: &AccountId,
+    invoice_id: &InvoiceId,
+    trigger: Trigger,
+    at: OffsetDateTime,
+) -> Result<Vec<Payment>, AppError> {
+    let txn = begin_write(&state.db).await?;
+    let account = repo::accounts::find_locked(&txn, account_id, AccountLock::Update)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let invoice = repo::invoices::find(&txn, &account.id, invoice_id, account.billing_offset)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let owed = invoice
+        .status
+        .still_owed(invoice.invoice.payment_amount, invoice.paid)
+        .map_err(out_of_range)?;
+    if owed.is_zero() || owed.is_negative() {
+        return Err(AppError::conflict(
+            ConflictKind::InvoicePaid,
+            "the invoice owes nothing",
+        ));
+    }
+    let earlier = repo::payments::of_invoices(&txn, &[&invoice.id]).await?;
+    if earlier.iter().any(|p| p.status == PaymentStatus::Pending) {
+        return Err(AppError::conflict(
+            ConflictKind::PaymentInProgress,
+            "a payment of this invoice is under way",
+        ));
+    }
+    if trigger == Trigger::Schedule && !due(state, &invoice, &earlier, at) {
+        return Ok(Vec::new());
+    }
+    let attempt = earlier.iter().map(|p| p.attempt).max().unwrap_or(0) + 1;
+    let balance = Money::from_minor(
+        repo::balance::total_minor(&txn, &account.id).await?,
+        account.currency,
+    )
+    .map_err(out_of_range)?;
+    let split = split(owed, balance).map_err(out_of_range)?;
+    let mut made = Vec::new();
+    let mut paid_now = Money::zero(account.currency);
+    if !split.from_balance.is_zero() {
+        let payment = new_payment(&account, &invoice, PaymentMethodKind::Balance, attempt, at);
+        let payment = Payment {
+            status: PaymentStatus::Successful,
+            amount: split.from_balance,
+            paid_at: Some(at),
+            ..payment
+        };
+        repo::payments::insert(&txn, &payment).await?;
+        repo::balance::insert(
+            &txn,
+            &Entry {
+                id: BalanceEntryId::from_uuid(uuid::Uuid::now_v7()),
+                account: account.id.clone(),
+                kind: EntryKind::Deduction,
+                amount: split.from_balance.negate(),
+                payment: Some(payment.id.clone()),
+                description: format!("Payment of invoice {}", invoice.number),
+                created_at: at,
+            },
+        )
+        .await?;
+        crate::application::mail::queue_receipt(&txn, &account, &invoice, &payment, at).await?;
+        paid_now = split.from_balance;
+        made.push(payment);
+    }
+    if split.from_card.is_zero() {
+        record_paid(&txn, &invoice, paid_now, InvoiceStatus::Paid).await?;
+        txn.commit().await?;
+        return Ok(made);
+    }
+    let Some(card) = repo::payments::card(&txn, &account.id).await? else {
+        // No card to charge: a soft failure, retried on the schedule (a card may be added).
+        let first = first_attempt_at(&earlier, at);
+        let payment = Payment {
+            status: PaymentStatus::Failed,
+            amount: split.from_card,
+            failure_code: Some("no_payment_method".into()),
+            decline: Some(Decline::Soft),
+            next_attempt_at: state.retries.next_attempt(first, attempt, Decline::Soft),
+            ..new_payment(&account, &invoice, PaymentMethodKind::Card, attempt, at)
+        };
+        repo::payments::insert(&txn, &payment).await?;
+        record_paid(&txn, &invoice, paid_now, InvoiceStatus::PaymentFailed).await?;
+        txn.commit().await?;
+        made.push(payment);
+        return Ok(made);
+    };
+    let payment = Payment {
+        payment_method: Some(card.id.clone()),
+        method_label: Some(label(&card)),
+        gateway_key: Some(gateway_key(invoice.id.as_str(), attempt)),
+        amount: split.from_card,
+        ..new_payment(&account, &invoice, PaymentMethodKind::Card, attempt, at)
+    };
+    repo::payments::insert(&txn, &payment).await?;
+    if !paid_now.is_zero() {
+        record_paid(&txn, &invoice, paid_now, invoice.status).await?;
+    }
+    // Pending, with its key, before the gateway is called.
+    txn.commit().await?;
+    let key = payment.gateway_key.clone().unwrap_or_default();
+    let outcome = state
+        .gateway
+        .charge(
+            &ChargeRequest {
+                key: &key,
+                token: &card.token,
+                amount: payment.amount,
+            },
+            at,
+        )
+        .await;
+    made.push(
+        record_outcome(state, &payment, outcome, at)
+            .await?
+            .unwrap_or(payment),
+    );
+    Ok(made)
+}
+
+/// Whether the charge run charges `invoice` now: from its charge day on, once; after a soft
+/// decline, when the schedule says; after a hard decline or the schedule's end, never.
+fn due(state: &AppState, invoice: &StoredInvoice, earlier: &[Payment], at: OffsetDateTime) -> bool {
+    if at < state.charge_day.of(&invoice.period) {
+        return false;
+    }
+    let last_card = earlier
+        .iter()
+        .filter(|p| p.method == PaymentMethodKind::Card)
+        .max_by_key(|p| p.attempt);
+    match last_card {
+        None => true,
+        Some(p) if p.status == PaymentStatus::Failed => {
+            p.next_attempt_at.is_some_and(|next| next <= at)
+        }
+        Some(_) => false,
+    }
+}
+
+fn first_attempt_at(earlier: &[Payment], now: OffsetDateTime) -> OffsetDateTime {
+    earlier
+        .iter()
+        .filter(|p| p.method == PaymentMethodKind::Card)
+        .map(|p| p.created_at)
+        .min()
+        .unwrap_or(now)
+}
+
+fn new_payment(
+    account: &Account,
+    invoice: &StoredInvoice,
+    method: PaymentMethodKind,
+    attempt: u32,
+    at: OffsetDateTime,
+) -> Payment {
+    Payment {
+        id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
+        account: account.id.clone(),
+        invoice: invoice.id.clone(),
+        receipt: ReceiptId::from_uuid(uuid::Uuid::now_v7()),
+        method,
+        payment_method: None,
+        method_label: None,
+        attempt,
+        gateway_key: None,
+        status: PaymentStatus::Pending,
+        amount: Money::zero(account.currency),
+        failure_code: None,
+        decline: None,
+        next_attempt_at: None,
+        created_at: at,
+        paid_at: None,
+    }
+}
+
+/// What the customer sees of a card: "visa ending 4242, 12/2030".
+pub fn label(card: &Card) -> String {
+    format!(
+        "{} ending {}, {:02}/{}",
+        card.brand, card.last4, card.exp_month, card.exp_year
+    )
+}
+
+async fn record_paid(
+    txn: &DatabaseTransaction,
+    invoice: &StoredInvoice,
+    amount: Money,
+    status: InvoiceStatus,
+) -> Result<(), AppError> {
+    let minor = amount.to_minor().map_err(out_of_range)?;
+    repo::invoices::record_payment(txn, &invoice.id, minor, status).await?;
+    Ok(())
+}
+
+/// Records how a pending card payment ended, if it is still pending (another process may have
+/// recorded it): answers the payment as recorded, or `None` when the outcome is still unknown
+/// or someone else recorded it.
+async fn record_outcome(
+    state: &AppState,
+    payment: &Payment,
+    outcome: Result<ChargeOutcome, GatewayError>,
+    at: OffsetDateTime,
+) -> Result<Option<Payment>, AppError> {
+    let settlement = match &outcome {
+        Ok(ChargeOutcome::Succeeded) => Settlement {
+            status: PaymentStatus::Successful,
+            failure_code: None,
+            decline: None,
+            next_attempt_at: None,
+            paid_at: Some(at),
+        },
+        Ok(ChargeOutcome::Declined { code, decline }) => {
+            let earlier = repo::payments::of_invoices(&state.db, &[&payment.invoice]).await?;
+            let first = first_attempt_at(&earlier, payment.created_at);
+            Settlement {
+                status: PaymentStatus::Failed,
+                failure_code: Some(code),
+                decline: Some(*decline),
+                next_attempt_at: state.retries.next_attempt(first, payment.attempt, *decline),
+                paid_at: None,
+            }
+        }
+        Err(GatewayError::UnknownToken) => Settlement {
+            status: PaymentStatus::Failed,
+            failure_code: Some("unknown_card"),
+            decline: Some(Decline::Hard),
+            next_attempt_at: None,
+            paid_at: None,
+        },
+        Err(GatewayError::Unreachable(why)) => {
+            // The charge may have been made: it stays pending until the gateway answers.
+            tracing::warn!(payment = %payment.id, error = %why, "charge outcome unknown: left pending");
+            return Ok(None);
+        }
+    };
+    let txn = begin_write(&state.db).await?;
+    let account = repo::accounts::find_locked(&txn, &payment.account, AccountLock::Update)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !repo::payments::settle(&txn, &payment.id, &settlement).await? {
+        return Ok(None);
+    }
+    let invoice = repo::invoices::find(&txn, &account.id, &payment.invoice, account.billing_offset)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let done = Payment {
+        status: settlement.status,
+        failure_code: settlement.failure_code.map(str::to_owned),
+        decline: settlement.decline,
+        next_attempt_at: settlement.next_attempt_at,
+        paid_at: settlement.paid_at,
+        ..payment.clone()
+    };
+    if done.status == PaymentStatus::Successful {
+        let owed = invoice
+            .status
+            .still_owed(invoice.invoice.payment_amount, invoice.paid)
+            .map_err(out_of_range)?;
+        let status = if owed == done.amount {
+            InvoiceStatus::Paid
+        } else {
+            invoice.status
+        };
+        record_paid(&txn, &invoice, done.amount, status).await?;
+        crate::application::mail::queue_receipt(&txn, &account, &invoice, &done, at).await?;
+    } else {
+        let zero = Money::zero(account.currency);
+        record_paid(&txn, &invoice, zero, InvoiceStatus::PaymentFailed).await?;
+    }
+    txn.commit().await?;
+    Ok(Some(done))
+}

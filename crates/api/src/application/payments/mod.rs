@@ -1,0 +1,156 @@
+//! Payments (SPEC 7, docs/payments.md): the account's card, registered by gateway token
+//! ([`cards`]); the charge of finalized invoices from the charge day on, with retries, paying an
+//! invoice now, and reconciliation after a crash ([`charge`]); the payment history and its
+//! receipts (here). The gateway is a trait ([`gateway::PaymentGateway`]) with the built-in
+//! sandbox as the default.
+//!
+//! Payments and cards are billing data: the owner and billing admins read and manage them
+//! (operators too, as a billing admin would); a member gets 403.
+
+pub mod cards;
+pub mod charge;
+pub mod gateway;
+
+use billing_domain::accounts::Account;
+use billing_domain::names::{AccountId, InvoiceId, PaymentId};
+use billing_domain::payments::PaymentStatus;
+use billing_persistence::page::{Page, PageRequest};
+use billing_persistence::repo;
+use billing_persistence::repo::invoices::StoredInvoice;
+use billing_persistence::repo::payments::Payment;
+
+use crate::application::accounts::{billing_reader, Reader};
+use crate::application::error::AppError;
+use crate::application::idempotency::{self, Answer, Done, Idempotent};
+use crate::application::state::AppState;
+
+/// A payment with the invoice it paid (the history shows the invoice's amounts beside it).
+pub struct PaymentWithInvoice {
+    pub payment: Payment,
+    pub invoice: StoredInvoice,
+}
+
+/// The account's payments, in the order they were made, each with its invoice.
+pub async fn list(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    page: &PageRequest,
+) -> Result<(Account, Page<PaymentWithInvoice>), AppError> {
+    let account = billing_reader(state, reader, account_id).await?;
+    let payments = repo::payments::list(&state.db, &account.id, page).await?;
+    let mut invoices = std::collections::HashMap::new();
+    for p in &payments.items {
+        if !invoices.contains_key(&p.invoice) {
+            let invoice =
+                repo::invoices::find(&state.db, &account.id, &p.invoice, account.billing_offset)
+                    .await?
+                    .ok_or_else(|| AppError::Internal("a payment of no invoice".into()))?;
+            invoices.insert(p.invoice.clone(), invoice);
+        }
+    }
+    let page = payments.try_map(|payment| {
+        let invoice = invoices
+            .get(&payment.invoice)
+            .cloned()
+            .ok_or_else(|| AppError::Internal("a payment of no invoice".into()))?;
+        Ok::<_, AppError>(PaymentWithInvoice { payment, invoice })
+    })?;
+    Ok((account, page))
+}
+
+/// One payment with its invoice.
+pub async fn detail(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    payment_id: &PaymentId,
+) -> Result<(Account, PaymentWithInvoice), AppError> {
+    let account = billing_reader(state, reader, account_id).await?;
+    let payment = repo::payments::find(&state.db, &account.id, payment_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let invoice = repo::invoices::find(
+        &state.db,
+        &account.id,
+        &payment.invoice,
+        account.billing_offset,
+    )
+    .await?
+    .ok_or_else(|| AppError::Internal("a payment of no invoice".into()))?;
+    Ok((account, PaymentWithInvoice { payment, invoice }))
+}
+
+/// The receipt of a successful payment: 404 for one that did not succeed (it has none yet).
+pub async fn receipt(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    payment_id: &PaymentId,
+) -> Result<(Account, PaymentWithInvoice), AppError> {
+    let (account, found) = detail(state, reader, account_id, payment_id).await?;
+    if found.payment.status != PaymentStatus::Successful {
+        return Err(AppError::NotFound);
+    }
+    Ok((account, found))
+}
+
+/// The receipt as a PDF, with its file name (`rcpt_....pdf`).
+pub async fn receipt_pdf(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    payment_id: &PaymentId,
+) -> Result<(String, Vec<u8>), AppError> {
+    let (account, found) = receipt(state, reader, account_id, payment_id).await?;
+    let bytes = crate::application::invoices::pdf::render_receipt(
+        &state.seller_name,
+        &account,
+        &found.invoice,
+        &found.payment,
+    )?;
+    Ok((format!("{}.pdf", found.payment.receipt), bytes))
+}
+
+/// What paying now did: the payments made, and the invoice after them.
+pub struct Paid {
+    pub account: Account,
+    pub invoice: StoredInvoice,
+    pub payments: Vec<Payment>,
+}
+
+/// Pays an invoice now (the owner or a billing admin): the balance first, then the card, as
+/// the automatic charge would, whatever the schedule says. Once per `Idempotency-Key`.
+pub async fn pay_now<R>(
+    state: &AppState,
+    reader: &Reader,
+    account_id: &AccountId,
+    invoice_id: &InvoiceId,
+    request: Idempotent,
+    render: R,
+) -> Result<Done<Paid>, AppError>
+where
+    R: FnOnce(&Paid) -> Result<Answer, AppError>,
+{
+    let account = billing_reader(state, reader, account_id).await?;
+    idempotency::run_with_calls(
+        state,
+        request,
+        || async {
+            let now = state.clock.now();
+            let payments =
+                charge::charge(state, &account.id, invoice_id, charge::Trigger::Now, now).await?;
+            let invoice =
+                repo::invoices::find(&state.db, &account.id, invoice_id, account.billing_offset)
+                    .await?
+                    .ok_or(AppError::NotFound)?;
+            Ok(Paid {
+                account: account.clone(),
+                invoice,
+                payments,
+            })
+        },
+        render,
+    )
+    .await
+}
