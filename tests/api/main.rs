@@ -11,6 +11,7 @@ mod helpers;
 mod access;
 mod accounts;
 mod auth;
+mod balance;
 mod catalog;
 mod demo;
 mod health;

@@ -571,3 +571,80 @@ db_test!(
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
     }
 );
+
+db_test!(
+    a_card_number_sent_instead_of_a_token_is_refused_and_kept_nowhere,
+    async |app: &TestApp| {
+        let (account, _) = october_invoice(app).await;
+        let log_before = crate::helpers::captured_log().len();
+        let card = crate::security::fresh_card_number();
+        let written = crate::security::spellings(&card);
+        let mut answers = Vec::new();
+        for spelling in &written {
+            let resp = register(app, &account, spelling).await;
+            resp.assert_problem(400, "card-number-refused");
+            answers.push(resp);
+        }
+        // Nothing of it in the answers, the database or the log; no card was registered.
+        let digits_of = |text: &str| -> bool { written.iter().any(|w| text.contains(w.as_str())) };
+        for resp in &answers {
+            assert!(!digits_of(&resp.body.to_string()), "{}", resp.body);
+        }
+        let stored = app.stored_text().await;
+        assert!(
+            stored.contains("Payco"),
+            "the dump does not show stored rows"
+        );
+        assert!(!digits_of(&stored), "the database holds the card number");
+        let log = crate::helpers::captured_log();
+        assert!(
+            !digits_of(&log[log_before.min(log.len())..]),
+            "the log holds it"
+        );
+        app.get(
+            &format!("/v1/accounts/{account}/payment-method"),
+            &app.user_token("owner@payco"),
+        )
+        .await
+        .assert_problem(404, "not-found");
+    }
+);
+
+db_test!(
+    each_successful_payment_mails_its_receipt_once,
+    async |app: &TestApp| {
+        use billing_api::application::mail::{deliver_due, smtp::SmtpMailer};
+        let (account, _) = october_invoice(app).await;
+        let resp = app
+            .put(
+                &format!("/v1/accounts/{account}/billing-email"),
+                &app.user_token("owner@payco"),
+                json!({"billing_email": "billing@payco.example"}),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(
+            register(app, &account, "tok_sandbox_visa").await.status,
+            200
+        );
+        let run = run_at(app, CHARGE_DAY).await;
+        assert_eq!(run.body["payments"][0]["status"], "successful");
+        let receipt = payments(app, &account).await[0]["receipt_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let capture = crate::helpers::SmtpCapture::start().await;
+        let mailer = SmtpMailer::new(&capture.url, "billing@provider.example").unwrap();
+        let state = app.state();
+        let now = CHARGE_DAY + time::Duration::minutes(1);
+        deliver_due(&state, &mailer, now, 10).await.unwrap();
+        deliver_due(&state, &mailer, now, 10).await.unwrap();
+        // October's invoice was finalized before the billing email was set: only the receipt.
+        let mails = capture.mails();
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert_eq!(mails[0].recipients, ["billing@payco.example"]);
+        assert!(mails[0].data.contains(&receipt), "{}", mails[0].data);
+        assert!(mails[0].data.contains("11000 KRW"));
+        assert!(mails[0].data.contains(&format!("{receipt}.pdf")));
+    }
+);

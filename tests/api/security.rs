@@ -8,7 +8,7 @@ use crate::helpers::{captured_log, Resp, TestApp};
 
 /// A fresh Luhn-valid 16-digit number starting with 4 (a Visa-shaped test number), different
 /// on every run, so finding it in the shared log can only mean this test's requests put it there.
-fn fresh_card_number() -> String {
+pub fn fresh_card_number() -> String {
     let random = uuid::Uuid::new_v4().as_u128();
     let mut digits = format!("4{:014}", random % 100_000_000_000_000);
     let check = (b'0'..=b'9')
@@ -23,7 +23,7 @@ fn fresh_card_number() -> String {
 }
 
 /// The ways a client writes a card number: bare, in groups of four with spaces or with dashes.
-fn spellings(card: &str) -> [String; 3] {
+pub fn spellings(card: &str) -> [String; 3] {
     let groups: Vec<&str> = (0..card.len())
         .step_by(4)
         .map(|at| &card[at..(at + 4).min(card.len())])

@@ -121,6 +121,12 @@ pub struct BillingSettings {
     pub run_every: String,
     /// The seller named on invoices (the provider's company).
     pub seller_name: String,
+    /// The day of the month finalized invoices are charged, in each account's offset (1 to
+    /// 28; default 5).
+    pub charge_day: u8,
+    /// When a softly declined charge is tried again, after the first attempt: a comma-separated
+    /// list of increasing durations (default `1d,3d,7d`; empty: never).
+    pub retry_after: String,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -186,6 +192,8 @@ impl Default for Settings {
                 finalize_grace: "1d".into(),
                 run_every: "15m".into(),
                 seller_name: "Billing API".into(),
+                charge_day: 5,
+                retry_after: "1d,3d,7d".into(),
             },
             mail: MailSettings {
                 smtp_url: String::new(),
@@ -240,6 +248,8 @@ impl Settings {
         }
         self.finalize_grace()?;
         self.billing_run_every()?;
+        self.charge_day()?;
+        self.retry_schedule()?;
         if !matches!(self.auth.public_key_algorithm.as_str(), "RS256" | "EdDSA") {
             return Err(ConfigError::Invalid(
                 "auth.public_key_algorithm must be RS256 or EdDSA".into(),
@@ -273,6 +283,30 @@ impl Settings {
             return Err(invalid());
         }
         Ok(grace)
+    }
+
+    /// The day of the month invoices are charged.
+    pub fn charge_day(&self) -> Result<billing_domain::payments::ChargeDay, ConfigError> {
+        billing_domain::payments::ChargeDay::new(self.billing.charge_day)
+            .map_err(|e| ConfigError::Invalid(format!("billing.charge_day: {e}")))
+    }
+
+    /// When softly declined charges are tried again.
+    pub fn retry_schedule(&self) -> Result<billing_domain::payments::RetrySchedule, ConfigError> {
+        let invalid = |why: String| ConfigError::Invalid(format!("billing.retry_after: {why}"));
+        let delays = self
+            .billing
+            .retry_after
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                let parsed = humantime::parse_duration(d)
+                    .map_err(|_| invalid("each delay is a duration such as 1d or 36h".into()))?;
+                time::Duration::try_from(parsed).map_err(|e| invalid(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        billing_domain::payments::RetrySchedule::new(delays).map_err(|e| invalid(e.to_string()))
     }
 
     /// How often `billing serve` runs billing; `None` when the job is off.

@@ -51,6 +51,8 @@ pub fn app_state(
     let mut state = AppState::new(db, clock, settings.default_offset());
     state.finalize_grace = settings.finalize_grace()?;
     state.seller_name = settings.billing.seller_name.clone();
+    state.charge_day = settings.charge_day()?;
+    state.retries = settings.retry_schedule()?;
     Ok(state)
 }
 
