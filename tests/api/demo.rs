@@ -3,6 +3,7 @@
 //! changes nothing.
 
 use billing_api::demo;
+use serde_json::{json, Value};
 use time::macros::datetime;
 
 use crate::db_test;
@@ -72,12 +73,11 @@ db_test!(
         app.clock.set(datetime!(2026-11-23 12:00 UTC));
         let state = app.state();
         let users = demo::load(&state).await.unwrap();
-        let report = billing_api::application::invoices::finalize::run(
-            &state,
-            datetime!(2026-11-23 12:00 UTC),
-        )
-        .await
-        .unwrap();
+        let run =
+            billing_api::application::billing_run::run(&state, datetime!(2026-11-23 12:00 UTC))
+                .await
+                .unwrap();
+        let report = &run.finalized;
         // Both demo accounts get October (last month) finalized, nothing else.
         assert_eq!(report.finalized.len(), 2);
         for (_, invoices) in &report.finalized {
@@ -117,9 +117,82 @@ db_test!(
             .await;
         assert_eq!(november.body["period"], "2026-11");
         assert_eq!(november.body["status"], "open");
+        // October was charged on November 5th: Acme's 50,000 prepaid won first, its card the
+        // rest. Nothing is left unpaid.
+        assert_eq!(november.body["unpaid_amount"], "0");
+        let history = app
+            .get(&format!("/v1/accounts/{}/payments", alice.account), &token)
+            .await;
+        let rows: Vec<(Value, Value, Value)> = history.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["method"].clone(),
+                    p["status"].clone(),
+                    p["amount"].clone(),
+                )
+            })
+            .collect();
+        let due: i64 = october.body["payment_amount"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(due > 50_000, "October's invoice is {due} won");
         assert_eq!(
-            november.body["unpaid_amount"],
-            october.body["payment_amount"]
+            rows,
+            [
+                (json!("balance"), json!("successful"), json!("50000")),
+                (
+                    json!("card"),
+                    json!("successful"),
+                    json!((due - 50_000).to_string())
+                ),
+            ]
         );
+        let balance = app
+            .get(&format!("/v1/accounts/{}/balance", alice.account), &token)
+            .await;
+        assert_eq!(balance.body["balance"], "0");
+        let ledger: Vec<(Value, Value)> = balance.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["kind"].clone(), e["balance_after"].clone()))
+            .collect();
+        assert_eq!(
+            ledger,
+            [
+                (json!("deposit"), json!("50000")),
+                (json!("deduction"), json!("0"))
+            ]
+        );
+        // Globex's card is refused: a failed payment, and October stays unpaid.
+        let dave = users
+            .iter()
+            .find(|u| u.user == "dave@globex.example")
+            .unwrap();
+        let dave_token = app.user_token("dave@globex.example");
+        let history = app
+            .get(
+                &format!("/v1/accounts/{}/payments", dave.account),
+                &dave_token,
+            )
+            .await;
+        assert_eq!(history.body["data"][0]["status"], "failed");
+        assert_eq!(history.body["data"][0]["failure_code"], "card_declined");
+        let invoices = app
+            .get(
+                &format!("/v1/accounts/{}/invoices", dave.account),
+                &dave_token,
+            )
+            .await;
+        assert_eq!(
+            invoices.body["unpaid_amount"],
+            invoices.body["data"][0]["payment_amount"]
+        );
+        assert_ne!(invoices.body["unpaid_amount"], "0.00");
     }
 );

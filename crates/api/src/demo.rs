@@ -1,7 +1,9 @@
 //! Demo data for `billing serve --demo`: an operator, a catalog (API calls, disk, monitoring
 //! hours) with plans in KRW and USD, two accounts with members in every role, projects with
 //! participants and plans (one plan change mid-month), and usage from the start of the previous
-//! month until now, so a newcomer sees real numbers in every read. Loading twice changes
+//! month until now, so a newcomer sees real numbers in every read. Acme Korea pays with the
+//! sandbox's good card and has 50,000 won prepaid; Globex US's card is refused, so once last
+//! month's invoice is charged (from the 5th) it shows a failed payment and an unpaid amount. Loading twice changes
 //! nothing: usage events have fixed ids, so a second load only adds the hours since the first.
 
 use std::collections::BTreeMap;
@@ -54,6 +56,10 @@ struct AccountSpec {
     /// A project (by position) that moves to another plan on the 10th of the previous month at
     /// noon, local time.
     upgrade: Option<(usize, &'static str)>,
+    /// The sandbox card token the account pays with.
+    card: &'static str,
+    /// What it prepaid into its balance, if anything.
+    deposit: Option<&'static str>,
 }
 
 const ACCOUNTS: &[AccountSpec] = &[
@@ -75,6 +81,8 @@ const ACCOUNTS: &[AccountSpec] = &[
         ],
         plan: "standard-krw",
         upgrade: Some((0, "pro-krw")),
+        card: "tok_sandbox_visa",
+        deposit: Some("50000"),
     },
     AccountSpec {
         name: "Globex US",
@@ -89,6 +97,9 @@ const ACCOUNTS: &[AccountSpec] = &[
         projects: &[("Web", &[("erin@globex.example", false)]), ("Mobile", &[])],
         plan: "standard-usd",
         upgrade: None,
+        // A card that is refused: last month's invoice stays unpaid until paid by hand.
+        card: "tok_sandbox_declined",
+        deposit: None,
     },
 ];
 
@@ -435,6 +446,28 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
             let user = UserId::parse(user).map_err(invalid)?;
             projects::set_participant(state, &project.id, user, *billing_permission).await?;
         }
+    }
+    crate::application::payments::cards::register(
+        state,
+        &accounts::Reader::Operator,
+        &account.id,
+        spec.card,
+    )
+    .await?;
+    if let Some(amount) = spec.deposit {
+        let deposit = crate::application::balance::NewEntry {
+            kind: billing_domain::balance::EntryKind::Deposit,
+            amount: amount.to_owned(),
+            description: "Bank transfer (demo)".to_owned(),
+        };
+        crate::application::balance::add_entry(
+            state,
+            &account.id,
+            deposit,
+            Idempotent::without_key(),
+            none,
+        )
+        .await?;
     }
     Ok(account.id)
 }
