@@ -648,3 +648,39 @@ db_test!(
         assert!(mails[0].data.contains(&format!("{receipt}.pdf")));
     }
 );
+
+db_test!(
+    a_billing_run_retried_with_its_key_answers_the_first_run,
+    async |app: &TestApp| {
+        let (account, _) = october_invoice(app).await;
+        assert_eq!(
+            register(app, &account, "tok_sandbox_visa").await.status,
+            200
+        );
+        app.clock.set(CHARGE_DAY);
+        let send = |as_of: &str| {
+            app.send(
+                app.client
+                    .post(app.url("/v1/admin/billing-runs"))
+                    .bearer_auth(app.admin_token())
+                    .header("Idempotency-Key", "run-2026-11-05")
+                    .json(&json!({"as_of": as_of})),
+            )
+        };
+        let first = send("2026-11-05T00:00:00+09:00").await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        assert_eq!(first.body["payments"].as_array().unwrap().len(), 1);
+        // The retry answers the same run, replayed; it did not run again.
+        let retry = send("2026-11-05T00:00:00+09:00").await;
+        assert_eq!(retry.status, 200);
+        assert_eq!(retry.body, first.body);
+        assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+        // Another run with the key is refused; without a key it runs and finds nothing to do.
+        send("2026-11-05T00:00:01+09:00")
+            .await
+            .assert_problem(422, "idempotency-key-reused");
+        let plain = run_at(app, CHARGE_DAY).await;
+        assert_eq!(plain.body["payments"], json!([]));
+        assert_eq!(sandbox_charges(app).await, (1, 1));
+    }
+);

@@ -10,6 +10,7 @@
 use time::OffsetDateTime;
 
 use crate::application::error::AppError;
+use crate::application::idempotency::{self, Answer, Done, Idempotent};
 use crate::application::invoices::finalize::{self, RunReport};
 use crate::application::payments::charge::{self, ChargeReport};
 use crate::application::state::AppState;
@@ -24,4 +25,18 @@ pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<BillingRun, 
     let finalized = finalize::run(state, as_of).await?;
     let charged = charge::run(state, as_of).await?;
     Ok(BillingRun { finalized, charged })
+}
+
+/// [`run`] on request, once per `Idempotency-Key`: a retry with the key answers the first run's
+/// answer instead of running again.
+pub async fn run_once<R>(
+    state: &AppState,
+    as_of: OffsetDateTime,
+    request: Idempotent,
+    render: R,
+) -> Result<Done<BillingRun>, AppError>
+where
+    R: FnOnce(&BillingRun) -> Result<Answer, AppError>,
+{
+    idempotency::run_with_calls(state, request, || run(state, as_of), render).await
 }

@@ -287,6 +287,7 @@ const IDEMPOTENT: &[&str] = &[
     "admin_assign_plan",
     "admin_deposit",
     "pay_invoice",
+    "admin_run_billing",
 ];
 
 fn add_conflicts(operation: &mut Operation) {

@@ -399,6 +399,34 @@ pub async fn find<C: ConnectionTrait>(
     find_where(db, account, Expr::col(a("id")).eq(id.as_str()), offset).await
 }
 
+/// These invoices of the account, with their lines (ids of other accounts are left out).
+pub async fn find_all<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    ids: &[&InvoiceId],
+    offset: BillingOffset,
+) -> Result<Vec<StoredInvoice>, PersistenceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let select = Query::select()
+        .columns(HEADER_COLUMNS.map(a))
+        .from(a("invoices"))
+        .and_where(Expr::col(a("account_id")).eq(account.as_str()))
+        .and_where(Expr::col(a("id")).is_in(ids.iter().map(|i| i.as_str())))
+        .to_owned();
+    let rows = db.query_all(build(db, &select)).await?;
+    let found: Vec<String> = rows
+        .iter()
+        .map(|r| get::<String>(r, "id"))
+        .collect::<Result<_, _>>()?;
+    let mut lines = lines_of(db, &found).await?;
+    rows.iter()
+        .zip(found)
+        .map(|(row, id)| stored_of(row, lines.remove(&id).unwrap_or_default(), offset))
+        .collect()
+}
+
 /// The account's invoice of a period, if it is finalized.
 pub async fn find_by_period<C: ConnectionTrait>(
     db: &C,

@@ -39,16 +39,13 @@ pub async fn list(
 ) -> Result<(Account, Page<PaymentWithInvoice>), AppError> {
     let account = billing_reader(state, reader, account_id).await?;
     let payments = repo::payments::list(&state.db, &account.id, page).await?;
-    let mut invoices = std::collections::HashMap::new();
-    for p in &payments.items {
-        if !invoices.contains_key(&p.invoice) {
-            let invoice =
-                repo::invoices::find(&state.db, &account.id, &p.invoice, account.billing_offset)
-                    .await?
-                    .ok_or_else(|| AppError::Internal("a payment of no invoice".into()))?;
-            invoices.insert(p.invoice.clone(), invoice);
-        }
-    }
+    let ids: Vec<&InvoiceId> = payments.items.iter().map(|p| &p.invoice).collect();
+    let invoices: std::collections::HashMap<InvoiceId, StoredInvoice> =
+        repo::invoices::find_all(&state.db, &account.id, &ids, account.billing_offset)
+            .await?
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
+            .collect();
     let page = payments.try_map(|payment| {
         let invoice = invoices
             .get(&payment.invoice)

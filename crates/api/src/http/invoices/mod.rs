@@ -16,11 +16,15 @@ use billing_domain::period::BillingOffset;
 use billing_persistence::repo::invoices::StoredInvoice;
 
 use crate::application::billing_run::{self, BillingRun};
+use crate::application::idempotency::{Answer, KeyScope};
 use crate::application::invoices::history;
 use crate::application::invoices::preview::{self, Preview};
 use crate::application::AppState;
+use crate::http::answer::respond;
 use crate::http::auth::Operator;
-use crate::http::extract::{AccountParam, CursorKey, InvoiceParam, PageQuery, ValidJson};
+use crate::http::extract::{
+    AccountParam, CursorKey, Idempotency, IdempotencyKeyHeader, InvoiceParam, PageQuery, ValidJson,
+};
 use crate::http::invoices::wire::*;
 use crate::http::payments::wire::{PaymentMethodKindDto, PaymentStatusDto};
 use crate::http::problem::ApiError;
@@ -50,23 +54,28 @@ pub fn configure_admin(cfg: &mut ServiceConfig) {
 /// now) is a test clock for the past: one run as of two years after the first usage finalizes
 /// all 24 months. Running again, or twice at once, finalizes each period once; the answer says
 /// what this run did. The same run happens inside `billing serve` on a schedule and from
-/// `billing run --as-of`.
+/// `billing run --as-of`. It moves money, so it honours `Idempotency-Key`: a retry with the key
+/// answers this run's answer again instead of running again.
 #[utoipa::path(
     tag = "invoices",
     operation_id = "admin_run_billing",
+    params(IdempotencyKeyHeader),
     request_body(content = BillingRunRequest, example = json!({"as_of": "2026-11-05T00:00:00+09:00"})),
     responses((status = 200, description = "What the run finalized", body = BillingRunResponse)),
     security(("bearer" = ["admin"]))
 )]
 #[post("/admin/billing-runs")]
 async fn start_billing_run(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
+    idempotency: Idempotency,
     body: ValidJson<BillingRunRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let as_of = body.0.as_of.unwrap_or_else(|| state.clock.now());
-    let report = billing_run::run(&state, as_of).await?;
-    Ok(HttpResponse::Ok().json(run_response(&report)))
+    let request = idempotency.request(KeyScope::Operator(&operator.subject), &body.1);
+    let done =
+        billing_run::run_once(&state, as_of, request, |run| Answer::ok(run_response(run))).await?;
+    Ok(respond(done.answer))
 }
 
 fn amounts_response(invoice: &Invoice) -> InvoiceAmountsResponse {
