@@ -3,7 +3,7 @@
 //! changes nothing.
 
 use billing_api::demo;
-use serde_json::{json, Value};
+use serde_json::json;
 use time::macros::datetime;
 
 use crate::db_test;
@@ -123,18 +123,7 @@ db_test!(
         let history = app
             .get(&format!("/v1/accounts/{}/payments", alice.account), &token)
             .await;
-        let rows: Vec<(Value, Value, Value)> = history.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    p["method"].clone(),
-                    p["status"].clone(),
-                    p["amount"].clone(),
-                )
-            })
-            .collect();
+        let rows = crate::helpers::pluck(&history.body["data"], &["method", "status", "amount"]);
         let due: i64 = october.body["payment_amount"]
             .as_str()
             .unwrap()
@@ -144,29 +133,23 @@ db_test!(
         assert_eq!(
             rows,
             [
-                (json!("balance"), json!("successful"), json!("50000")),
-                (
+                [json!("balance"), json!("successful"), json!("50000")],
+                [
                     json!("card"),
                     json!("successful"),
                     json!((due - 50_000).to_string())
-                ),
+                ],
             ]
         );
         let balance = app
             .get(&format!("/v1/accounts/{}/balance", alice.account), &token)
             .await;
         assert_eq!(balance.body["balance"], "0");
-        let ledger: Vec<(Value, Value)> = balance.body["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["kind"].clone(), e["balance_after"].clone()))
-            .collect();
         assert_eq!(
-            ledger,
+            crate::helpers::pluck(&balance.body["entries"], &["kind", "balance_after"]),
             [
-                (json!("deposit"), json!("50000")),
-                (json!("deduction"), json!("0"))
+                [json!("deposit"), json!("50000")],
+                [json!("deduction"), json!("0")]
             ]
         );
         // Globex's card is refused: a failed payment, and October stays unpaid.

@@ -483,6 +483,18 @@ impl TestApp {
 }
 
 /// The server's log lines since the first call, in the format `billing serve` writes (JSON).
+/// Some fields of each item of a JSON list, in order: what a test compares a list by.
+pub fn pluck(list: &Value, keys: &[&str]) -> Vec<Vec<Value>> {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| keys.iter().map(|k| item[*k].clone()).collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The first call installs the process's log subscriber; every test app of this process logs
 /// into it from then on.
 pub fn captured_log() -> String {

@@ -8,7 +8,7 @@ use time::macros::datetime;
 
 use crate::db_test;
 use crate::fixtures::{assign, run_billing};
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{pluck, Resp, TestApp};
 
 /// An account in Seoul with 10 % tax and one project on a flat plan of 10,000 won a month from
 /// October 2026, its owner, and October finalized: one invoice of 10,000 + 10 % = 11,000 won.
@@ -268,24 +268,12 @@ db_test!(
         assert_eq!(deposit.status, 201, "{}", deposit.body);
         assert_eq!(deposit.body["balance_after"], "4000");
         let run = run_at(app, CHARGE_DAY).await;
-        let made: Vec<(Value, Value, Value)> = run.body["payments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    p["method"].clone(),
-                    p["status"].clone(),
-                    p["amount"].clone(),
-                )
-            })
-            .collect();
         // 11,000 owed: 4,000 from the balance, 11,000 - 4,000 = 7,000 by card.
         assert_eq!(
-            made,
+            pluck(&run.body["payments"], &["method", "status", "amount"]),
             [
-                (json!("balance"), json!("successful"), json!("4000")),
-                (json!("card"), json!("successful"), json!("7000")),
+                [json!("balance"), json!("successful"), json!("4000")],
+                [json!("card"), json!("successful"), json!("7000")],
             ]
         );
         assert_eq!(
@@ -301,24 +289,15 @@ db_test!(
         assert_eq!(balance.status, 200, "{}", balance.body);
         assert_eq!(balance.body["balance"], "0");
         assert_eq!(balance.body["unpaid_amount"], "0");
-        let ledger: Vec<(Value, Value, Value)> = balance.body["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["kind"].clone(),
-                    e["amount"].clone(),
-                    e["balance_after"].clone(),
-                )
-            })
-            .collect();
         // +4,000 = 4,000; -4,000 = 0.
         assert_eq!(
-            ledger,
+            pluck(
+                &balance.body["entries"],
+                &["kind", "amount", "balance_after"]
+            ),
             [
-                (json!("deposit"), json!("4000"), json!("4000")),
-                (json!("deduction"), json!("-4000"), json!("0")),
+                [json!("deposit"), json!("4000"), json!("4000")],
+                [json!("deduction"), json!("-4000"), json!("0")],
             ]
         );
         assert_eq!(
@@ -449,13 +428,9 @@ db_test!(
             json!(["paid", "11000"])
         );
         let rows = payments(app, &account).await;
-        let attempts: Vec<(Value, Value)> = rows
-            .iter()
-            .map(|r| (r["attempt"].clone(), r["status"].clone()))
-            .collect();
         assert_eq!(
-            attempts,
-            [(json!(1), json!("failed")), (json!(2), json!("successful"))]
+            pluck(&json!(rows), &["attempt", "status"]),
+            [[json!(1), json!("failed")], [json!(2), json!("successful")]]
         );
     }
 );

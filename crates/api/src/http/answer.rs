@@ -17,3 +17,14 @@ pub fn respond(answer: Answer) -> HttpResponse {
     }
     response.json(answer.body)
 }
+
+/// A PDF document to download as `name`.
+pub fn pdf(name: &str, bytes: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes)
+}

@@ -221,13 +221,7 @@ async fn get_invoice_pdf(
     InvoiceParam(invoice): InvoiceParam,
 ) -> Result<HttpResponse, ApiError> {
     let (name, bytes) = history::pdf(&state, &reader, &account, &invoice).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header((
-            actix_web::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .body(bytes))
+    Ok(crate::http::answer::pdf(&name, bytes))
 }
 
 pub fn run_response(run: &BillingRun) -> BillingRunResponse {

@@ -246,13 +246,7 @@ async fn get_receipt_pdf(
     PaymentParam(payment): PaymentParam,
 ) -> Result<HttpResponse, ApiError> {
     let (name, bytes) = payments::receipt_pdf(&state, &reader, &account, &payment).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header((
-            actix_web::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .body(bytes))
+    Ok(crate::http::answer::pdf(&name, bytes))
 }
 
 /// Pay an invoice now
