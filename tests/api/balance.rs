@@ -137,5 +137,20 @@ db_test!(
         assert_eq!(again.status, 201);
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
         assert_eq!(balance(app, &account, "").await.body["balance"], "10000");
+        // A key answers for 24 hours; after that it is a new request.
+        use billing_api::application::clock::Clock;
+        app.clock
+            .set(app.clock.now() + time::Duration::hours(24) + time::Duration::seconds(1));
+        let later = deposit(
+            app,
+            &account,
+            Some("transfer-1"),
+            json!({"amount": "500", "description": "Next transfer"}),
+        )
+        .await;
+        assert_eq!(later.status, 201, "{}", later.body);
+        assert_eq!(later.header("idempotent-replayed"), None);
+        // 10,000 + 500 = 10,500.
+        assert_eq!(balance(app, &account, "").await.body["balance"], "10500");
     }
 );
