@@ -68,4 +68,12 @@ pub enum DomainError {
     InsufficientBalance,
     #[error("deposits and refunds are positive, deductions negative, adjustments not zero")]
     InvalidBalanceEntry,
+    #[error("a credit code is 20 letters and digits, in groups of four such as K7QX-M2PD-9HTV-A4WE-3NRC")]
+    InvalidCreditCode,
+    #[error("a validity is 1 to 3650 days")]
+    InvalidValidity,
+    #[error("a credit cannot be used or expire past what it was charged")]
+    CreditOverdrawn,
+    #[error("a promotion lasts once, 1 to 120 months, or forever")]
+    InvalidLasting,
 }
