@@ -179,6 +179,34 @@ impl Default for RetrySchedule {
     }
 }
 
+/// The latest card attempt at an invoice, as far as charging it again goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastAttempt {
+    pub status: PaymentStatus,
+    pub next_attempt_at: Option<OffsetDateTime>,
+}
+
+/// Whether the charge run charges an invoice at `at`: from its charge day (`charge_from`) on,
+/// once; after a soft decline, when its retry is due; after a hard decline, at the end of the
+/// schedule, or while an attempt is pending or has succeeded, not.
+pub fn is_due(
+    charge_from: OffsetDateTime,
+    last_card: Option<LastAttempt>,
+    at: OffsetDateTime,
+) -> bool {
+    if at < charge_from {
+        return false;
+    }
+    match last_card {
+        None => true,
+        Some(LastAttempt {
+            status: PaymentStatus::Failed,
+            next_attempt_at,
+        }) => next_attempt_at.is_some_and(|next| next <= at),
+        Some(_) => false,
+    }
+}
+
 /// How what an invoice still owes is paid: the prepaid balance first, the card the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Split {
@@ -266,6 +294,35 @@ mod tests {
         assert!(RetrySchedule::new(vec![Duration::days(3), Duration::days(1)]).is_err());
         assert!(RetrySchedule::new(vec![Duration::ZERO]).is_err());
         assert!(RetrySchedule::new(vec![Duration::days(61)]).is_err());
+    }
+
+    #[test]
+    fn an_invoice_is_due_from_its_charge_day_then_on_its_retries_only() {
+        let from = datetime!(2026-11-04 15:00 UTC);
+        let failed = |next| {
+            Some(LastAttempt {
+                status: PaymentStatus::Failed,
+                next_attempt_at: next,
+            })
+        };
+        assert!(!is_due(from, None, from - Duration::seconds(1)));
+        assert!(is_due(from, None, from));
+        // A soft decline: due again when its retry comes; a hard one (no retry): never.
+        let retry = from + Duration::days(1);
+        assert!(!is_due(
+            from,
+            failed(Some(retry)),
+            retry - Duration::seconds(1)
+        ));
+        assert!(is_due(from, failed(Some(retry)), retry));
+        assert!(!is_due(from, failed(None), from + Duration::days(30)));
+        for status in [PaymentStatus::Pending, PaymentStatus::Successful] {
+            let last = Some(LastAttempt {
+                status,
+                next_attempt_at: None,
+            });
+            assert!(!is_due(from, last, from + Duration::days(30)));
+        }
     }
 
     #[test]

@@ -119,36 +119,60 @@ pub async fn take_numbers<C: ConnectionTrait>(db: &C, count: u32) -> Result<i64,
     Ok(get::<i64>(&row, "last_number")? - i64::from(count) + 1)
 }
 
+/// An invoice that still owes something, with its account and period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owing {
+    pub id: InvoiceId,
+    pub account: AccountId,
+    pub period: BillingPeriod,
+}
+
 /// A page of the invoices that still owe something (finalized or failed, not fully paid), by
-/// id, with their accounts: what the charge run looks at.
+/// id, with their accounts and periods: what the charge run looks at.
 pub async fn owing<C: ConnectionTrait>(
     db: &C,
     after: Option<&InvoiceId>,
     limit: u64,
-) -> Result<Vec<(InvoiceId, AccountId)>, PersistenceError> {
+) -> Result<Vec<Owing>, PersistenceError> {
+    let invoices = a("invoices");
+    let accounts = a("accounts");
     let mut select = Query::select();
     select
-        .columns([a("id"), a("account_id")])
-        .from(a("invoices"))
-        .and_where(Expr::col(a("status")).is_in([
+        .column((invoices.clone(), a("id")))
+        .column((invoices.clone(), a("account_id")))
+        .column((invoices.clone(), a("period")))
+        .column((accounts.clone(), a("billing_offset_minutes")))
+        .from(invoices.clone())
+        .inner_join(
+            accounts.clone(),
+            Expr::col((accounts.clone(), a("id"))).equals((invoices.clone(), a("account_id"))),
+        )
+        .and_where(Expr::col((invoices.clone(), a("status"))).is_in([
             InvoiceStatus::Finalized.as_str(),
             InvoiceStatus::PaymentFailed.as_str(),
         ]))
-        .and_where(Expr::col(a("paid_minor")).lt(Expr::col(a("payment_amount_minor"))))
-        .order_by(a("id"), sea_orm::sea_query::Order::Asc)
+        .and_where(
+            Expr::col((invoices.clone(), a("paid_minor")))
+                .lt(Expr::col((invoices.clone(), a("payment_amount_minor")))),
+        )
+        .order_by((invoices.clone(), a("id")), sea_orm::sea_query::Order::Asc)
         .limit(limit);
     if let Some(after) = after {
-        select.and_where(Expr::col(a("id")).gt(after.as_str()));
+        select.and_where(Expr::col((invoices, a("id"))).gt(after.as_str()));
     }
     let rows = db.query_all(build(db, &select)).await?;
     rows.iter()
         .map(|row| {
             let id = get::<String>(row, "id")?;
             let bad = PersistenceError::corrupt("invoices", &id);
-            Ok((
-                InvoiceId::parse(&id).map_err(&bad)?,
-                AccountId::parse(&get::<String>(row, "account_id")?).map_err(&bad)?,
-            ))
+            let offset = BillingOffset::from_minutes(get::<i32>(row, "billing_offset_minutes")?)
+                .map_err(&bad)?;
+            Ok(Owing {
+                id: InvoiceId::parse(&id).map_err(&bad)?,
+                account: AccountId::parse(&get::<String>(row, "account_id")?).map_err(&bad)?,
+                period: BillingPeriod::parse(&get::<String>(row, "period")?, offset)
+                    .map_err(&bad)?,
+            })
         })
         .collect()
 }

@@ -16,7 +16,9 @@ use billing_domain::balance::EntryKind;
 use billing_domain::invoices::status::InvoiceStatus;
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, BalanceEntryId, InvoiceId, PaymentId, ReceiptId};
-use billing_domain::payments::{gateway_key, split, Decline, PaymentMethodKind, PaymentStatus};
+use billing_domain::payments::{
+    gateway_key, is_due, split, Decline, LastAttempt, PaymentMethodKind, PaymentStatus,
+};
 use billing_persistence::db::begin_write;
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
@@ -64,12 +66,36 @@ pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<ChargeReport
     let mut after: Option<InvoiceId> = None;
     loop {
         let owing = repo::invoices::owing(&state.db, after.as_ref(), PAGE).await?;
-        let Some((last, _)) = owing.last() else {
+        let Some(last) = owing.last() else {
             break;
         };
-        after = Some(last.clone());
-        for (invoice, account) in &owing {
-            match charge(state, account, invoice, Trigger::Schedule, as_of).await {
+        after = Some(last.id.clone());
+        // Which are due, read without locking anything: most owing invoices are not (before
+        // their charge day, after a hard decline, between retries). Each due one is checked
+        // again under its account's lock.
+        let ids: Vec<&InvoiceId> = owing.iter().map(|o| &o.id).collect();
+        let payments = repo::payments::of_invoices(&state.db, &ids).await?;
+        for invoice in &owing {
+            let earlier: Vec<&Payment> = payments
+                .iter()
+                .filter(|p| p.invoice == invoice.id)
+                .collect();
+            if !is_due(
+                state.charge_day.of(&invoice.period),
+                last_card_attempt(earlier.iter().copied()),
+                as_of,
+            ) {
+                continue;
+            }
+            match charge(
+                state,
+                &invoice.account,
+                &invoice.id,
+                Trigger::Schedule,
+                as_of,
+            )
+            .await
+            {
                 Ok(made) => report.payments.extend(made),
                 // Another run is charging it, or paid it: nothing to do here.
                 Err(AppError::Conflict { .. }) => {}
@@ -239,23 +265,24 @@ pub async fn charge(
     Ok(made)
 }
 
-/// Whether the charge run charges `invoice` now: from its charge day on, once; after a soft
-/// decline, when the schedule says; after a hard decline or the schedule's end, never.
+/// Whether the charge run charges `invoice` now (see [`is_due`]).
 fn due(state: &AppState, invoice: &StoredInvoice, earlier: &[Payment], at: OffsetDateTime) -> bool {
-    if at < state.charge_day.of(&invoice.period) {
-        return false;
-    }
-    let last_card = earlier
-        .iter()
+    is_due(
+        state.charge_day.of(&invoice.period),
+        last_card_attempt(earlier.iter()),
+        at,
+    )
+}
+
+/// The latest card attempt among an invoice's payments.
+fn last_card_attempt<'p>(payments: impl Iterator<Item = &'p Payment>) -> Option<LastAttempt> {
+    payments
         .filter(|p| p.method == PaymentMethodKind::Card)
-        .max_by_key(|p| p.attempt);
-    match last_card {
-        None => true,
-        Some(p) if p.status == PaymentStatus::Failed => {
-            p.next_attempt_at.is_some_and(|next| next <= at)
-        }
-        Some(_) => false,
-    }
+        .max_by_key(|p| p.attempt)
+        .map(|p| LastAttempt {
+            status: p.status,
+            next_attempt_at: p.next_attempt_at,
+        })
 }
 
 fn first_attempt_at(earlier: &[Payment], now: OffsetDateTime) -> OffsetDateTime {
