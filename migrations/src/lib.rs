@@ -8,6 +8,7 @@ mod m20261123_000002_daily_rollups_and_fee_groups;
 mod m20261124_000003_project_search_key;
 mod m20261124_000004_invoice_finalization;
 mod m20261124_000005_payments_and_balance;
+mod m20261124_000006_credits;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_project_search_key::Migration),
             Box::new(m20261124_000004_invoice_finalization::Migration),
             Box::new(m20261124_000005_payments_and_balance::Migration),
+            Box::new(m20261124_000006_credits::Migration),
         ]
     }
 }

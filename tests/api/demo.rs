@@ -117,6 +117,16 @@ db_test!(
             .await;
         assert_eq!(november.body["period"], "2026-11");
         assert_eq!(november.body["status"], "open");
+        // Acme's welcome credit, registered at the demo's load, counts for this month.
+        let credits = app
+            .get(&format!("/v1/accounts/{}/credits", alice.account), &token)
+            .await;
+        assert_eq!(
+            credits.body["available_credit"], "30000",
+            "{}",
+            credits.body
+        );
+        assert_ne!(november.body["credit"], "0", "{}", november.body);
         // October was charged on November 5th: Acme's 50,000 prepaid won first, its card the
         // rest. Nothing is left unpaid.
         assert_eq!(november.body["unpaid_amount"], "0");

@@ -13,6 +13,7 @@ mod accounts;
 mod auth;
 mod balance;
 mod catalog;
+mod credits;
 mod demo;
 mod health;
 mod idempotency;

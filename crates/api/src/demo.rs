@@ -2,7 +2,7 @@
 //! hours) with plans in KRW and USD, two accounts with members in every role, projects with
 //! participants and plans (one plan change mid-month), and usage from the start of the previous
 //! month until now, so a newcomer sees real numbers in every read. Acme Korea pays with the
-//! sandbox's good card and has 50,000 won prepaid; Globex US's card is refused, so once last
+//! sandbox's good card, has 50,000 won prepaid and a 30,000 won welcome credit registered now; Globex US's card is refused, so once last
 //! month's invoice is charged (from the 5th) it shows a failed payment and an unpaid amount. Loading twice changes
 //! nothing: usage events have fixed ids, so a second load only adds the hours since the first.
 
@@ -454,6 +454,35 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
         spec.card,
     )
     .await?;
+    if spec.currency == "KRW" {
+        // A welcome credit, registered now: this month's preview and invoice use it.
+        let codes = crate::application::credits::issue(
+            state,
+            crate::application::credits::NewCodes {
+                name: "Welcome credit".to_owned(),
+                amount: "30000".to_owned(),
+                currency: spec.currency.to_owned(),
+                validity: billing_domain::credits::Validity::days(90).map_err(invalid)?,
+                max_registrations: 1,
+                count: 1,
+            },
+            Idempotent::without_key(),
+            none,
+        )
+        .await?
+        .made()?;
+        for code in codes {
+            crate::application::credits::register(
+                state,
+                &accounts::Reader::Operator,
+                &account.id,
+                code.code.as_str(),
+                Idempotent::without_key(),
+                none,
+            )
+            .await?;
+        }
+    }
     if let Some(amount) = spec.deposit {
         let deposit = crate::application::balance::NewEntry {
             kind: billing_domain::balance::EntryKind::Deposit,

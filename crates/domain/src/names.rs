@@ -200,6 +200,18 @@ prefixed_id!(
     "payment method"
 );
 prefixed_id!(
+    /// A credit code as issued (not the code itself, which is a secret of sorts).
+    CreditCodeId,
+    "ccd",
+    "credit code"
+);
+prefixed_id!(
+    /// A credit an account registered.
+    CreditId,
+    "cred",
+    "credit"
+);
+prefixed_id!(
     /// An entry of the prepaid balance's ledger.
     BalanceEntryId,
     "bal",

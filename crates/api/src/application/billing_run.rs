@@ -1,6 +1,7 @@
 //! The billing run: what `billing serve` does on a schedule, `billing run --as-of` once, and
 //! `POST /v1/admin/billing-runs` on request. It finalizes the periods that are due
-//! ([`invoices::finalize`]) and then charges the invoices that are due ([`payments::charge`]):
+//! ([`invoices::finalize`]), writes off what expired credits had left, and then charges the
+//! invoices that are due ([`payments::charge`]):
 //! pending payments are settled first, then each invoice from its charge day on and on its
 //! retry schedule. Both halves do their work once however many runs overlap.
 //!
@@ -23,6 +24,8 @@ pub struct BillingRun {
 
 pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<BillingRun, AppError> {
     let finalized = finalize::run(state, as_of).await?;
+    // Credits past their expiry lose what is left, after the invoices that could still use it.
+    crate::application::credits::expire(state, as_of).await?;
     let charged = charge::run(state, as_of).await?;
     Ok(BillingRun { finalized, charged })
 }

@@ -23,6 +23,9 @@ pub enum AppError {
     /// The request is well formed but conflicts with the current state.
     #[error("conflict ({}): {detail}", kind.slug())]
     Conflict { kind: ConflictKind, detail: String },
+    /// Too many failed attempts (at guessing a credit code): try again after this many seconds.
+    #[error("too many attempts; retry after {retry_after_seconds} s")]
+    TooManyAttempts { retry_after_seconds: u64 },
     /// A fault of ours (a database error, corrupt data): logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,7 +85,9 @@ macro_rules! conflict_kinds {
             pub fn is_unprocessable(self) -> bool {
                 matches!(
                     self,
-                    ConflictKind::IdempotencyKeyReused | ConflictKind::UnknownCardToken
+                    ConflictKind::IdempotencyKeyReused
+                        | ConflictKind::UnknownCardToken
+                        | ConflictKind::CreditCodeUnknown
                 )
             }
 
@@ -125,6 +130,18 @@ conflict_kinds! {
     InvoicePaid => "invoice-paid", "The invoice owes nothing";
     /// A payment of the invoice is under way: its outcome is not known yet.
     PaymentInProgress => "payment-in-progress", "A payment of this invoice is under way";
+    /// No credit code is like the one given.
+    CreditCodeUnknown => "credit-code-unknown", "No such credit code";
+    /// The credit code was revoked.
+    CreditCodeRevoked => "credit-code-revoked", "The credit code was revoked";
+    /// The credit code expired.
+    CreditCodeExpired => "credit-code-expired", "The credit code has expired";
+    /// The credit code was registered as many times as it allows.
+    CreditCodeUsedUp => "credit-code-used-up", "The credit code is used up";
+    /// The account registered the credit code already.
+    CreditCodeAlreadyRegistered => "credit-code-already-registered", "The account registered this credit code already";
+    /// The credit code is in another currency than the account.
+    CreditCodeCurrencyMismatch => "credit-code-currency-mismatch", "The credit code is in another currency than the account";
     /// The gateway knows no such card token.
     UnknownCardToken => "unknown-card-token", "The payment gateway knows no such card token";
 }

@@ -16,6 +16,7 @@ pub mod balance;
 pub mod billing_run;
 pub mod catalog;
 pub mod clock;
+pub mod credits;
 pub mod error;
 pub mod idempotency;
 pub mod invoices;

@@ -242,6 +242,7 @@ pub enum CursorKey {
     Invoice,
     Payment,
     BalanceEntry,
+    CreditCode,
 }
 
 impl CursorKey {
@@ -256,6 +257,7 @@ impl CursorKey {
             CursorKey::Invoice => "invoice",
             CursorKey::Payment => "payment",
             CursorKey::BalanceEntry => "balance_entry",
+            CursorKey::CreditCode => "credit_code",
         }
     }
 
@@ -273,6 +275,7 @@ impl CursorKey {
             CursorKey::Invoice => billing_domain::names::InvoiceId::parse(key).is_ok(),
             CursorKey::Payment => billing_domain::names::PaymentId::parse(key).is_ok(),
             CursorKey::BalanceEntry => billing_domain::names::BalanceEntryId::parse(key).is_ok(),
+            CursorKey::CreditCode => billing_domain::names::CreditCodeId::parse(key).is_ok(),
         }
     }
 

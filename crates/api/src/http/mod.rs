@@ -12,6 +12,7 @@ pub mod auth;
 pub mod balance;
 pub mod card_guard;
 pub mod catalog;
+pub mod credits;
 pub mod extract;
 pub mod health;
 pub mod invoices;
@@ -38,11 +39,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(accounts::configure_admin)
                 .configure(invoices::configure_admin)
                 .configure(balance::configure_admin)
+                .configure(credits::configure_admin)
                 .configure(catalog::configure)
                 .configure(usage::configure)
                 .configure(invoices::configure)
                 .configure(payments::configure)
                 .configure(balance::configure)
+                .configure(credits::configure)
                 .configure(accounts::configure),
         );
 }

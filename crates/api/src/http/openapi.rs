@@ -59,6 +59,7 @@ answer customers' questions.",
         (name = "usage", description = "Usage events from the provider's metering services, counted exactly once."),
         (name = "invoices", description = "Invoices: the preview of a period, computed from live usage the way finalization computes it; the billing run; the history and PDFs."),
         (name = "payments", description = "The account's card (by gateway token), the payment history, receipts, and paying an invoice now."),
+        (name = "credits", description = "Credit codes issued by operators, registered by customers, consumed by finalized invoices."),
         (name = "balance", description = "The prepaid balance and its ledger: deposits, deductions, refunds, adjustments."),
         (name = "health", description = "Liveness and readiness probes.")
     ),
@@ -275,6 +276,17 @@ pub const CONFLICTS: &[(&str, &[ConflictKind])] = {
         ("get_billing_channels", &[UsageOutOfRange, AmountOutOfRange]),
         ("put_payment_method", &[UnknownCardToken]),
         ("pay_invoice", &[InvoicePaid, PaymentInProgress]),
+        (
+            "register_credit",
+            &[
+                CreditCodeUnknown,
+                CreditCodeRevoked,
+                CreditCodeExpired,
+                CreditCodeUsedUp,
+                CreditCodeAlreadyRegistered,
+                CreditCodeCurrencyMismatch,
+            ],
+        ),
     ]
 };
 
@@ -288,6 +300,8 @@ const IDEMPOTENT: &[&str] = &[
     "admin_deposit",
     "pay_invoice",
     "admin_run_billing",
+    "admin_issue_credit_codes",
+    "register_credit",
 ];
 
 fn add_conflicts(operation: &mut Operation) {

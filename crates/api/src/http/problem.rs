@@ -94,6 +94,8 @@ pub enum ApiError {
     CardNumber,
     #[error("not ready: {0}")]
     NotReady(String),
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_seconds: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -152,6 +154,11 @@ impl ApiError {
                 "The request carries a card number",
                 StatusCode::BAD_REQUEST,
             ),
+            ApiError::TooManyAttempts { .. } => (
+                "too-many-attempts",
+                "Too many failed attempts",
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
             ApiError::NotReady(_) => (
                 "not-ready",
                 "The service is not ready",
@@ -184,6 +191,12 @@ impl ApiError {
                  was stored"
                     .to_owned(),
             ),
+            ApiError::TooManyAttempts {
+                retry_after_seconds,
+            } => Some(format!(
+                "too many failed attempts at registering a code: try again in \
+                 {retry_after_seconds} s (Retry-After)"
+            )),
             // Internal details go to the log, never to the client.
             ApiError::Internal(_) | ApiError::NotReady(_) => None,
             ApiError::Forbidden | ApiError::NotFound | ApiError::MethodNotAllowed(_) => None,
@@ -266,6 +279,13 @@ impl ResponseError for ApiError {
                     ),
                 );
             }
+            ApiError::TooManyAttempts {
+                retry_after_seconds,
+            } => {
+                if let Ok(value) = header::HeaderValue::from_str(&retry_after_seconds.to_string()) {
+                    headers.insert(header::RETRY_AFTER, value);
+                }
+            }
             ApiError::MethodNotAllowed(methods) => {
                 let allow = methods
                     .iter()
@@ -291,6 +311,11 @@ impl From<AppError> for ApiError {
             AppError::InvalidParameters(errors) => ApiError::InvalidParameters(errors),
             AppError::Validation(errors) => ApiError::Validation(errors),
             AppError::Conflict { kind, detail } => ApiError::Conflict { kind, detail },
+            AppError::TooManyAttempts {
+                retry_after_seconds,
+            } => ApiError::TooManyAttempts {
+                retry_after_seconds,
+            },
             AppError::Internal(detail) => ApiError::Internal(detail),
         }
     }

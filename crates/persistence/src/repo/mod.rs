@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod balance;
 pub mod catalog;
+pub mod credits;
 pub mod idempotency;
 pub mod invoices;
 pub mod mail;

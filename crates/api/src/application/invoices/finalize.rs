@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use billing_domain::accounts::Account;
+use billing_domain::credits::EntryKind;
 use billing_domain::invoices::finalization::{periods_due, ProjectHistory};
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, InvoiceId, ProjectId};
@@ -30,10 +31,11 @@ use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::invoices::NewInvoice;
 use time::OffsetDateTime;
 
+use crate::application::credits::available_for;
 use crate::application::error::{AppError, FieldError};
 use crate::application::invoices::assemble_charged;
 use crate::application::state::AppState;
-use crate::application::usage::reads::{charge_periods, Catalog};
+use crate::application::usage::reads::{charge_periods, out_of_range, Catalog};
 
 /// One invoice a run finalized.
 #[derive(Clone, Debug)]
@@ -194,9 +196,26 @@ pub async fn finalize_accounts(
     }
     let mut catalog = Catalog::cached(state).await?;
     let charged = charge_periods(state, &txn, &mut catalog, sets).await?;
+    // Credits, consumed period after period (an account may have several due): what earlier
+    // invoices of this page took is taken off before the next.
+    let credits = repo::credits::of_accounts(&txn, &ids).await?;
+    let mut spent: HashMap<String, Money> = HashMap::new();
     let mut assembled = Vec::with_capacity(todo.len());
     for ((account, period), charged) in todo.iter().zip(charged) {
-        let a = assemble_charged(account, charged)?;
+        let theirs: Vec<_> = credits
+            .iter()
+            .filter(|c| c.account == account.id)
+            .cloned()
+            .collect();
+        let usable = available_for(&theirs, period, as_of, &spent)?;
+        let a = assemble_charged(account, charged, &usable)?;
+        for (credit, used) in a.invoice.credit_used() {
+            let total = match spent.get(credit) {
+                Some(before) => before.checked_add(used).map_err(out_of_range)?,
+                None => used,
+            };
+            spent.insert(credit.to_owned(), total);
+        }
         let names: HashMap<ProjectId, String> = a
             .projects
             .iter()
@@ -239,6 +258,23 @@ pub async fn finalize_accounts(
     // The accounts are locked and their invoiced periods checked: a second invoice of a period
     // here is a fault, and the whole page rolls back.
     repo::invoices::insert_all(&txn, &new).await?;
+    // What each invoice used of each credit, beside it (the database refuses a credit used
+    // past what it was charged).
+    for invoice in &new {
+        for (credit, used) in invoice.invoice.credit_used() {
+            let entry = format!("cre_{}", uuid::Uuid::now_v7().simple());
+            repo::credits::record(
+                &txn,
+                &entry,
+                credit,
+                EntryKind::Used,
+                used,
+                Some(invoice.id),
+                as_of,
+            )
+            .await?;
+        }
+    }
     // Their mail to the billing email, in the same transaction: both or neither.
     let mail: Vec<_> = assembled
         .iter()

@@ -11,12 +11,14 @@ pub mod preview;
 use std::collections::HashMap;
 
 use billing_domain::accounts::{Account, Project};
-use billing_domain::invoices::assembly::{assemble, Inputs, Invoice, ProjectCharges};
+use billing_domain::invoices::assembly::{assemble, Credit, Inputs, Invoice, ProjectCharges};
 use billing_domain::money::Money;
 use billing_domain::names::ProjectId;
 use billing_domain::period::BillingPeriod;
+use billing_persistence::repo;
 use billing_persistence::ConnectionTrait;
 
+use crate::application::credits::available_for;
 use crate::application::error::AppError;
 use crate::application::state::AppState;
 use crate::application::usage::reads::{charge_projects, out_of_range, Catalog, Charged};
@@ -38,13 +40,20 @@ pub async fn assemble_for<C: ConnectionTrait>(
 ) -> Result<Assembled, AppError> {
     let mut catalog = Catalog::cached(state).await?;
     let charged = charge_projects(state, db, &mut catalog, period, projects).await?;
-    assemble_charged(account, charged)
+    // The credits finalization would consume, without consuming them.
+    let credits = repo::credits::of_accounts(db, &[&account.id]).await?;
+    let usable = available_for(&credits, period, state.clock.now(), &HashMap::new())?;
+    assemble_charged(account, charged, &usable)
 }
 
 /// The invoice of an account's projects, charged (see [`charge_periods`] for many at once).
 ///
 /// [`charge_periods`]: crate::application::usage::reads::charge_periods
-pub fn assemble_charged(account: &Account, charged: Vec<Charged>) -> Result<Assembled, AppError> {
+pub fn assemble_charged(
+    account: &Account,
+    charged: Vec<Charged>,
+    credits: &[Credit],
+) -> Result<Assembled, AppError> {
     let mut by_id = HashMap::with_capacity(charged.len());
     let mut charges = Vec::with_capacity(charged.len());
     for c in charged {
@@ -55,14 +64,14 @@ pub fn assemble_charged(account: &Account, charged: Vec<Charged>) -> Result<Asse
         by_id.insert(c.project.id.clone(), c.project);
     }
     let currency = account.currency;
-    // Promotions, credits and the prepaid balance arrive with their own issues; the assembly
-    // already takes them, so they will add inputs here, not a second computation.
+    // Promotions arrive with their own issue; the assembly already takes them. The prepaid
+    // balance is applied when the invoice is charged (payments), not here.
     let invoice = assemble(&Inputs {
         currency,
         tax_rate: account.tax_rate,
         charges: &charges,
         discounts: &[],
-        credits: &[],
+        credits,
         balance: Money::zero(currency),
     })
     .map_err(out_of_range)?;
