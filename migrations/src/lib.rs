@@ -9,6 +9,7 @@ mod m20261124_000003_project_search_key;
 mod m20261124_000004_invoice_finalization;
 mod m20261124_000005_payments_and_balance;
 mod m20261124_000006_credits;
+mod m20261124_000007_promotions;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_invoice_finalization::Migration),
             Box::new(m20261124_000005_payments_and_balance::Migration),
             Box::new(m20261124_000006_credits::Migration),
+            Box::new(m20261124_000007_promotions::Migration),
         ]
     }
 }

@@ -127,6 +127,8 @@ db_test!(
             credits.body
         );
         assert_ne!(november.body["credit"], "0", "{}", november.body);
+        // And its promotion, applied at the load: 10 % off this month.
+        assert_ne!(november.body["discount"], "0", "{}", november.body);
         // October was charged on November 5th: Acme's 50,000 prepaid won first, its card the
         // rest. Nothing is left unpaid.
         assert_eq!(november.body["unpaid_amount"], "0");

@@ -23,5 +23,6 @@ mod migrations;
 mod openapi;
 mod payments;
 mod problems;
+mod promotions;
 mod security;
 mod usage;

@@ -2,7 +2,8 @@
 //! hours) with plans in KRW and USD, two accounts with members in every role, projects with
 //! participants and plans (one plan change mid-month), and usage from the start of the previous
 //! month until now, so a newcomer sees real numbers in every read. Acme Korea pays with the
-//! sandbox's good card, has 50,000 won prepaid and a 30,000 won welcome credit registered now; Globex US's card is refused, so once last
+//! sandbox's good card, has 50,000 won prepaid, a 30,000 won welcome credit and a 10 % promotion for three months applied
+//! now; Globex US's card is refused, so once last
 //! month's invoice is charged (from the 5th) it shows a failed payment and an unpaid amount. Loading twice changes
 //! nothing: usage events have fixed ids, so a second load only adds the hours since the first.
 
@@ -482,6 +483,33 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
             )
             .await?;
         }
+    }
+    if spec.currency == "KRW" {
+        // A promotion, applied now that the account has a card: 10 % off for three months.
+        let offer = crate::application::promotions::NewOffer {
+            code: "DEMO-10".to_owned(),
+            name: "Demo 10 % off".to_owned(),
+            value: crate::application::promotions::NewValue::Percent("10".to_owned()),
+            products: None,
+            lasting: billing_domain::promotions::Lasting::months(3).map_err(invalid)?,
+            last_day: None,
+            redemption_limit: None,
+        };
+        match crate::application::promotions::create(state, offer, Idempotent::without_key(), none)
+            .await
+        {
+            Ok(_) | Err(AppError::Conflict { .. }) => {}
+            Err(other) => return Err(other),
+        }
+        crate::application::promotions::apply(
+            state,
+            &accounts::Reader::Operator,
+            &account.id,
+            "DEMO-10",
+            Idempotent::without_key(),
+            none,
+        )
+        .await?;
     }
     if let Some(amount) = spec.deposit {
         let deposit = crate::application::balance::NewEntry {

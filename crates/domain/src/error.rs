@@ -76,4 +76,6 @@ pub enum DomainError {
     CreditOverdrawn,
     #[error("a promotion lasts once, 1 to 120 months, or forever")]
     InvalidLasting,
+    #[error("a promotion code is 3 to 32 letters, digits and dashes, such as SPRING-20")]
+    InvalidPromotionCode,
 }

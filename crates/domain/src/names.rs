@@ -212,6 +212,18 @@ prefixed_id!(
     "credit"
 );
 prefixed_id!(
+    /// A promotion an operator offers under a code.
+    PromotionId,
+    "promo",
+    "promotion"
+);
+prefixed_id!(
+    /// A promotion an account applied.
+    AppliedPromotionId,
+    "apr",
+    "applied promotion"
+);
+prefixed_id!(
     /// An entry of the prepaid balance's ledger.
     BalanceEntryId,
     "bal",

@@ -12,6 +12,38 @@ use time::{Date, OffsetDateTime};
 use crate::error::DomainError;
 use crate::period::{BillingOffset, BillingPeriod};
 
+/// A promotion's code, as operators choose it and customers type it: 3 to 32 letters, digits
+/// and dashes, kept in capitals (`SPRING-20`); typed in any case.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct PromotionCode(String);
+
+impl PromotionCode {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let code = text.trim().to_ascii_uppercase();
+        let valid = (3..=32).contains(&code.len())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+            && !code.starts_with('-')
+            && !code.ends_with('-');
+        if valid {
+            Ok(PromotionCode(code))
+        } else {
+            Err(DomainError::InvalidPromotionCode)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PromotionCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// How many invoices an applied promotion discounts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lasting {
@@ -156,6 +188,17 @@ mod tests {
         assert_eq!(Lasting::months(3).unwrap().remaining(1), Some(2));
         assert_eq!(Lasting::Forever.remaining(7), None);
         assert!(Lasting::months(0).is_err());
+    }
+
+    #[test]
+    fn promotion_codes_are_read_in_any_case() {
+        assert_eq!(
+            PromotionCode::parse(" spring-20 ").unwrap().as_str(),
+            "SPRING-20"
+        );
+        for bad in ["AB", "-AB", "AB-", "A B C", "ÄBC", &"A".repeat(33)] {
+            assert!(PromotionCode::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

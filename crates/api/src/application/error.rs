@@ -88,6 +88,7 @@ macro_rules! conflict_kinds {
                     ConflictKind::IdempotencyKeyReused
                         | ConflictKind::UnknownCardToken
                         | ConflictKind::CreditCodeUnknown
+                        | ConflictKind::PromotionCodeUnknown
                 )
             }
 
@@ -142,6 +143,20 @@ conflict_kinds! {
     CreditCodeAlreadyRegistered => "credit-code-already-registered", "The account registered this credit code already";
     /// The credit code is in another currency than the account.
     CreditCodeCurrencyMismatch => "credit-code-currency-mismatch", "The credit code is in another currency than the account";
+    /// A promotion with this code exists.
+    PromotionCodeExists => "promotion-code-exists", "A promotion with this code exists";
+    /// No promotion has the code given.
+    PromotionCodeUnknown => "promotion-code-unknown", "No such promotion code";
+    /// Promotion codes apply only once a payment method is registered.
+    PaymentMethodRequired => "payment-method-required", "Register a payment method first";
+    /// The promotion's last day to apply has passed.
+    PromotionExpired => "promotion-expired", "The promotion can no longer be applied";
+    /// The promotion was applied as many times as it allows.
+    PromotionLimitReached => "promotion-limit-reached", "The promotion was applied as many times as it allows";
+    /// The account applied the promotion already.
+    PromotionAlreadyApplied => "promotion-already-applied", "The account applied this promotion already";
+    /// The promotion takes off an amount in another currency.
+    PromotionCurrencyMismatch => "promotion-currency-mismatch", "The promotion is in another currency than the account";
     /// The gateway knows no such card token.
     UnknownCardToken => "unknown-card-token", "The payment gateway knows no such card token";
 }

@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod mail;
 pub mod payments;
+pub mod promotions;
 pub mod state;
 pub mod usage;
 

@@ -243,6 +243,7 @@ pub enum CursorKey {
     Payment,
     BalanceEntry,
     CreditCode,
+    Promotion,
 }
 
 impl CursorKey {
@@ -258,6 +259,7 @@ impl CursorKey {
             CursorKey::Payment => "payment",
             CursorKey::BalanceEntry => "balance_entry",
             CursorKey::CreditCode => "credit_code",
+            CursorKey::Promotion => "promotion",
         }
     }
 
@@ -276,6 +278,7 @@ impl CursorKey {
             CursorKey::Payment => billing_domain::names::PaymentId::parse(key).is_ok(),
             CursorKey::BalanceEntry => billing_domain::names::BalanceEntryId::parse(key).is_ok(),
             CursorKey::CreditCode => billing_domain::names::CreditCodeId::parse(key).is_ok(),
+            CursorKey::Promotion => billing_domain::names::PromotionId::parse(key).is_ok(),
         }
     }
 

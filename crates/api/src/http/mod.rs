@@ -20,6 +20,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod payments;
 pub mod problem;
+pub mod promotions;
 pub mod usage;
 pub mod wire;
 
@@ -40,12 +41,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(invoices::configure_admin)
                 .configure(balance::configure_admin)
                 .configure(credits::configure_admin)
+                .configure(promotions::configure_admin)
                 .configure(catalog::configure)
                 .configure(usage::configure)
                 .configure(invoices::configure)
                 .configure(payments::configure)
                 .configure(balance::configure)
                 .configure(credits::configure)
+                .configure(promotions::configure)
                 .configure(accounts::configure),
         );
 }

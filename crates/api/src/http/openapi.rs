@@ -60,6 +60,7 @@ answer customers' questions.",
         (name = "invoices", description = "Invoices: the preview of a period, computed from live usage the way finalization computes it; the billing run; the history and PDFs."),
         (name = "payments", description = "The account's card (by gateway token), the payment history, receipts, and paying an invoice now."),
         (name = "credits", description = "Credit codes issued by operators, registered by customers, consumed by finalized invoices."),
+        (name = "promotions", description = "Promotion codes offered by operators, applied by customers with a payment method, discounting invoices."),
         (name = "balance", description = "The prepaid balance and its ledger: deposits, deductions, refunds, adjustments."),
         (name = "health", description = "Liveness and readiness probes.")
     ),
@@ -276,6 +277,18 @@ pub const CONFLICTS: &[(&str, &[ConflictKind])] = {
         ("get_billing_channels", &[UsageOutOfRange, AmountOutOfRange]),
         ("put_payment_method", &[UnknownCardToken]),
         ("pay_invoice", &[InvoicePaid, PaymentInProgress]),
+        ("admin_create_promotion", &[PromotionCodeExists]),
+        (
+            "apply_promotion",
+            &[
+                PromotionCodeUnknown,
+                PaymentMethodRequired,
+                PromotionExpired,
+                PromotionLimitReached,
+                PromotionAlreadyApplied,
+                PromotionCurrencyMismatch,
+            ],
+        ),
         (
             "register_credit",
             &[
@@ -302,6 +315,8 @@ const IDEMPOTENT: &[&str] = &[
     "admin_run_billing",
     "admin_issue_credit_codes",
     "register_credit",
+    "admin_create_promotion",
+    "apply_promotion",
 ];
 
 fn add_conflicts(operation: &mut Operation) {

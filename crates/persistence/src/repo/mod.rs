@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod mail;
 pub mod payments;
+pub mod promotions;
 pub mod sandbox;
 pub(crate) mod sql;
 pub mod usage;

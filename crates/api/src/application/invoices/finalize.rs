@@ -22,7 +22,7 @@ use billing_domain::accounts::Account;
 use billing_domain::credits::EntryKind;
 use billing_domain::invoices::finalization::{periods_due, ProjectHistory};
 use billing_domain::money::Money;
-use billing_domain::names::{AccountId, InvoiceId, ProjectId};
+use billing_domain::names::{AccountId, AppliedPromotionId, InvoiceId, ProjectId};
 use billing_domain::period::BillingPeriod;
 use billing_persistence::db::begin_write;
 use billing_persistence::page::{PageRequest, MAX_PAGE_SIZE};
@@ -34,6 +34,7 @@ use time::OffsetDateTime;
 use crate::application::credits::available_for;
 use crate::application::error::{AppError, FieldError};
 use crate::application::invoices::assemble_charged;
+use crate::application::promotions::discounts_for;
 use crate::application::state::AppState;
 use crate::application::usage::reads::{charge_periods, out_of_range, Catalog};
 
@@ -200,6 +201,10 @@ pub async fn finalize_accounts(
     // invoices of this page took is taken off before the next.
     let credits = repo::credits::of_accounts(&txn, &ids).await?;
     let mut spent: HashMap<String, Money> = HashMap::new();
+    // Promotions likewise: each invoice it discounts counts against its months.
+    let applied = repo::promotions::applied_of(&txn, &ids).await?;
+    let mut counted: HashMap<AppliedPromotionId, u32> = HashMap::new();
+    let mut active: Vec<Vec<AppliedPromotionId>> = Vec::with_capacity(todo.len());
     let mut assembled = Vec::with_capacity(todo.len());
     for ((account, period), charged) in todo.iter().zip(charged) {
         let theirs: Vec<_> = credits
@@ -208,7 +213,21 @@ pub async fn finalize_accounts(
             .cloned()
             .collect();
         let usable = available_for(&theirs, period, as_of, &spent)?;
-        let a = assemble_charged(account, charged, &usable)?;
+        let their_promotions: Vec<_> = applied
+            .iter()
+            .filter(|p| p.account == account.id)
+            .cloned()
+            .collect();
+        let discounts = discounts_for(&their_promotions, period, &counted);
+        let ids_of: Vec<AppliedPromotionId> = discounts
+            .iter()
+            .filter_map(|d| AppliedPromotionId::parse(&d.id).ok())
+            .collect();
+        for id in &ids_of {
+            *counted.entry(id.clone()).or_insert(0) += 1;
+        }
+        active.push(ids_of);
+        let a = assemble_charged(account, charged, &discounts, &usable)?;
         for (credit, used) in a.invoice.credit_used() {
             let total = match spent.get(credit) {
                 Some(before) => before.checked_add(used).map_err(out_of_range)?,
@@ -258,6 +277,20 @@ pub async fn finalize_accounts(
     // The accounts are locked and their invoiced periods checked: a second invoice of a period
     // here is a fault, and the whole page rolls back.
     repo::invoices::insert_all(&txn, &new).await?;
+    // What each active promotion discounted each invoice (zero included: the invoice counts
+    // against its months).
+    for (invoice, promotions) in new.iter().zip(&active) {
+        for promotion in promotions {
+            let given = invoice
+                .invoice
+                .discount_given()
+                .filter(|(id, _)| *id == promotion.as_str())
+                .map(|(_, amount)| amount)
+                .next()
+                .unwrap_or(Money::zero(invoice.invoice.currency));
+            repo::promotions::record_discount(&txn, promotion, invoice.id, given).await?;
+        }
+    }
     // What each invoice used of each credit, beside it (the database refuses a credit used
     // past what it was charged).
     for invoice in &new {

@@ -11,7 +11,9 @@ pub mod preview;
 use std::collections::HashMap;
 
 use billing_domain::accounts::{Account, Project};
-use billing_domain::invoices::assembly::{assemble, Credit, Inputs, Invoice, ProjectCharges};
+use billing_domain::invoices::assembly::{
+    assemble, Credit, Discount, Inputs, Invoice, ProjectCharges,
+};
 use billing_domain::money::Money;
 use billing_domain::names::ProjectId;
 use billing_domain::period::BillingPeriod;
@@ -20,6 +22,7 @@ use billing_persistence::ConnectionTrait;
 
 use crate::application::credits::available_for;
 use crate::application::error::AppError;
+use crate::application::promotions::discounts_for;
 use crate::application::state::AppState;
 use crate::application::usage::reads::{charge_projects, out_of_range, Catalog, Charged};
 
@@ -43,7 +46,10 @@ pub async fn assemble_for<C: ConnectionTrait>(
     // The credits finalization would consume, without consuming them.
     let credits = repo::credits::of_accounts(db, &[&account.id]).await?;
     let usable = available_for(&credits, period, state.clock.now(), &HashMap::new())?;
-    assemble_charged(account, charged, &usable)
+    // And the promotions it would get.
+    let applied = repo::promotions::applied_of(db, &[&account.id]).await?;
+    let discounts = discounts_for(&applied, period, &HashMap::new());
+    assemble_charged(account, charged, &discounts, &usable)
 }
 
 /// The invoice of an account's projects, charged (see [`charge_periods`] for many at once).
@@ -52,6 +58,7 @@ pub async fn assemble_for<C: ConnectionTrait>(
 pub fn assemble_charged(
     account: &Account,
     charged: Vec<Charged>,
+    discounts: &[Discount],
     credits: &[Credit],
 ) -> Result<Assembled, AppError> {
     let mut by_id = HashMap::with_capacity(charged.len());
@@ -64,13 +71,12 @@ pub fn assemble_charged(
         by_id.insert(c.project.id.clone(), c.project);
     }
     let currency = account.currency;
-    // Promotions arrive with their own issue; the assembly already takes them. The prepaid
-    // balance is applied when the invoice is charged (payments), not here.
+    // The prepaid balance is applied when the invoice is charged (payments), not here.
     let invoice = assemble(&Inputs {
         currency,
         tax_rate: account.tax_rate,
         charges: &charges,
-        discounts: &[],
+        discounts,
         credits,
         balance: Money::zero(currency),
     })
