@@ -3,6 +3,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
+
 mod m20261123_000001_initial_schema;
 mod m20261123_000002_daily_rollups_and_fee_groups;
 mod m20261124_000003_project_search_key;

@@ -13,38 +13,10 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{a, fk, id, index};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn a(name: &'static str) -> Alias {
-    Alias::new(name)
-}
-
-fn id(name: &'static str) -> ColumnDef {
-    ColumnDef::new(a(name)).string_len(40).not_null().to_owned()
-}
-
-fn fk(from: &'static str, column: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(a(from), a(column))
-        .to(a(to), a("id"))
-        .on_delete(ForeignKeyAction::Restrict)
-        .on_update(ForeignKeyAction::Restrict)
-        .to_owned()
-}
-
-fn index(
-    name: &'static str,
-    table: &'static str,
-    columns: &[&'static str],
-) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(a(table));
-    for column in columns {
-        index.col(a(column));
-    }
-    index.to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

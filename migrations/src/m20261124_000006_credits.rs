@@ -12,36 +12,10 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{a, at, fk, id, money};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn a(name: &'static str) -> Alias {
-    Alias::new(name)
-}
-
-fn id(name: &'static str) -> ColumnDef {
-    ColumnDef::new(a(name)).string_len(40).not_null().to_owned()
-}
-
-fn at(name: &'static str) -> ColumnDef {
-    ColumnDef::new(a(name))
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn money(name: &'static str) -> ColumnDef {
-    ColumnDef::new(a(name)).big_integer().not_null().to_owned()
-}
-
-fn fk(from: &'static str, column: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(a(from), a(column))
-        .to(a(to), a("id"))
-        .on_delete(ForeignKeyAction::Restrict)
-        .on_update(ForeignKeyAction::Restrict)
-        .to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -11,25 +11,10 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{a, fk, id};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn a(name: &'static str) -> Alias {
-    Alias::new(name)
-}
-
-fn id(name: &'static str) -> ColumnDef {
-    ColumnDef::new(a(name)).string_len(40).not_null().to_owned()
-}
-
-fn fk(from: &'static str, column: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(a(from), a(column))
-        .to(a(to), a("id"))
-        .on_delete(ForeignKeyAction::Restrict)
-        .on_update(ForeignKeyAction::Restrict)
-        .to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
