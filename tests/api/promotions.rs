@@ -330,3 +330,37 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    a_promotion_limited_to_a_product_discounts_only_its_usage,
+    async |app: &TestApp| {
+        let (account, project) = metered_account(app, "Promoco").await;
+        add_card(app, &account).await;
+        let resp = offer(
+            app,
+            json!({"code": "CALLS-50", "name": "Half off calls", "percent_off": "50",
+                   "products": ["api_calls"], "lasting": "forever"}),
+        )
+        .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        assert_eq!(apply(app, &account, "CALLS-50").await.status, 201);
+        app.clock.set(datetime!(2026-10-20 13:00 +09:00));
+        calls(
+            app,
+            &account,
+            &project,
+            "oct",
+            3_001,
+            "2026-10-20T12:00:00+09:00",
+        )
+        .await;
+        // 10,000 base + 3,001 calls = 13,001; half of the calls' 3,001 = 1,500.5, rounded to
+        // 1,501 (the won has no minor unit); 13,001 - 1,501 = 11,500; + 10 % = 12,650.
+        app.clock.set(datetime!(2026-11-02 00:00 +09:00));
+        run_billing(app, "2026-11-02T00:00:00+09:00").await;
+        assert_eq!(
+            invoice_of(app, &account, "2026-10").await,
+            json!(["13001", "1501", "0", "11500", "1150", "12650"])
+        );
+    }
+);
