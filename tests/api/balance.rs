@@ -139,8 +139,18 @@ db_test!(
         assert_eq!(balance(app, &account, "").await.body["balance"], "10000");
         // A key answers for 24 hours; after that it is a new request.
         use billing_api::application::clock::Clock;
+        let first_at = app.clock.now();
+        // Within the 24 hours the housekeeping keeps the key; after them it forgets it.
+        let state = app.state();
+        let purge = billing_api::application::idempotency::purge_expired;
+        let kept = purge(&state, first_at + time::Duration::hours(23))
+            .await
+            .unwrap();
+        assert_eq!(kept, 0);
         app.clock
-            .set(app.clock.now() + time::Duration::hours(24) + time::Duration::seconds(1));
+            .set(first_at + time::Duration::hours(24) + time::Duration::seconds(1));
+        let purged = purge(&state, app.clock.now()).await.unwrap();
+        assert_eq!(purged, 1);
         let later = deposit(
             app,
             &account,

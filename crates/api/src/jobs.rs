@@ -39,6 +39,12 @@ pub fn spawn(state: AppState, every: Option<Duration>) {
                 // before and after its charge).
                 Err(error) => tracing::error!(error = %error, "billing run failed"),
             }
+            // Housekeeping: keys whose answers are no longer replayed.
+            if let Err(error) =
+                crate::application::idempotency::purge_expired(&state, state.clock.now()).await
+            {
+                tracing::error!(error = %error, "purging idempotency keys failed");
+            }
         }
     });
 }

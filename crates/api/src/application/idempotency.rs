@@ -271,6 +271,11 @@ fn settled_claim<T>(claim: Claim, fingerprint: &str) -> Result<Option<Done<T>>, 
     }
 }
 
+/// Forgets keys whose answers are no longer replayed: the housekeeping of `billing serve`.
+pub async fn purge_expired(state: &AppState, now: time::OffsetDateTime) -> Result<u64, AppError> {
+    Ok(idempotency::purge(&state.db, now).await?)
+}
+
 fn reused() -> AppError {
     AppError::conflict(
         ConflictKind::IdempotencyKeyReused,

@@ -129,3 +129,24 @@ pub async fn release<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+/// Forgets the keys whose answers are no longer replayed (older than [`REPLAYED_FOR`]) and the
+/// abandoned claims (older than [`ABANDONED_AFTER`] without an answer). Answers how many.
+pub async fn purge<C: ConnectionTrait>(
+    db: &C,
+    now: OffsetDateTime,
+) -> Result<u64, PersistenceError> {
+    let done = keys::Entity::delete_many()
+        .filter(
+            sea_orm::Condition::any()
+                .add(keys::Column::CreatedAt.lt(utc(now - REPLAYED_FOR)))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(keys::Column::ResponseStatus.is_null())
+                        .add(keys::Column::CreatedAt.lt(utc(now - ABANDONED_AFTER))),
+                ),
+        )
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected)
+}
