@@ -221,3 +221,27 @@ mod tests {
         }
     }
 }
+
+/// Where an invoice stands (the invoices' and payments' answers both say it).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatusDto {
+    /// Finalized, not paid yet: its payment amount counts in the unpaid amount.
+    Finalized,
+    Paid,
+    /// The charge failed; it stays unpaid and is retried.
+    PaymentFailed,
+    Void,
+}
+
+impl From<billing_domain::invoices::status::InvoiceStatus> for InvoiceStatusDto {
+    fn from(status: billing_domain::invoices::status::InvoiceStatus) -> Self {
+        use billing_domain::invoices::status::InvoiceStatus;
+        match status {
+            InvoiceStatus::Finalized => InvoiceStatusDto::Finalized,
+            InvoiceStatus::Paid => InvoiceStatusDto::Paid,
+            InvoiceStatus::PaymentFailed => InvoiceStatusDto::PaymentFailed,
+            InvoiceStatus::Void => InvoiceStatusDto::Void,
+        }
+    }
+}

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::http::usage::wire::RatedLineResponse;
 use crate::http::wire::CurrencyCode;
+pub use crate::http::wire::InvoiceStatusDto;
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -230,29 +231,6 @@ pub struct AccountInvoicePath {
     /// Invoice id.
     #[param(pattern = r"^inv_[0-9a-f]{32}$")]
     pub invoice_id: String,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InvoiceStatusDto {
-    /// Finalized, not paid yet: its payment amount counts in the unpaid amount.
-    Finalized,
-    Paid,
-    /// The charge failed; it stays unpaid and is retried.
-    PaymentFailed,
-    Void,
-}
-
-impl From<billing_domain::invoices::status::InvoiceStatus> for InvoiceStatusDto {
-    fn from(status: billing_domain::invoices::status::InvoiceStatus) -> Self {
-        use billing_domain::invoices::status::InvoiceStatus;
-        match status {
-            InvoiceStatus::Finalized => InvoiceStatusDto::Finalized,
-            InvoiceStatus::Paid => InvoiceStatusDto::Paid,
-            InvoiceStatus::PaymentFailed => InvoiceStatusDto::PaymentFailed,
-            InvoiceStatus::Void => InvoiceStatusDto::Void,
-        }
-    }
 }
 
 /// A finalized invoice: its number, period, status and amounts (seed 000's payment history

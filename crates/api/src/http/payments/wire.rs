@@ -174,7 +174,7 @@ pub struct PaymentList {
 pub struct PayResponse {
     pub invoice_id: String,
     /// The invoice's status after the payment: `paid`, or `payment_failed`.
-    pub invoice_status: crate::http::invoices::wire::InvoiceStatusDto,
+    pub invoice_status: crate::http::wire::InvoiceStatusDto,
     pub payments: Vec<PaymentResponse>,
 }
 
