@@ -212,6 +212,25 @@ db_test!(
             register(app, &account, &code_of(&fresh, 0)).await.status,
             201
         );
+        // The history pages by registration, the total covering every page: 30,000 + 500.
+        let first = app
+            .get(
+                &format!("/v1/accounts/{account}/credits?limit=1"),
+                &app.user_token("owner@credit"),
+            )
+            .await;
+        assert_eq!(first.body["available_credit"], "30500", "{}", first.body);
+        assert_eq!(pluck(&first.body["data"], &["charged"]), [[json!("30000")]]);
+        assert_eq!(first.body["has_more"], true);
+        let cursor = first.body["next_cursor"].as_str().unwrap();
+        let second = app
+            .get(
+                &format!("/v1/accounts/{account}/credits?limit=1&starting_after={cursor}"),
+                &app.user_token("owner@credit"),
+            )
+            .await;
+        assert_eq!(pluck(&second.body["data"], &["charged"]), [[json!("500")]]);
+        assert_eq!(second.body["has_more"], false);
     }
 );
 

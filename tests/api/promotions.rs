@@ -161,13 +161,30 @@ db_test!(
         apply(app, &other, "SPRING-20")
             .await
             .assert_problem(409, "promotion-limit-reached");
-        let list = app
+        // A second one; the list pages, oldest first.
+        let resp = offer(
+            app,
+            json!({"code": "EXTRA", "name": "Extra", "percent_off": "1", "lasting": "forever"}),
+        )
+        .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        assert_eq!(apply(app, &account, "EXTRA").await.status, 201);
+        let path = format!("/v1/accounts/{account}/promotions?limit=1");
+        let first = app.get(&path, &app.user_token("owner@promo")).await;
+        assert_eq!(first.body["data"].as_array().unwrap().len(), 1);
+        assert_eq!(first.body["data"][0]["promotion"]["code"], "SPRING-20");
+        assert_eq!(first.body["has_more"], true);
+        let cursor = first.body["next_cursor"].as_str().unwrap();
+        let second = app
             .get(
-                &format!("/v1/accounts/{account}/promotions"),
+                &format!("{path}&starting_after={cursor}"),
                 &app.user_token("owner@promo"),
             )
             .await;
-        assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
+        assert_eq!(second.body["data"].as_array().unwrap().len(), 1);
+        assert_eq!(second.body["data"][0]["promotion"]["code"], "EXTRA");
+        assert_eq!(second.body["data"][0].get("invoices_remaining"), None);
+        assert_eq!(second.body["has_more"], false);
     }
 );
 

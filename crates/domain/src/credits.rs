@@ -14,7 +14,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::error::DomainError;
 use crate::money::{Currency, Money};
-use crate::period::BillingOffset;
+use crate::period::{BillingOffset, BillingPeriod};
 
 /// The symbols of a code: digits and capitals without `0`, `1`, `I` and `O`, 32 of them, so each
 /// carries 5 bits.
@@ -199,6 +199,54 @@ pub struct Standing {
     pub available: Money,
 }
 
+impl Standing {
+    /// A credit's standing from its sums; refused if they are negative or take more than was
+    /// charged.
+    pub fn of(charged: Money, used: Money, expired: Money) -> Result<Standing, DomainError> {
+        let available = charged.checked_sub(used)?.checked_sub(expired)?;
+        if available.is_negative() || used.is_negative() || expired.is_negative() {
+            return Err(DomainError::CreditOverdrawn);
+        }
+        Ok(Standing {
+            charged,
+            used,
+            expired,
+            available,
+        })
+    }
+
+    /// What the credit has for invoices at `now`: nothing once it has expired.
+    pub fn available_at(&self, expires_at: OffsetDateTime, now: OffsetDateTime) -> Money {
+        if now >= expires_at {
+            Money::zero(self.available.currency())
+        } else {
+            self.available
+        }
+    }
+
+    /// Where the credit stands at `now`.
+    pub fn status(&self, expires_at: OffsetDateTime, now: OffsetDateTime) -> Status {
+        if now >= expires_at {
+            Status::Expired
+        } else if self.available.is_zero() {
+            Status::UsedUp
+        } else {
+            Status::Active
+        }
+    }
+}
+
+/// Where a credit stands, as the credit history shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// It has something left and has not expired.
+    Active,
+    /// Invoices used all of it.
+    UsedUp,
+    /// Past its expiry instant: what was left no longer counts.
+    Expired,
+}
+
 /// The standing of a credit from its entries (positive amounts); refused if they take more than
 /// was charged.
 pub fn standing(
@@ -211,21 +259,27 @@ pub fn standing(
             entries.iter().filter(|(k, _)| *k == kind).map(|(_, m)| *m),
         )
     };
-    let (charged, used, expired) = (
+    if entries.iter().any(|(_, m)| m.is_negative()) {
+        return Err(DomainError::CreditOverdrawn);
+    }
+    Standing::of(
         sum(EntryKind::Charged)?,
         sum(EntryKind::Used)?,
         sum(EntryKind::Expired)?,
-    );
-    let available = charged.checked_sub(used)?.checked_sub(expired)?;
-    if available.is_negative() || entries.iter().any(|(_, m)| m.is_negative()) {
-        return Err(DomainError::CreditOverdrawn);
-    }
-    Ok(Standing {
-        charged,
-        used,
-        expired,
-        available,
-    })
+    )
+}
+
+/// Whether the invoice of `period`, made at `now`, may use a credit registered at
+/// `registered_at` that expires at `expires_at`: it was registered (by now) before the period
+/// ended, and was still valid when the period ended, so a credit valid through November 30
+/// counts for November's invoice.
+pub fn counts_for(
+    period: &BillingPeriod,
+    registered_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> bool {
+    registered_at <= now && registered_at < period.end() && expires_at >= period.end()
 }
 
 /// What a credit loses when it expires at `expires_at`, seen at `now`: all that is left, once
@@ -377,6 +431,57 @@ mod tests {
             prop_assert_eq!(s.used.checked_add(s.expired).unwrap().checked_add(s.available).unwrap(), s.charged);
             prop_assert!(!s.available.is_negative());
         }
+    }
+
+    #[test]
+    fn a_credit_counts_for_the_periods_it_is_valid_at_the_end_of() {
+        let november = BillingPeriod::new(2026, 11, seoul()).unwrap();
+        let registered = datetime!(2026-11-10 00:00 +09:00);
+        let now = datetime!(2026-12-02 00:00 +09:00);
+        // Valid through November 30 in Seoul: until December 1 00:00, November's end.
+        assert!(counts_for(
+            &november,
+            registered,
+            datetime!(2026-12-01 00:00 +09:00),
+            now
+        ));
+        assert!(!counts_for(
+            &november,
+            registered,
+            datetime!(2026-11-30 23:59 +09:00),
+            now
+        ));
+        // Registered after November ended, or after the instant the invoice is made: not.
+        assert!(!counts_for(
+            &november,
+            datetime!(2026-12-01 00:00 +09:00),
+            datetime!(2027-01-01 00:00 +09:00),
+            now
+        ));
+        assert!(!counts_for(
+            &november,
+            registered,
+            datetime!(2027-01-01 00:00 +09:00),
+            registered - Duration::seconds(1)
+        ));
+    }
+
+    #[test]
+    fn a_credit_is_active_used_up_or_expired() {
+        let expires = datetime!(2026-12-01 00:00 +09:00);
+        let before = expires - Duration::seconds(1);
+        let left = Standing::of(krw(25_000), krw(20_000), krw(0)).unwrap();
+        assert_eq!(left.status(expires, before), Status::Active);
+        assert_eq!(left.available_at(expires, before), krw(5_000));
+        // At its expiry instant it stops counting.
+        assert_eq!(left.status(expires, expires), Status::Expired);
+        assert_eq!(left.available_at(expires, expires), krw(0));
+        let spent = Standing::of(krw(25_000), krw(25_000), krw(0)).unwrap();
+        assert_eq!(spent.status(expires, before), Status::UsedUp);
+        assert_eq!(
+            Standing::of(krw(100), krw(60), krw(41)),
+            Err(DomainError::CreditOverdrawn)
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub enum DomainError {
     AmountOutOfRange,
     #[error("the amount must not be negative")]
     NegativeAmount,
-    #[error("a percentage discount is more than 0 and at most 100")]
+    #[error("a discount is a percentage more than 0 and at most 100 (at most 4 decimals), or a positive amount")]
     InvalidDiscount,
     #[error("a tax rate is a fraction between 0 and 1 with at most 6 decimal places")]
     InvalidTaxRate,

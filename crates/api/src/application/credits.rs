@@ -12,7 +12,8 @@
 
 use billing_domain::accounts::Account;
 use billing_domain::credits::{
-    check_registration, CodeState, CreditCode, EntryKind, Refusal, Validity,
+    check_registration, counts_for, expiring, CodeState, CreditCode, EntryKind, Refusal, Standing,
+    Status, Validity,
 };
 use billing_domain::invoices::assembly;
 use billing_domain::money::{Currency, Money};
@@ -270,49 +271,64 @@ pub struct CreditView {
     pub credit: Credit,
     /// What is left now: nothing once expired.
     pub available: Money,
-    pub expired: bool,
+    pub status: Status,
 }
 
-/// The credit history (seed 000): every credit of the account, and the total available now.
+impl CreditView {
+    /// The credit as it stands at `now`.
+    pub fn at(credit: Credit, now: OffsetDateTime) -> Result<Self, AppError> {
+        let standing = standing_of(&credit)?;
+        Ok(CreditView {
+            available: standing.available_at(credit.expires_at, now),
+            status: standing.status(credit.expires_at, now),
+            credit,
+        })
+    }
+}
+
+/// The credit history (seed 000): the total available credit now, and a page of the
+/// account's credits in the order they were registered.
+pub struct CreditHistory {
+    pub account: Account,
+    pub total_available: Money,
+    pub credits: Page<CreditView>,
+}
+
 pub async fn history(
     state: &AppState,
     reader: &Reader,
     account_id: &AccountId,
-) -> Result<(Account, Vec<CreditView>, Money), AppError> {
+    page: &PageRequest,
+) -> Result<CreditHistory, AppError> {
     let account = billing_reader(state, reader, account_id).await?;
     let now = state.clock.now();
-    let credits = repo::credits::of_accounts(&state.db, &[&account.id]).await?;
-    let mut total = Money::zero(account.currency);
-    let mut views = Vec::with_capacity(credits.len());
-    for credit in credits {
-        let expired = now >= credit.expires_at;
-        let available = if expired {
-            Money::zero(account.currency)
-        } else {
-            left(&credit)?
-        };
-        total = total.checked_add(available).map_err(out_of_range)?;
-        views.push(CreditView {
-            credit,
-            available,
-            expired,
-        });
+    // One snapshot: the total and the page agree.
+    let txn = billing_persistence::db::begin_read(&state.db).await?;
+    let mut total_available = Money::zero(account.currency);
+    for credit in repo::credits::of_accounts(&txn, &[&account.id]).await? {
+        let available = standing_of(&credit)?.available_at(credit.expires_at, now);
+        total_available = total_available
+            .checked_add(available)
+            .map_err(out_of_range)?;
     }
-    Ok((account, views, total))
+    let found = repo::credits::list(&txn, &account.id, page).await?;
+    txn.commit().await?;
+    let credits = found.try_map(|credit| CreditView::at(credit, now))?;
+    Ok(CreditHistory {
+        account,
+        total_available,
+        credits,
+    })
 }
 
-fn left(credit: &Credit) -> Result<Money, AppError> {
-    credit
-        .charged
-        .checked_sub(credit.used)
-        .and_then(|m| m.checked_sub(credit.expired))
-        .map_err(out_of_range)
+fn standing_of(credit: &Credit) -> Result<Standing, AppError> {
+    Standing::of(credit.charged, credit.used, credit.expired)
+        .map_err(|e| AppError::Internal(format!("credit {}: {e}", credit.id)))
 }
 
-/// The credits an invoice of `period` may use, as the assembly takes them: registered by `now`
-/// and before the period ended, still valid when it ended (a credit valid through November 30
-/// counts for November's invoice), with something left (less what `spent` says earlier
-/// invoices of the same run took).
+/// The credits an invoice of `period` made at `now` may use, as the assembly takes them (see
+/// [`counts_for`]), with what they have left less what `spent` says earlier invoices of the
+/// same run took.
 pub fn available_for(
     credits: &[Credit],
     period: &BillingPeriod,
@@ -321,13 +337,10 @@ pub fn available_for(
 ) -> Result<Vec<assembly::Credit>, AppError> {
     let mut usable = Vec::new();
     for credit in credits {
-        if credit.registered_at > now
-            || credit.registered_at >= period.end()
-            || credit.expires_at < period.end()
-        {
+        if !counts_for(period, credit.registered_at, credit.expires_at, now) {
             continue;
         }
-        let mut available = left(credit)?;
+        let mut available = standing_of(credit)?.available;
         if let Some(taken) = spent.get(&credit.id) {
             available = available.checked_sub(*taken).map_err(out_of_range)?;
         }
@@ -358,10 +371,9 @@ pub async fn expire(state: &AppState, now: OffsetDateTime) -> Result<usize, AppE
             .into_iter()
             .find(|c| c.id == credit.id);
         let Some(current) = current else { continue };
-        let remaining = left(&current)?;
-        if remaining.is_zero() || remaining.is_negative() {
+        let Some(remaining) = expiring(&standing_of(&current)?, current.expires_at, now) else {
             continue;
-        }
+        };
         let entry = format!("cre_{}", uuid::Uuid::now_v7().simple());
         repo::credits::record(
             &txn,

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use billing_domain::accounts::Account;
 use billing_domain::catalog::Code as ProductCode;
 use billing_domain::invoices::assembly::{self, DiscountValue};
 use billing_domain::money::{Currency, Money};
@@ -65,8 +64,7 @@ where
     let value = match &new.value {
         NewValue::Percent(text) => Decimal::from_str(text)
             .ok()
-            .filter(|p| *p > Decimal::ZERO && *p <= Decimal::ONE_HUNDRED && p.scale() <= 4)
-            .map(DiscountValue::Percent)
+            .and_then(|p| DiscountValue::percent(p).ok())
             .or_else(|| {
                 errors.push(FieldError::new(
                     "percent_off",
@@ -78,8 +76,7 @@ where
         NewValue::Amount { amount, currency } => Currency::parse(currency)
             .ok()
             .and_then(|c| Money::parse(amount, c).ok())
-            .filter(|m| !m.is_negative() && !m.is_zero())
-            .map(DiscountValue::Amount)
+            .and_then(|m| DiscountValue::amount(m).ok())
             .or_else(|| {
                 errors.push(FieldError::new(
                     "amount_off",
@@ -246,15 +243,15 @@ where
     .await
 }
 
-/// The account's applied promotions, oldest first.
+/// A page of the account's applied promotions, oldest first.
 pub async fn applied(
     state: &AppState,
     reader: &Reader,
     account_id: &AccountId,
-) -> Result<(Account, Vec<Applied>), AppError> {
+    page: &PageRequest,
+) -> Result<Page<Applied>, AppError> {
     let account = billing_reader(state, reader, account_id).await?;
-    let applied = repo::promotions::applied_of(&state.db, &[&account.id]).await?;
-    Ok((account, applied))
+    Ok(repo::promotions::list_applied(&state.db, &account.id, page).await?)
 }
 
 /// The discounts the invoice of `period` gets, as the assembly takes them: each promotion

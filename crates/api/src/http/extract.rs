@@ -243,7 +243,9 @@ pub enum CursorKey {
     Payment,
     BalanceEntry,
     CreditCode,
+    Credit,
     Promotion,
+    AppliedPromotion,
 }
 
 impl CursorKey {
@@ -259,7 +261,9 @@ impl CursorKey {
             CursorKey::Payment => "payment",
             CursorKey::BalanceEntry => "balance_entry",
             CursorKey::CreditCode => "credit_code",
+            CursorKey::Credit => "credit",
             CursorKey::Promotion => "promotion",
+            CursorKey::AppliedPromotion => "applied_promotion",
         }
     }
 
@@ -278,7 +282,11 @@ impl CursorKey {
             CursorKey::Payment => billing_domain::names::PaymentId::parse(key).is_ok(),
             CursorKey::BalanceEntry => billing_domain::names::BalanceEntryId::parse(key).is_ok(),
             CursorKey::CreditCode => billing_domain::names::CreditCodeId::parse(key).is_ok(),
+            CursorKey::Credit => billing_domain::names::CreditId::parse(key).is_ok(),
             CursorKey::Promotion => billing_domain::names::PromotionId::parse(key).is_ok(),
+            CursorKey::AppliedPromotion => {
+                billing_domain::names::AppliedPromotionId::parse(key).is_ok()
+            }
         }
     }
 

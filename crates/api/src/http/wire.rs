@@ -245,3 +245,15 @@ impl From<billing_domain::invoices::status::InvoiceStatus> for InvoiceStatusDto 
         }
     }
 }
+
+/// A calendar date of a request (`2027-03-31`), refused as `field` when it is not one.
+pub fn date_field(field: &str, text: &str) -> Result<time::Date, crate::http::problem::ApiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).map_err(|_| {
+        crate::http::problem::ApiError::Validation(vec![crate::application::FieldError::new(
+            field,
+            "invalid",
+            "must be a date such as 2027-03-31",
+        )])
+    })
+}

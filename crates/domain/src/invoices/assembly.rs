@@ -43,6 +43,26 @@ pub enum DiscountValue {
     Amount(Money),
 }
 
+impl DiscountValue {
+    /// A percentage off: more than 0, at most 100, at most 4 decimal places.
+    pub fn percent(percent: Decimal) -> Result<Self, DomainError> {
+        if percent > Decimal::ZERO && percent <= Decimal::ONE_HUNDRED && percent.scale() <= 4 {
+            Ok(DiscountValue::Percent(percent))
+        } else {
+            Err(DomainError::InvalidDiscount)
+        }
+    }
+
+    /// A fixed amount off: more than zero.
+    pub fn amount(amount: Money) -> Result<Self, DomainError> {
+        if amount.is_negative() || amount.is_zero() {
+            Err(DomainError::InvalidDiscount)
+        } else {
+            Ok(DiscountValue::Amount(amount))
+        }
+    }
+}
+
 /// An active promotion of the account, for this period.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Discount {
@@ -190,9 +210,7 @@ pub fn assemble(inputs: &Inputs<'_>) -> Result<Invoice, DomainError> {
         };
         let off = match promotion.value {
             DiscountValue::Percent(percent) => {
-                if percent <= Decimal::ZERO || percent > Decimal::ONE_HUNDRED {
-                    return Err(DomainError::InvalidDiscount);
-                }
+                DiscountValue::percent(percent)?;
                 Money::round(base.amount() * percent / Decimal::ONE_HUNDRED, currency)?
             }
             DiscountValue::Amount(amount) => {

@@ -5,9 +5,9 @@ use billing_domain::money::{Currency, Money};
 use billing_domain::names::{AccountId, InvoiceId};
 use sea_orm::sea_query::{Expr, Order, Query, SimpleExpr};
 use sea_orm::ConnectionTrait;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
-use super::sql::{a, build, get};
+use super::sql::{a, build, date, get};
 use super::utc;
 use crate::error::{unique_or_db, PersistenceError};
 use crate::page::{Page, PageRequest};
@@ -39,20 +39,6 @@ const CODE_COLUMNS: [&str; 10] = [
     "created_at",
 ];
 
-fn date_text(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
-}
-
-fn parse_date(text: &str) -> Option<Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text, &format).ok()
-}
-
 fn code_of(row: &sea_orm::QueryResult) -> Result<Code, PersistenceError> {
     let id = get::<String>(row, "id")?;
     let bad = PersistenceError::corrupt("credit_codes", &id);
@@ -61,8 +47,8 @@ fn code_of(row: &sea_orm::QueryResult) -> Result<Code, PersistenceError> {
         get::<Option<String>>(row, "expires_on")?,
         get::<Option<i32>>(row, "valid_days")?,
     ) {
-        (Some(date), None) => Validity::Until(
-            parse_date(&date).ok_or_else(|| bad(billing_domain::DomainError::InvalidValidity))?,
+        (Some(text), None) => Validity::Until(
+            date(&text).ok_or_else(|| bad(billing_domain::DomainError::InvalidValidity))?,
         ),
         (None, Some(days)) => u16::try_from(days)
             .map_err(|_| billing_domain::DomainError::InvalidValidity)
@@ -107,7 +93,7 @@ pub async fn insert_codes<C: ConnectionTrait>(
         insert.into_table(a("credit_codes")).columns(code_columns());
         for c in chunk {
             let (expires_on, valid_days) = match c.validity {
-                Validity::Until(date) => (Some(date_text(date)), None),
+                Validity::Until(date) => (Some(date.to_string()), None),
                 Validity::Days(days) => (None, Some(i32::from(days))),
             };
             insert.values_panic([
@@ -274,6 +260,7 @@ pub async fn registered<C: ConnectionTrait>(
             Expr::col(a("account_id")).eq(account.as_str()),
             Expr::col(a("credit_code_id")).eq(code_id),
         ],
+        None,
     )
     .await?
     .is_empty())
@@ -386,12 +373,16 @@ pub async fn record<C: ConnectionTrait>(
 async fn credits_where<C: ConnectionTrait>(
     db: &C,
     conditions: Vec<SimpleExpr>,
+    limit: Option<u64>,
 ) -> Result<Vec<Credit>, PersistenceError> {
     let mut select = Query::select();
     select
         .columns(CREDIT_COLUMNS.map(a))
         .from(a("credits"))
         .order_by(a("id"), Order::Asc);
+    if let Some(limit) = limit {
+        select.limit(limit);
+    }
     for condition in conditions {
         select.and_where(condition);
     }
@@ -413,8 +404,23 @@ pub async fn of_accounts<C: ConnectionTrait>(
     credits_where(
         db,
         vec![Expr::col(a("account_id")).is_in(accounts.iter().map(|a| a.as_str()))],
+        None,
     )
     .await
+}
+
+/// A page of the account's credits, in the order they were registered.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    page: &PageRequest,
+) -> Result<Page<Credit>, PersistenceError> {
+    let mut conditions = vec![Expr::col(a("account_id")).eq(account.as_str())];
+    if let Some(after) = &page.after {
+        conditions.push(Expr::col(a("id")).gt(after.as_str()));
+    }
+    let rows = credits_where(db, conditions, Some(page.limit + 1)).await?;
+    Ok(Page::from_overfetch(rows, page.limit))
 }
 
 /// Credits that expired by `now` with something left: what the billing run writes off.
@@ -428,6 +434,7 @@ pub async fn expiring<C: ConnectionTrait>(
             Expr::col(a("expires_at")).lte(utc(now)),
             Expr::cust("used_minor + expired_minor < charged_minor"),
         ],
+        None,
     )
     .await
 }

@@ -11,7 +11,7 @@ use sea_orm::sea_query::{Expr, Order, Query, SimpleExpr};
 use sea_orm::ConnectionTrait;
 use time::{Date, OffsetDateTime};
 
-use super::sql::{a, build, get};
+use super::sql::{a, build, date, get};
 use super::utc;
 use crate::error::{unique_or_db, PersistenceError};
 use crate::page::{Page, PageRequest};
@@ -48,11 +48,6 @@ const OFFER_COLUMNS: [&str; 14] = [
     "redemptions",
     "created_at",
 ];
-
-fn parse_date(text: &str) -> Option<Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text, &format).ok()
-}
 
 fn offer_of(row: &sea_orm::QueryResult) -> Result<Offer, PersistenceError> {
     use std::str::FromStr;
@@ -102,7 +97,7 @@ fn offer_of(row: &sea_orm::QueryResult) -> Result<Offer, PersistenceError> {
         products,
         lasting,
         last_day: get::<Option<String>>(row, "last_day")?
-            .map(|d| parse_date(&d).ok_or_else(invalid))
+            .map(|d| date(&d).ok_or_else(invalid))
             .transpose()?,
         redemption_limit: get::<Option<i32>>(row, "redemption_limit")?
             .map(count)
@@ -257,7 +252,31 @@ pub async fn applied_of<C: ConnectionTrait>(
     if accounts.is_empty() {
         return Ok(Vec::new());
     }
-    let select = Query::select()
+    let condition = Expr::col(a("account_id")).is_in(accounts.iter().map(|a| a.as_str()));
+    applied_where(db, vec![condition], None).await
+}
+
+/// A page of the account's applied promotions, oldest first.
+pub async fn list_applied<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    page: &PageRequest,
+) -> Result<Page<Applied>, PersistenceError> {
+    let mut conditions = vec![Expr::col(a("account_id")).eq(account.as_str())];
+    if let Some(after) = &page.after {
+        conditions.push(Expr::col(a("id")).gt(after.as_str()));
+    }
+    let found = applied_where(db, conditions, Some(page.limit + 1)).await?;
+    Ok(Page::from_overfetch(found, page.limit))
+}
+
+async fn applied_where<C: ConnectionTrait>(
+    db: &C,
+    conditions: Vec<SimpleExpr>,
+    limit: Option<u64>,
+) -> Result<Vec<Applied>, PersistenceError> {
+    let mut select = Query::select();
+    select
         .columns(["id", "account_id", "promotion_code_id", "applied_at"].map(a))
         .expr_as(
             Expr::cust(
@@ -267,9 +286,13 @@ pub async fn applied_of<C: ConnectionTrait>(
             a("discounted"),
         )
         .from(a("applied_promotions"))
-        .and_where(Expr::col(a("account_id")).is_in(accounts.iter().map(|a| a.as_str())))
-        .order_by(a("id"), Order::Asc)
-        .to_owned();
+        .order_by(a("id"), Order::Asc);
+    for condition in conditions {
+        select.and_where(condition);
+    }
+    if let Some(limit) = limit {
+        select.limit(limit);
+    }
     let rows = db.query_all(build(db, &select)).await?;
     let offer_ids: Vec<String> = rows
         .iter()

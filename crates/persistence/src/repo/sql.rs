@@ -29,3 +29,9 @@ pub(crate) fn get<T: TryGetable>(
 ) -> Result<T, PersistenceError> {
     row.try_get::<T>("", column).map_err(PersistenceError::Db)
 }
+
+/// A calendar date stored as `YYYY-MM-DD` (written with its `Display`).
+pub(crate) fn date(text: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).ok()
+}

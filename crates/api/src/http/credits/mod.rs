@@ -4,7 +4,7 @@
 pub mod wire;
 
 use actix_web::{get, post, web, HttpResponse};
-use billing_domain::credits::Validity;
+use billing_domain::credits::{Status, Validity};
 use billing_domain::period::BillingOffset;
 use billing_persistence::repo::credits::{Code, Credit};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -20,7 +20,7 @@ use crate::http::extract::{
     AccountParam, CursorKey, Idempotency, IdempotencyKeyHeader, PageQuery, ValidJson,
 };
 use crate::http::problem::ApiError;
-use crate::http::wire::{AccountPath, CurrencyCode};
+use crate::http::wire::{date_field, AccountPath, CurrencyCode};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(register_credit).service(list_credits);
@@ -57,12 +57,7 @@ fn validity(body: &IssueCreditCodesRequest) -> Result<Validity, ApiError> {
         ApiError::Validation(vec![FieldError::new("expires_on", "invalid", message)])
     };
     match (&body.expires_on, body.valid_days) {
-        (Some(date), None) => {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(date, &format)
-                .map(Validity::Until)
-                .map_err(|_| invalid("must be a date such as 2027-03-31"))
-        }
+        (Some(date), None) => date_field("expires_on", date).map(Validity::Until),
         (None, Some(days)) => Validity::days(days)
             .map_err(|e| ApiError::Validation(vec![FieldError::domain("valid_days", &e)])),
         _ => Err(invalid("give either expires_on or valid_days")),
@@ -173,12 +168,10 @@ fn credit_response(view: &CreditView, offset: BillingOffset) -> CreditResponse {
     CreditResponse {
         id: c.id.clone(),
         name: c.name.clone(),
-        status: if view.expired {
-            CreditStatusDto::Expired
-        } else if view.available.is_zero() {
-            CreditStatusDto::UsedUp
-        } else {
-            CreditStatusDto::Active
+        status: match view.status {
+            Status::Active => CreditStatusDto::Active,
+            Status::UsedUp => CreditStatusDto::UsedUp,
+            Status::Expired => CreditStatusDto::Expired,
         },
         expires_at: local(c.expires_at),
         registered_at: local(c.registered_at),
@@ -217,14 +210,10 @@ async fn register_credit(
 ) -> Result<HttpResponse, ApiError> {
     let request = idempotency.request(KeyScope::Account(account.as_str()), &body.1);
     let location = format!("/v1/accounts/{account}/credits");
+    let now = state.clock.now();
     let done = credits::register(&state, &reader, &account, &body.0.code, request, |credit| {
-        let view = CreditView {
-            credit: credit.clone(),
-            available: credit.charged,
-            expired: false,
-        };
-        // Registered now: its offset only changes how the instants are written; UTC here, the
-        // history answers them in the account's offset.
+        let view = CreditView::at(credit.clone(), now)?;
+        // Registered now: UTC here; the history answers instants in the account's offset.
         Answer::created(location, credit_response(&view, BillingOffset::UTC))
     })
     .await?;
@@ -233,12 +222,13 @@ async fn register_credit(
 
 /// Credit history
 ///
-/// Every credit of the account (seed 000): name, expiration date, registration date, charged,
-/// used, expired, what is left and its status, with the total available credit at the top.
+/// The total available credit now, and the account's credits in the order they were registered
+/// (seed 000): name, expiration date, registration date, charged, used, expired, what is left
+/// and its status.
 #[utoipa::path(
     tag = "credits",
     operation_id = "list_credits",
-    params(AccountPath),
+    params(AccountPath, PageQuery),
     responses((status = 200, description = "The credit history", body = CreditHistoryResponse)),
     security(("bearer" = []))
 )]
@@ -247,15 +237,28 @@ async fn list_credits(
     reader: Reader,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, views, total) = credits::history(&state, &reader, &account).await?;
+    let page = query.to_request(CursorKey::Credit)?;
+    let history = credits::history(&state, &reader, &account, &page).await?;
+    let offset = history.account.billing_offset;
+    let data: Vec<CreditResponse> = history
+        .credits
+        .items
+        .iter()
+        .map(|v| credit_response(v, offset))
+        .collect();
+    let next_cursor = if history.credits.has_more {
+        data.last().map(|c| CursorKey::Credit.encode(&c.id))
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(CreditHistoryResponse {
-        account_id: account.id.to_string(),
-        currency: CurrencyCode(account.currency.code().to_owned()),
-        available_credit: total.to_string(),
-        data: views
-            .iter()
-            .map(|v| credit_response(v, account.billing_offset))
-            .collect(),
+        account_id: history.account.id.to_string(),
+        currency: CurrencyCode(history.account.currency.code().to_owned()),
+        available_credit: history.total_available.to_string(),
+        data,
+        has_more: history.credits.has_more,
+        next_cursor,
     }))
 }

@@ -149,4 +149,7 @@ pub struct CreditHistoryResponse {
     /// What all credits have left now.
     pub available_credit: String,
     pub data: Vec<CreditResponse>,
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

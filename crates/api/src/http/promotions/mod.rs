@@ -20,7 +20,7 @@ use crate::http::extract::{
 };
 use crate::http::problem::ApiError;
 use crate::http::promotions::wire::*;
-use crate::http::wire::{AccountPath, CurrencyCode};
+use crate::http::wire::{date_field, AccountPath, CurrencyCode};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(apply_promotion)
@@ -109,11 +109,7 @@ fn new_offer(body: &CreatePromotionRequest) -> Result<NewOffer, ApiError> {
     let last_day = body
         .last_day
         .as_deref()
-        .map(|d| {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(d, &format)
-                .map_err(|_| invalid("last_day", "must be a date such as 2027-03-31"))
-        })
+        .map(|d| date_field("last_day", d))
         .transpose()?;
     Ok(NewOffer {
         code: body.code.clone(),
@@ -230,8 +226,8 @@ async fn apply_promotion(
 #[utoipa::path(
     tag = "promotions",
     operation_id = "list_applied_promotions",
-    params(AccountPath),
-    responses((status = 200, description = "The applied promotions", body = AppliedPromotionList)),
+    params(AccountPath, PageQuery),
+    responses((status = 200, description = "A page of the applied promotions", body = AppliedPromotionList)),
     security(("bearer" = []))
 )]
 #[get("/accounts/{account_id}/promotions")]
@@ -239,9 +235,20 @@ async fn list_applied_promotions(
     reader: Reader,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, applied) = promotions::applied(&state, &reader, &account).await?;
+    let page = query.to_request(CursorKey::AppliedPromotion)?;
+    let applied = promotions::applied(&state, &reader, &account, &page).await?;
+    let data: Vec<AppliedPromotionResponse> = applied.items.iter().map(applied_response).collect();
+    let next_cursor = if applied.has_more {
+        data.last()
+            .map(|a| CursorKey::AppliedPromotion.encode(&a.id))
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(AppliedPromotionList {
-        data: applied.iter().map(applied_response).collect(),
+        data,
+        has_more: applied.has_more,
+        next_cursor,
     }))
 }

@@ -138,4 +138,7 @@ pub struct AppliedPromotionResponse {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AppliedPromotionList {
     pub data: Vec<AppliedPromotionResponse>,
+    pub has_more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
