@@ -56,6 +56,26 @@ impl InvoiceStatus {
             Ok(Money::zero(payment_amount.currency()))
         }
     }
+
+    /// The status after `amount` was paid of the `owed` still owed: paid once nothing is left,
+    /// else as it was.
+    pub fn after_paying(self, owed: Money, amount: Money) -> Result<InvoiceStatus, DomainError> {
+        let left = owed.checked_sub(amount)?;
+        Ok(if left.is_zero() || left.is_negative() {
+            InvoiceStatus::Paid
+        } else {
+            self
+        })
+    }
+
+    /// The status after a charge of it failed: it still owes, and says the charge failed.
+    pub fn after_failed_charge(self) -> InvoiceStatus {
+        if self.owes() {
+            InvoiceStatus::PaymentFailed
+        } else {
+            self
+        }
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +107,32 @@ mod tests {
             assert_eq!(InvoiceStatus::parse(status.as_str()), Ok(status));
         }
         assert!(InvoiceStatus::parse("open").is_err());
+    }
+
+    #[test]
+    fn an_invoice_is_paid_once_nothing_is_left_and_failed_when_a_charge_fails() {
+        let won = |n| Money::from_minor(n, Currency::parse("KRW").unwrap()).unwrap();
+        let finalized = InvoiceStatus::Finalized;
+        // 11,000 owed: 4,000 leaves 7,000 owed; 7,000 of 7,000 leaves nothing.
+        assert_eq!(
+            finalized.after_paying(won(11_000), won(4_000)),
+            Ok(finalized)
+        );
+        assert_eq!(
+            finalized.after_paying(won(7_000), won(7_000)),
+            Ok(InvoiceStatus::Paid)
+        );
+        assert_eq!(
+            InvoiceStatus::PaymentFailed.after_paying(won(7_000), won(7_000)),
+            Ok(InvoiceStatus::Paid)
+        );
+        assert_eq!(
+            finalized.after_failed_charge(),
+            InvoiceStatus::PaymentFailed
+        );
+        assert_eq!(
+            InvoiceStatus::Void.after_failed_charge(),
+            InvoiceStatus::Void
+        );
     }
 }

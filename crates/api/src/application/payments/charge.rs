@@ -185,6 +185,9 @@ pub async fn charge(
     let mut made = Vec::new();
     let mut paid_now = Money::zero(account.currency);
     if !split.from_balance.is_zero() {
+        // The ledger's rule: a deduction never takes the balance below zero.
+        billing_domain::balance::apply(balance, EntryKind::Deduction, split.from_balance.negate())
+            .map_err(out_of_range)?;
         let payment = new_payment(&account, &invoice, PaymentMethodKind::Balance, attempt, at);
         let payment = Payment {
             status: PaymentStatus::Successful,
@@ -211,7 +214,11 @@ pub async fn charge(
         made.push(payment);
     }
     if split.from_card.is_zero() {
-        record_paid(&txn, &invoice, paid_now, InvoiceStatus::Paid).await?;
+        let status = invoice
+            .status
+            .after_paying(owed, paid_now)
+            .map_err(out_of_range)?;
+        record_paid(&txn, &invoice, paid_now, status).await?;
         txn.commit().await?;
         return Ok(made);
     }
@@ -227,7 +234,8 @@ pub async fn charge(
             ..new_payment(&account, &invoice, PaymentMethodKind::Card, attempt, at)
         };
         repo::payments::insert(&txn, &payment).await?;
-        record_paid(&txn, &invoice, paid_now, InvoiceStatus::PaymentFailed).await?;
+        let status = invoice.status.after_failed_charge();
+        record_paid(&txn, &invoice, paid_now, status).await?;
         txn.commit().await?;
         made.push(payment);
         return Ok(made);
@@ -404,16 +412,16 @@ async fn record_outcome(
             .status
             .still_owed(invoice.invoice.payment_amount, invoice.paid)
             .map_err(out_of_range)?;
-        let status = if owed == done.amount {
-            InvoiceStatus::Paid
-        } else {
-            invoice.status
-        };
+        let status = invoice
+            .status
+            .after_paying(owed, done.amount)
+            .map_err(out_of_range)?;
         record_paid(&txn, &invoice, done.amount, status).await?;
         crate::application::mail::queue_receipt(&txn, &account, &invoice, &done, at).await?;
     } else {
         let zero = Money::zero(account.currency);
-        record_paid(&txn, &invoice, zero, InvoiceStatus::PaymentFailed).await?;
+        let status = invoice.status.after_failed_charge();
+        record_paid(&txn, &invoice, zero, status).await?;
     }
     txn.commit().await?;
     Ok(Some(done))
