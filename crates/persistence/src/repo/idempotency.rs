@@ -19,6 +19,18 @@ pub const REPLAYED_FOR: time::Duration = time::Duration::hours(24);
 /// retries with it.
 pub const ABANDONED_AFTER: time::Duration = time::Duration::minutes(10);
 
+/// The keys forgotten at `now`: answered more than [`REPLAYED_FOR`] ago, or claimed more than
+/// [`ABANDONED_AFTER`] ago and never answered.
+fn forgotten(now: OffsetDateTime) -> sea_orm::Condition {
+    sea_orm::Condition::any()
+        .add(keys::Column::CreatedAt.lt(utc(now - REPLAYED_FOR)))
+        .add(
+            sea_orm::Condition::all()
+                .add(keys::Column::ResponseStatus.is_null())
+                .add(keys::Column::CreatedAt.lt(utc(now - ABANDONED_AFTER))),
+        )
+}
+
 /// What claiming a key found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -46,15 +58,7 @@ pub async fn claim<C: ConnectionTrait>(
     keys::Entity::delete_many()
         .filter(keys::Column::Scope.eq(scope))
         .filter(keys::Column::Key.eq(key))
-        .filter(
-            sea_orm::Condition::any()
-                .add(keys::Column::CreatedAt.lt(utc(now - REPLAYED_FOR)))
-                .add(
-                    sea_orm::Condition::all()
-                        .add(keys::Column::ResponseStatus.is_null())
-                        .add(keys::Column::CreatedAt.lt(utc(now - ABANDONED_AFTER))),
-                ),
-        )
+        .filter(forgotten(now))
         .exec(db)
         .await?;
     let row = keys::ActiveModel {
@@ -137,15 +141,7 @@ pub async fn purge<C: ConnectionTrait>(
     now: OffsetDateTime,
 ) -> Result<u64, PersistenceError> {
     let done = keys::Entity::delete_many()
-        .filter(
-            sea_orm::Condition::any()
-                .add(keys::Column::CreatedAt.lt(utc(now - REPLAYED_FOR)))
-                .add(
-                    sea_orm::Condition::all()
-                        .add(keys::Column::ResponseStatus.is_null())
-                        .add(keys::Column::CreatedAt.lt(utc(now - ABANDONED_AFTER))),
-                ),
-        )
+        .filter(forgotten(now))
         .exec(db)
         .await?;
     Ok(done.rows_affected)
