@@ -163,8 +163,9 @@ impl FromRequest for IdempotencyKey {
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyKeyHeader {
     /// Makes a retry safe: the same key with the same request answers the first result and
-    /// changes nothing twice; with a different request it answers 409. 1 to 255 visible ASCII
-    /// characters, such as a UUID.
+    /// changes nothing twice, for 24 hours; with a different request it answers 422, and while
+    /// the first request with it is still running, 409. 1 to 255 visible ASCII characters, such
+    /// as a UUID.
     #[param(
         rename = "Idempotency-Key",
         pattern = r"^[!-~]{1,255}$",

@@ -107,7 +107,271 @@ pub fn document_for(server_url: &str) -> utoipa::openapi::OpenApi {
         .build()]);
     add_problem_responses(&mut doc);
     close_tagged_unions(&mut doc);
+    add_links(&mut doc);
+    parameters_are_never_null(&mut doc);
     doc
+}
+
+/// A parameter that is not sent is left out of the request, never sent as `null` (a header or
+/// a query string has no null), but utoipa writes an optional parameter's schema as
+/// `type: [T, "null"]`: generated clients then take an `Option<Option<T>>` or `T | null`. This
+/// keeps `T` and lets `required: false` say that it may be left out.
+fn parameters_are_never_null(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    for operation in operations_mut(doc) {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() {
+                if let SchemaType::Array(types) = &object.schema_type {
+                    let kept: Vec<Type> = types
+                        .iter()
+                        .filter(|t| **t != Type::Null)
+                        .cloned()
+                        .collect();
+                    if let [one] = kept.as_slice() {
+                        object.schema_type = SchemaType::Type(one.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A link from an operation's success answer to an operation it lets a client call next
+/// (OpenAPI link objects: generated clients, the docs page and stateful contract tests follow
+/// them). Parameters are runtime expressions: the answer's body or the request's path.
+struct LinkSpec {
+    from: &'static str,
+    status: &'static str,
+    name: &'static str,
+    to: &'static str,
+    parameters: &'static [(&'static str, &'static str)],
+}
+
+const fn link(
+    from: &'static str,
+    status: &'static str,
+    name: &'static str,
+    to: &'static str,
+    parameters: &'static [(&'static str, &'static str)],
+) -> LinkSpec {
+    LinkSpec {
+        from,
+        status,
+        name,
+        to,
+        parameters,
+    }
+}
+
+const ACCOUNT_OF_BODY: &[(&str, &str)] = &[("account_id", "$response.body#/id")];
+const PROJECT_OF_BODY: &[(&str, &str)] = &[("project_id", "$response.body#/id")];
+const SAME_ACCOUNT: &[(&str, &str)] = &[("account_id", "$request.path.account_id")];
+
+/// Create, then read: every create answers with the id the next calls take.
+const LINKS: &[LinkSpec] = &[
+    link(
+        "admin_create_account",
+        "201",
+        "GetAccount",
+        "admin_get_account",
+        ACCOUNT_OF_BODY,
+    ),
+    link(
+        "admin_create_account",
+        "201",
+        "UpdateAccount",
+        "admin_update_account",
+        ACCOUNT_OF_BODY,
+    ),
+    link(
+        "admin_create_account",
+        "201",
+        "ListMembers",
+        "admin_list_members",
+        ACCOUNT_OF_BODY,
+    ),
+    link(
+        "admin_create_account",
+        "201",
+        "CreateProject",
+        "admin_create_project",
+        ACCOUNT_OF_BODY,
+    ),
+    link(
+        "admin_create_account",
+        "201",
+        "ListProjects",
+        "admin_list_projects",
+        ACCOUNT_OF_BODY,
+    ),
+    link(
+        "admin_create_account",
+        "201",
+        "Deposit",
+        "admin_deposit",
+        ACCOUNT_OF_BODY,
+    ),
+    link(
+        "admin_set_member",
+        "200",
+        "ListMembers",
+        "admin_list_members",
+        &[("account_id", "$response.body#/account_id")],
+    ),
+    link(
+        "admin_create_project",
+        "201",
+        "GetProject",
+        "admin_get_project",
+        PROJECT_OF_BODY,
+    ),
+    link(
+        "admin_create_project",
+        "201",
+        "UpdateProject",
+        "admin_update_project",
+        PROJECT_OF_BODY,
+    ),
+    link(
+        "admin_create_project",
+        "201",
+        "ListParticipants",
+        "admin_list_participants",
+        PROJECT_OF_BODY,
+    ),
+    link(
+        "admin_create_project",
+        "201",
+        "ListPlans",
+        "admin_list_project_plans",
+        PROJECT_OF_BODY,
+    ),
+    link(
+        "admin_create_project",
+        "201",
+        "AssignPlan",
+        "admin_assign_plan",
+        PROJECT_OF_BODY,
+    ),
+    link(
+        "admin_set_participant",
+        "200",
+        "ListParticipants",
+        "admin_list_participants",
+        &[("project_id", "$response.body#/project_id")],
+    ),
+    link(
+        "admin_assign_plan",
+        "201",
+        "ListPlans",
+        "admin_list_project_plans",
+        &[("project_id", "$response.body#/project_id")],
+    ),
+    link(
+        "admin_create_product",
+        "201",
+        "GetProduct",
+        "admin_get_product",
+        &[("code", "$response.body#/code")],
+    ),
+    link(
+        "admin_create_plan",
+        "201",
+        "GetPlan",
+        "admin_get_plan",
+        &[("code", "$response.body#/code")],
+    ),
+    link(
+        "admin_issue_credit_codes",
+        "201",
+        "RevokeCreditCode",
+        "admin_revoke_credit_code",
+        &[("code_id", "$response.body#/data/0/id")],
+    ),
+    link(
+        "admin_deposit",
+        "201",
+        "GetBalance",
+        "get_balance",
+        SAME_ACCOUNT,
+    ),
+    link(
+        "register_credit",
+        "201",
+        "ListCredits",
+        "list_credits",
+        SAME_ACCOUNT,
+    ),
+    link(
+        "apply_promotion",
+        "201",
+        "ListAppliedPromotions",
+        "list_applied_promotions",
+        SAME_ACCOUNT,
+    ),
+    link(
+        "put_payment_method",
+        "200",
+        "GetPaymentMethod",
+        "get_payment_method",
+        SAME_ACCOUNT,
+    ),
+    link(
+        "pay_invoice",
+        "200",
+        "GetInvoice",
+        "get_invoice",
+        &[
+            ("account_id", "$request.path.account_id"),
+            ("invoice_id", "$response.body#/invoice_id"),
+        ],
+    ),
+    link(
+        "pay_invoice",
+        "200",
+        "ListPayments",
+        "list_payments",
+        SAME_ACCOUNT,
+    ),
+];
+
+fn operations_mut(doc: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+fn add_links(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    for operation in operations_mut(doc) {
+        let Some(id) = operation.operation_id.clone() else {
+            continue;
+        };
+        for spec in LINKS.iter().filter(|l| l.from == id) {
+            let Some(RefOr::T(response)) = operation.responses.responses.get_mut(spec.status)
+            else {
+                continue;
+            };
+            let mut built = LinkBuilder::new().operation_id(spec.to);
+            for (name, expression) in spec.parameters {
+                built = built.parameter(*name, *expression);
+            }
+            response
+                .links
+                .insert(spec.name.to_owned(), RefOr::T(built.build()));
+        }
+    }
 }
 
 /// Tagged unions whose variants refuse unknown fields (`#[serde(deny_unknown_fields)]`). utoipa
@@ -240,18 +504,9 @@ fn add_problem_responses(doc: &mut utoipa::openapi::OpenApi) {
             .responses
             .insert(r.name.to_owned(), RefOr::T(problem_response(r)));
     }
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            item.get.as_mut(),
-            item.put.as_mut(),
-            item.post.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
-        ];
-        for operation in operations.into_iter().flatten() {
-            add_to_operation(operation);
-            add_conflicts(operation);
-        }
+    for operation in operations_mut(doc) {
+        add_to_operation(operation);
+        add_conflicts(operation);
     }
 }
 
@@ -443,6 +698,39 @@ mod tests {
         for kind in ConflictKind::ALL {
             let problem = format!("/problems/{}", kind.slug());
             assert!(text.contains(&problem), "{problem} is not documented");
+        }
+    }
+
+    /// Every link starts at a documented success answer and names an operation that exists,
+    /// with parameters that operation takes.
+    #[test]
+    fn every_link_is_attached_and_resolves() {
+        let doc = serde_json::to_value(document()).unwrap_or_default();
+        let mut operations = std::collections::HashMap::new();
+        for item in doc["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.values())
+        {
+            for op in item.as_object().into_iter().flat_map(|o| o.values()) {
+                if let Some(id) = op["operationId"].as_str() {
+                    operations.insert(id.to_owned(), op.clone());
+                }
+            }
+        }
+        for spec in LINKS {
+            let from = &operations[spec.from];
+            let link = &from["responses"][spec.status]["links"][spec.name];
+            assert_eq!(link["operationId"], spec.to, "{} {}", spec.from, spec.name);
+            let target = &operations[spec.to];
+            for (name, _) in spec.parameters {
+                let takes = target["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["name"] == *name);
+                assert!(takes, "{} does not take {name}", spec.to);
+            }
         }
     }
 }
