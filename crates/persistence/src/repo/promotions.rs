@@ -7,7 +7,7 @@ use billing_domain::money::{Currency, Money};
 use billing_domain::names::{AccountId, AppliedPromotionId, InvoiceId, PromotionId};
 use billing_domain::promotions::{Lasting, PromotionCode};
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{Expr, Order, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, JoinType, Order, Query, SimpleExpr};
 use sea_orm::ConnectionTrait;
 use time::{Date, OffsetDateTime};
 
@@ -252,7 +252,8 @@ pub async fn applied_of<C: ConnectionTrait>(
     if accounts.is_empty() {
         return Ok(Vec::new());
     }
-    let condition = Expr::col(a("account_id")).is_in(accounts.iter().map(|a| a.as_str()));
+    let condition =
+        Expr::col((a("ap"), a("account_id"))).is_in(accounts.iter().map(|a| a.as_str()));
     applied_where(db, vec![condition], None).await
 }
 
@@ -262,14 +263,16 @@ pub async fn list_applied<C: ConnectionTrait>(
     account: &AccountId,
     page: &PageRequest,
 ) -> Result<Page<Applied>, PersistenceError> {
-    let mut conditions = vec![Expr::col(a("account_id")).eq(account.as_str())];
+    let mut conditions = vec![Expr::col((a("ap"), a("account_id"))).eq(account.as_str())];
     if let Some(after) = &page.after {
-        conditions.push(Expr::col(a("id")).gt(after.as_str()));
+        conditions.push(Expr::col((a("ap"), a("id"))).gt(after.as_str()));
     }
     let found = applied_where(db, conditions, Some(page.limit + 1)).await?;
     Ok(Page::from_overfetch(found, page.limit))
 }
 
+/// Applied promotions with their offers, in one statement: the offer's columns keep their
+/// names (as [`offer_of`] reads them), the applied promotion's own are `applied_*`.
 async fn applied_where<C: ConnectionTrait>(
     db: &C,
     conditions: Vec<SimpleExpr>,
@@ -277,16 +280,28 @@ async fn applied_where<C: ConnectionTrait>(
 ) -> Result<Vec<Applied>, PersistenceError> {
     let mut select = Query::select();
     select
-        .columns(["id", "account_id", "promotion_code_id", "applied_at"].map(a))
+        .columns(OFFER_COLUMNS.map(|c| (a("o"), a(c))))
+        .expr_as(Expr::col((a("ap"), a("id"))), a("applied_id"))
+        .expr_as(
+            Expr::col((a("ap"), a("account_id"))),
+            a("applied_account_id"),
+        )
+        .expr_as(Expr::col((a("ap"), a("applied_at"))), a("applied_at"))
         .expr_as(
             Expr::cust(
                 "(SELECT CAST(COUNT(*) AS INTEGER) FROM promotion_discounts d \
-                 WHERE d.applied_promotion_id = applied_promotions.id)",
+                 WHERE d.applied_promotion_id = ap.id)",
             ),
             a("discounted"),
         )
-        .from(a("applied_promotions"))
-        .order_by(a("id"), Order::Asc);
+        .from_as(a("applied_promotions"), a("ap"))
+        .join_as(
+            JoinType::InnerJoin,
+            a("promotion_codes"),
+            a("o"),
+            Expr::col((a("o"), a("id"))).equals((a("ap"), a("promotion_code_id"))),
+        )
+        .order_by((a("ap"), a("id")), Order::Asc);
     for condition in conditions {
         select.and_where(condition);
     }
@@ -294,33 +309,15 @@ async fn applied_where<C: ConnectionTrait>(
         select.limit(limit);
     }
     let rows = db.query_all(build(db, &select)).await?;
-    let offer_ids: Vec<String> = rows
-        .iter()
-        .map(|r| get::<String>(r, "promotion_code_id"))
-        .collect::<Result<_, _>>()?;
-    let offers: Vec<Offer> = if offer_ids.is_empty() {
-        Vec::new()
-    } else {
-        offers_where(db, Some(Expr::col(a("id")).is_in(offer_ids)), None)
-            .await?
-            .iter()
-            .map(offer_of)
-            .collect::<Result<_, _>>()?
-    };
     rows.iter()
         .map(|row| {
-            let id = get::<String>(row, "id")?;
+            let id = get::<String>(row, "applied_id")?;
             let bad = PersistenceError::corrupt("applied_promotions", &id);
-            let offer_id = get::<String>(row, "promotion_code_id")?;
-            let offer = offers
-                .iter()
-                .find(|o| o.id.as_str() == offer_id)
-                .cloned()
-                .ok_or_else(|| bad(billing_domain::DomainError::InvalidId("promotion")))?;
             Ok(Applied {
                 id: AppliedPromotionId::parse(&id).map_err(&bad)?,
-                account: AccountId::parse(&get::<String>(row, "account_id")?).map_err(&bad)?,
-                offer,
+                account: AccountId::parse(&get::<String>(row, "applied_account_id")?)
+                    .map_err(&bad)?,
+                offer: offer_of(row)?,
                 applied_at: get(row, "applied_at")?,
                 discounted: u32::try_from(get::<i32>(row, "discounted")?)
                     .map_err(|_| bad(billing_domain::DomainError::InvalidId("discounted")))?,

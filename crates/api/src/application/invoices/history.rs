@@ -31,9 +31,11 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<History, AppError> {
     let account = billing_reader(state, reader, account_id).await?;
-    let invoices =
-        repo::invoices::list(&state.db, &account.id, account.billing_offset, page).await?;
-    let unpaid = repo::invoices::unpaid_minor(&state.db, &account.id).await?;
+    // Independent reads, sent together: the request waits once for both.
+    let (invoices, unpaid) = futures_util::try_join!(
+        repo::invoices::list(&state.db, &account.id, account.billing_offset, page),
+        repo::invoices::unpaid_minor(&state.db, &account.id),
+    )?;
     let unpaid_amount = Money::from_minor(unpaid, account.currency).map_err(out_of_range)?;
     Ok(History {
         account,

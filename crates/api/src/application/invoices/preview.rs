@@ -20,7 +20,7 @@ use billing_persistence::repo::invoices::StoredInvoice;
 
 use crate::application::accounts::Reader;
 use crate::application::error::AppError;
-use crate::application::invoices::assemble_for;
+use crate::application::invoices::{assemble_open, open_inputs};
 use crate::application::state::AppState;
 use crate::application::usage::reads::{billed_projects, out_of_range};
 
@@ -54,32 +54,48 @@ pub async fn preview(
     period: Option<&str>,
     group_by: Option<GroupBy>,
 ) -> Result<Preview, AppError> {
-    let (account, period, billed) = billed_projects(state, reader, account_id, period).await?;
+    // The statements go out in three rounds, each waiting once for independent reads: the
+    // account with the caller's role and the projects, and what earlier invoices still owe;
+    // then the period's invoice if it is finalized, and what an open one is assembled from;
+    // then, for an open period, its usage. The unpaid amount is read by the path's id before
+    // the caller's access is known, and answered only once it is.
+    let ((account, period, billed), mut unpaid) =
+        futures_util::try_join!(billed_projects(state, reader, account_id, period), async {
+            Ok::<_, AppError>(repo::invoices::unpaid_minor(&state.db, account_id).await?)
+        },)?;
     let currency = account.currency;
-    // What is owed from before this period: a finalized period's own invoice is not earlier.
-    let mut unpaid = repo::invoices::unpaid_minor(&state.db, &account.id).await?;
-    let (invoice, finalized, project_names) =
-        match repo::invoices::find_by_period(&state.db, &account.id, &period).await? {
-            Some(stored) => {
-                unpaid -= still_owed(&stored)?;
-                let visible: HashSet<ProjectId> = billed.into_iter().map(|p| p.id).collect();
-                let reference = FinalizedRef {
-                    id: stored.id.clone(),
-                    number: stored.number.clone(),
-                };
-                let names = stored.project_names.clone();
-                (part_of(stored, &visible)?, Some(reference), names)
-            }
-            None => {
-                let assembled = assemble_for(state, &state.db, &account, &period, billed).await?;
-                let names = assembled
-                    .projects
-                    .iter()
-                    .map(|(id, p)| (id.clone(), p.name.to_string()))
-                    .collect();
-                (assembled.invoice, None, names)
-            }
-        };
+    let ids: Vec<ProjectId> = billed.iter().map(|p| p.id.clone()).collect();
+    let (stored, inputs) = futures_util::try_join!(
+        async {
+            Ok::<_, AppError>(
+                repo::invoices::find_by_period(&state.db, &account.id, &period).await?,
+            )
+        },
+        open_inputs(&state.db, &account.id, &ids),
+    )?;
+    let (invoice, finalized, project_names) = match stored {
+        // A finalized period's own invoice is not earlier: it is not in the unpaid amount.
+        Some(stored) => {
+            unpaid -= still_owed(&stored)?;
+            let visible: HashSet<ProjectId> = billed.into_iter().map(|p| p.id).collect();
+            let reference = FinalizedRef {
+                id: stored.id.clone(),
+                number: stored.number.clone(),
+            };
+            let names = stored.project_names.clone();
+            (part_of(stored, &visible)?, Some(reference), names)
+        }
+        None => {
+            let assembled =
+                assemble_open(state, &state.db, &account, &period, billed, &inputs).await?;
+            let names = assembled
+                .projects
+                .iter()
+                .map(|(id, p)| (id.clone(), p.name.to_string()))
+                .collect();
+            (assembled.invoice, None, names)
+        }
+    };
     let unpaid_amount = Money::from_minor(unpaid, currency).map_err(out_of_range)?;
     let groups = group_by
         .map(|by| group(&invoice, by))

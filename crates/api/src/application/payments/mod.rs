@@ -37,8 +37,12 @@ pub async fn list(
     account_id: &AccountId,
     page: &PageRequest,
 ) -> Result<(Account, Page<PaymentWithInvoice>), AppError> {
-    let account = billing_reader(state, reader, account_id).await?;
-    let payments = repo::payments::list(&state.db, &account.id, page).await?;
+    // The caller's access and the page are read together (the page by the path's id); the
+    // page is answered only once the access is known.
+    let (account, payments) =
+        futures_util::try_join!(billing_reader(state, reader, account_id), async {
+            Ok::<_, AppError>(repo::payments::list(&state.db, account_id, page).await?)
+        },)?;
     let ids: Vec<&InvoiceId> = payments.items.iter().map(|p| &p.invoice).collect();
     let invoices: std::collections::HashMap<InvoiceId, StoredInvoice> =
         repo::invoices::find_all(&state.db, &account.id, &ids, account.billing_offset)

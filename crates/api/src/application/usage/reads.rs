@@ -11,7 +11,7 @@ use std::sync::Arc;
 use billing_domain::accounts::access::ProjectAccess;
 use billing_domain::accounts::{Account, Project};
 use billing_domain::catalog::rating::Rating;
-use billing_domain::catalog::{Aggregation, Code, FeeGroup, Product};
+use billing_domain::catalog::{Aggregation, Code, FeeGroup, PlanAssignment, Product};
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::BillingPeriod;
 use billing_domain::usage::reads::{
@@ -22,7 +22,7 @@ use billing_domain::usage::{day_bucket, Grain, Rollup};
 use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
-use billing_persistence::repo::accounts::projects::ProjectQuery;
+use billing_persistence::repo::accounts::projects::{ProjectFilter, ProjectQuery};
 use billing_persistence::repo::catalog::Products;
 use billing_persistence::repo::usage::{RollupQuery, Segment, StoredRollup};
 use billing_persistence::ConnectionTrait;
@@ -69,22 +69,39 @@ pub fn period_of(
 }
 
 /// Every project of the account the caller may see, with what it may see of each.
+///
+/// The caller's role and the first page of projects are read together: the page is read as an
+/// owner would see it (every project, with the caller's participation), which is what owners,
+/// billing admins and operators see. A member sees only the projects it takes part in, so for a
+/// member that page is read again with that filter (a member of an account with thousands of
+/// projects must not page through all of them). Nothing read is answered before the role is
+/// known.
 async fn visible_projects(
     state: &AppState,
     reader: &Reader,
     account: &AccountId,
 ) -> Result<(Account, Vec<(Project, ProjectAccess)>), AppError> {
-    let (found, role) = membership_of(state, reader, account).await?;
-    let filter = reader.project_filter(role);
-    let mut projects = Vec::new();
-    let mut page = PageRequest {
+    let first = PageRequest {
         limit: billing_persistence::page::MAX_PAGE_SIZE,
         after: None,
     };
+    let every = ProjectFilter::All;
+    let (membership, every_first) = futures_util::join!(
+        membership_of(state, reader, account),
+        repo::accounts::projects::list(&state.db, account, &every, reader.user(), None, &first),
+    );
+    let (found, role) = membership?;
+    let filter = reader.project_filter(role);
+    let mut batch = match filter {
+        ProjectFilter::All => every_first?,
+        ProjectFilter::ParticipatingUser(_) => {
+            repo::accounts::projects::list(&state.db, account, &filter, reader.user(), None, &first)
+                .await?
+        }
+    };
+    let mut projects = Vec::new();
+    let mut page = first;
     loop {
-        let batch =
-            repo::accounts::projects::list(&state.db, account, &filter, reader.user(), None, &page)
-                .await?;
         for (project, participation) in batch.items {
             let access = billing_domain::accounts::access::project_access(role, participation);
             page.after = Some(project.id.to_string());
@@ -95,6 +112,9 @@ async fn visible_projects(
         if !batch.has_more {
             break;
         }
+        batch =
+            repo::accounts::projects::list(&state.db, account, &filter, reader.user(), None, &page)
+                .await?;
     }
     Ok((found, projects))
 }
@@ -561,6 +581,18 @@ pub async fn charge_periods<C: ConnectionTrait>(
         .flat_map(|(_, projects)| projects.iter().map(|p| p.id.clone()))
         .collect();
     let assignments = repo::catalog::assignments_of(db, &ids).await?;
+    charge_periods_with(state, db, catalog, sets, &assignments).await
+}
+
+/// [`charge_periods`] with the projects' plan histories already read
+/// (`repo::catalog::assignments_of`), for a caller that reads them together with other data.
+pub async fn charge_periods_with<C: ConnectionTrait>(
+    state: &AppState,
+    db: &C,
+    catalog: &mut Catalog,
+    sets: Vec<(BillingPeriod, Vec<Project>)>,
+    assignments: &HashMap<ProjectId, Vec<PlanAssignment>>,
+) -> Result<Vec<Vec<Charged>>, AppError> {
     let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
     let plans = state.catalog.plans(db, &plan_codes).await?;
     let mut segments = Vec::new();
