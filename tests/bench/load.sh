@@ -36,20 +36,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null; then
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-if [ -n "${BENCH_BILLING:-}" ]; then
-  BILLING=$BENCH_BILLING
-else
-  cargo build --release --locked -p billing-api --bin billing
-  BILLING="$ROOT/target/release/billing"
-fi
-PG_URL="${BENCH_DATABASE_URL:-${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}}"
+# wrk, the binary to measure (BILLING) and the PostgreSQL to use (PG_URL).
+source tests/bench/common.sh
 export BILLING_AUTH__HS256_SECRET="bench-load-secret-0123456789-0123456789"
-export RUST_LOG=warn
 
 work=$(mktemp -d)
 server_pid=
