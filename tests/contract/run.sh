@@ -34,9 +34,7 @@ if [ -z "${BILLING:-}" ]; then
 fi
 
 step "npm ci"
-if [ ! -d node_modules ] || ! cmp -s package-lock.json node_modules/.package-lock.json; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+npm ci --no-audit --no-fund --loglevel=error
 
 step "Redocly lint (recommended-strict)"
 npx redocly lint ../../openapi/openapi.json --config redocly.yaml
