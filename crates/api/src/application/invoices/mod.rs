@@ -11,23 +11,22 @@ pub mod preview;
 use std::collections::HashMap;
 
 use billing_domain::accounts::{Account, Project};
-use billing_domain::catalog::PlanAssignment;
 use billing_domain::invoices::assembly::{
     assemble, Credit, Discount, Inputs, Invoice, ProjectCharges,
 };
 use billing_domain::money::Money;
-use billing_domain::names::{AccountId, ProjectId};
+use billing_domain::names::ProjectId;
 use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
-use billing_persistence::repo::credits::Credit as StoredCredit;
-use billing_persistence::repo::promotions::Applied;
 use billing_persistence::ConnectionTrait;
 
 use crate::application::credits::available_for;
 use crate::application::error::AppError;
 use crate::application::promotions::discounts_for;
 use crate::application::state::AppState;
-use crate::application::usage::reads::{charge_periods_with, out_of_range, Catalog, Charged};
+use crate::application::usage::reads::{
+    charge_periods_with, out_of_range, Billed, Catalog, Charged,
+};
 
 /// An invoice assembled from these projects' charges, with the projects by id.
 pub struct Assembled {
@@ -35,59 +34,34 @@ pub struct Assembled {
     pub projects: HashMap<ProjectId, Project>,
 }
 
-/// What the invoice of an open period is assembled from besides usage: the projects' plan
-/// histories, the account's credits and the promotions applied to it.
-pub struct OpenInputs {
-    pub assignments: HashMap<ProjectId, Vec<PlanAssignment>>,
-    pub credits: Vec<StoredCredit>,
-    pub applied: Vec<Applied>,
-}
-
-/// Reads the [`OpenInputs`] of an account's `projects`: three independent statements, sent
-/// together when `db` is the pool, so the request waits once for them, not once each.
-pub async fn open_inputs<C: ConnectionTrait>(
-    db: &C,
-    account: &AccountId,
-    projects: &[ProjectId],
-) -> Result<OpenInputs, AppError> {
-    let accounts = [account];
-    let (assignments, credits, applied) = futures_util::try_join!(
-        repo::catalog::assignments_of(db, projects),
-        repo::credits::of_accounts(db, &accounts),
-        repo::promotions::applied_of(db, &accounts),
-    )?;
-    Ok(OpenInputs {
-        assignments,
-        credits,
-        applied,
-    })
-}
-
-/// The invoice of `period` for `projects` (those the caller may see, for a preview), from
-/// their usage read through `db` and the [`OpenInputs`] read with [`open_inputs`]: the
-/// credits finalization would consume (without consuming them) and the promotions it would
-/// apply.
+/// The invoice of `period` for the `billed` projects (those whose costs the caller may see,
+/// with their plan histories), from their usage read through `db`, the credits finalization
+/// would consume (without consuming them) and the promotions it would apply. The three reads
+/// do not depend on each other: on a pool, their statements go out together and the request
+/// waits once for them, not once each.
 pub async fn assemble_open<C: ConnectionTrait>(
     state: &AppState,
     db: &C,
     account: &Account,
     period: &BillingPeriod,
-    projects: Vec<Project>,
-    inputs: &OpenInputs,
+    billed: Billed,
 ) -> Result<Assembled, AppError> {
     let mut catalog = Catalog::cached(state).await?;
-    let charged = charge_periods_with(
-        state,
-        db,
-        &mut catalog,
-        vec![(*period, projects)],
-        &inputs.assignments,
-    )
-    .await?
-    .pop()
-    .unwrap_or_default();
-    let usable = available_for(&inputs.credits, period, state.clock.now(), &HashMap::new())?;
-    let discounts = discounts_for(&inputs.applied, period, &HashMap::new());
+    let accounts = [&account.id];
+    let (charged, credits, applied) = futures_util::try_join!(
+        charge_periods_with(
+            state,
+            db,
+            &mut catalog,
+            vec![(*period, billed.projects)],
+            &billed.assignments,
+        ),
+        async { Ok::<_, AppError>(repo::credits::of_accounts(db, &accounts).await?) },
+        async { Ok::<_, AppError>(repo::promotions::applied_of(db, &accounts).await?) },
+    )?;
+    let charged = charged.into_iter().next().unwrap_or_default();
+    let usable = available_for(&credits, period, state.clock.now(), &HashMap::new())?;
+    let discounts = discounts_for(&applied, period, &HashMap::new());
     assemble_charged(account, charged, &discounts, &usable)
 }
 

@@ -20,7 +20,7 @@ use billing_persistence::repo::invoices::StoredInvoice;
 
 use crate::application::accounts::Reader;
 use crate::application::error::AppError;
-use crate::application::invoices::{assemble_open, open_inputs};
+use crate::application::invoices::assemble_open;
 use crate::application::state::AppState;
 use crate::application::usage::reads::{billed_projects, out_of_range};
 
@@ -54,30 +54,27 @@ pub async fn preview(
     period: Option<&str>,
     group_by: Option<GroupBy>,
 ) -> Result<Preview, AppError> {
-    // The statements go out in three rounds, each waiting once for independent reads: the
-    // account with the caller's role and the projects, and what earlier invoices still owe;
-    // then the period's invoice if it is finalized, and what an open one is assembled from;
-    // then, for an open period, its usage. The unpaid amount is read by the path's id before
-    // the caller's access is known, and answered only once it is.
+    // The statements go out in rounds, each waiting once for independent reads: first the
+    // account with the caller's role, the projects with their plan histories, and what earlier
+    // invoices still owe (read by the path's id before the caller's access is known, answered
+    // only once it is); then the period's usage, credits and promotions. A period is finalized
+    // only once it has ended (a billing run acts as of an instant never in the future), so
+    // only an ended period's invoice is looked for first.
     let ((account, period, billed), mut unpaid) =
         futures_util::try_join!(billed_projects(state, reader, account_id, period), async {
             Ok::<_, AppError>(repo::invoices::unpaid_minor(&state.db, account_id).await?)
         },)?;
     let currency = account.currency;
-    let ids: Vec<ProjectId> = billed.iter().map(|p| p.id.clone()).collect();
-    let (stored, inputs) = futures_util::try_join!(
-        async {
-            Ok::<_, AppError>(
-                repo::invoices::find_by_period(&state.db, &account.id, &period).await?,
-            )
-        },
-        open_inputs(&state.db, &account.id, &ids),
-    )?;
+    let stored = if period.end() <= state.clock.now() {
+        repo::invoices::find_by_period(&state.db, &account.id, &period).await?
+    } else {
+        None
+    };
     let (invoice, finalized, project_names) = match stored {
         // A finalized period's own invoice is not earlier: it is not in the unpaid amount.
         Some(stored) => {
             unpaid -= still_owed(&stored)?;
-            let visible: HashSet<ProjectId> = billed.into_iter().map(|p| p.id).collect();
+            let visible: HashSet<ProjectId> = billed.projects.into_iter().map(|p| p.id).collect();
             let reference = FinalizedRef {
                 id: stored.id.clone(),
                 number: stored.number.clone(),
@@ -86,8 +83,7 @@ pub async fn preview(
             (part_of(stored, &visible)?, Some(reference), names)
         }
         None => {
-            let assembled =
-                assemble_open(state, &state.db, &account, &period, billed, &inputs).await?;
+            let assembled = assemble_open(state, &state.db, &account, &period, billed).await?;
             let names = assembled
                 .projects
                 .iter()

@@ -22,7 +22,9 @@ use billing_domain::usage::{day_bucket, Grain, Rollup};
 use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
-use billing_persistence::repo::accounts::projects::{ProjectFilter, ProjectQuery};
+use billing_persistence::repo::accounts::projects::{
+    list_with_plans, ProjectFilter, ProjectQuery, ProjectWithPlans,
+};
 use billing_persistence::repo::catalog::Products;
 use billing_persistence::repo::usage::{RollupQuery, Segment, StoredRollup};
 use billing_persistence::ConnectionTrait;
@@ -68,19 +70,20 @@ pub fn period_of(
     }
 }
 
-/// Every project of the account the caller may see, with what it may see of each.
+/// Every project of the account the caller may see, with what it may see of each and its plan
+/// history.
 ///
 /// The caller's role and the first page of projects are read together: the page is read as an
 /// owner would see it (every project, with the caller's participation), which is what owners,
 /// billing admins and operators see. A member sees only the projects it takes part in, so for a
 /// member that page is read again with that filter (a member of an account with thousands of
 /// projects must not page through all of them). Nothing read is answered before the role is
-/// known.
+/// known. Each page comes with its projects' plan histories (one statement).
 async fn visible_projects(
     state: &AppState,
     reader: &Reader,
     account: &AccountId,
-) -> Result<(Account, Vec<(Project, ProjectAccess)>), AppError> {
+) -> Result<(Account, Vec<(ProjectWithPlans, ProjectAccess)>), AppError> {
     let first = PageRequest {
         limit: billing_persistence::page::MAX_PAGE_SIZE,
         after: None,
@@ -88,33 +91,30 @@ async fn visible_projects(
     let every = ProjectFilter::All;
     let (membership, every_first) = futures_util::join!(
         membership_of(state, reader, account),
-        repo::accounts::projects::list(&state.db, account, &every, reader.user(), None, &first),
+        list_with_plans(&state.db, account, &every, reader.user(), &first),
     );
     let (found, role) = membership?;
     let filter = reader.project_filter(role);
     let mut batch = match filter {
         ProjectFilter::All => every_first?,
         ProjectFilter::ParticipatingUser(_) => {
-            repo::accounts::projects::list(&state.db, account, &filter, reader.user(), None, &first)
-                .await?
+            list_with_plans(&state.db, account, &filter, reader.user(), &first).await?
         }
     };
     let mut projects = Vec::new();
     let mut page = first;
     loop {
-        for (project, participation) in batch.items {
-            let access = billing_domain::accounts::access::project_access(role, participation);
-            page.after = Some(project.id.to_string());
+        for item in batch.items {
+            let access = billing_domain::accounts::access::project_access(role, item.1);
+            page.after = Some(item.0.id.to_string());
             if access.view {
-                projects.push((project, access));
+                projects.push((item, access));
             }
         }
         if !batch.has_more {
             break;
         }
-        batch =
-            repo::accounts::projects::list(&state.db, account, &filter, reader.user(), None, &page)
-                .await?;
+        batch = list_with_plans(&state.db, account, &filter, reader.user(), &page).await?;
     }
     Ok((found, projects))
 }
@@ -530,15 +530,27 @@ pub async fn billed_projects(
     reader: &Reader,
     account_id: &AccountId,
     period: Option<&str>,
-) -> Result<(Account, BillingPeriod, Vec<Project>), AppError> {
+) -> Result<(Account, BillingPeriod, Billed), AppError> {
     let (account, projects) = visible_projects(state, reader, account_id).await?;
     let period = period_of(state, &account, period)?;
-    let billed = projects
-        .into_iter()
-        .filter(|(_, access)| access.view_costs)
-        .map(|(project, _)| project)
-        .collect();
+    let mut billed = Billed::default();
+    for ((project, _, history), access) in projects {
+        if access.view_costs {
+            if !history.is_empty() {
+                billed.assignments.insert(project.id.clone(), history);
+            }
+            billed.projects.push(project);
+        }
+    }
     Ok((account, period, billed))
+}
+
+/// The projects whose costs the caller may see, with their plan histories (projects never
+/// assigned a plan are absent from `assignments`).
+#[derive(Default)]
+pub struct Billed {
+    pub projects: Vec<Project>,
+    pub assignments: HashMap<ProjectId, Vec<PlanAssignment>>,
 }
 
 /// A project rated for a period: its rollups and its charges, one rating per plan it was on.
@@ -548,28 +560,16 @@ pub struct Charged {
     pub ratings: Vec<Rating>,
 }
 
-/// Rates `projects` over `period` the way every charge is computed (the billing table, the
+/// Rates projects over periods the way every charge is computed (the billing table, the
 /// invoice preview and finalization): each project's days merged in the database in runs that
 /// no plan change or closing crosses, the hours of the days one splits merged per range (a few
 /// rows per project and product, for every project in one query per grain), then
-/// `charge_project` per project. Projects come back in the order given.
+/// `charge_project` per project. Several periods go at once (a billing run's page of
+/// accounts, each period with its account's projects), in as many statements as one: one
+/// answer per period, in the order given, each with its projects in the order given.
 /// `db` is the pool for a read (no transaction: each day of a project is read from one source,
 /// its daily rollup or the hours of a split day, so a batch landing between the queries is
 /// counted at most once), or the transaction of a finalization, which holds the account.
-pub async fn charge_projects<C: ConnectionTrait>(
-    state: &AppState,
-    db: &C,
-    catalog: &mut Catalog,
-    period: &BillingPeriod,
-    projects: Vec<Project>,
-) -> Result<Vec<Charged>, AppError> {
-    let mut charged = charge_periods(state, db, catalog, vec![(*period, projects)]).await?;
-    Ok(charged.pop().unwrap_or_default())
-}
-
-/// [`charge_projects`] for several periods at once (a billing run's page of accounts, each
-/// period with its account's projects), in as many statements as one: one answer per period,
-/// in the order given.
 pub async fn charge_periods<C: ConnectionTrait>(
     state: &AppState,
     db: &C,
@@ -686,7 +686,16 @@ pub async fn channels(
 ) -> Result<BillingTable, AppError> {
     let (account, period, billed) = billed_projects(state, reader, account_id, period).await?;
     let mut catalog = Catalog::cached(state).await?;
-    let charged = charge_projects(state, &state.db, &mut catalog, &period, billed).await?;
+    let charged = charge_periods_with(
+        state,
+        &state.db,
+        &mut catalog,
+        vec![(period, billed.projects)],
+        &billed.assignments,
+    )
+    .await?
+    .pop()
+    .unwrap_or_default();
 
     let aggregation = |c: &Code| catalog.aggregation(c);
     let fee_group = |c: &Code| catalog.by_code(c).map_or(FeeGroup::Other, |p| p.fee_group);

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use billing_domain::accounts::access::Participation;
 use billing_domain::accounts::{Participant, Project};
+use billing_domain::catalog::{Code, PlanAssignment};
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
 use sea_orm::sea_query::{Alias, Condition, Expr, LikeExpr, OnConflict, Query, SelectStatement};
 use sea_orm::{
@@ -248,6 +249,78 @@ pub async fn list<C: ConnectionTrait>(
         .map(|row| project_of_row(row, participation_of.is_some()))
         .collect::<Result<Vec<_>, PersistenceError>>()?;
     Ok(Page::from_overfetch(rows, page.limit))
+}
+
+/// A project of [`list_with_plans`]: the reader's participation and the project's plan
+/// history, oldest first.
+pub type ProjectWithPlans = (Project, Option<Participation>, Vec<PlanAssignment>);
+
+/// [`list`] with each project's plan history, in one statement: the page of projects joined
+/// with its plan changes (and their plans' codes), so that a read which rates projects gets
+/// both in one round trip.
+pub async fn list_with_plans<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    filter: &ProjectFilter,
+    participation_of: Option<&UserId>,
+    page: &PageRequest,
+) -> Result<Page<ProjectWithPlans>, PersistenceError> {
+    use sea_orm::sea_query::{Asterisk, JoinType, Order};
+    let query = ProjectQuery {
+        account,
+        filter,
+        participation_of,
+        name_contains: None,
+    };
+    let a = |name: &str| Alias::new(name);
+    let select = Query::select()
+        .column((a("p"), Asterisk))
+        .expr_as(Expr::col((a("pl"), a("id"))), a("assignment_id"))
+        .expr_as(
+            Expr::col((a("pl"), a("effective_from"))),
+            a("assignment_from"),
+        )
+        .expr_as(Expr::col((a("plan"), a("code"))), a("assignment_plan"))
+        .from_subquery(page_statement(&query, page), a("p"))
+        .join_as(
+            JoinType::LeftJoin,
+            a("project_plans"),
+            a("pl"),
+            Expr::col((a("pl"), a("project_id"))).equals((a("p"), a("id"))),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            a("plans"),
+            a("plan"),
+            Expr::col((a("plan"), a("id"))).equals((a("pl"), a("plan_id"))),
+        )
+        .order_by((a("p"), a("id")), Order::Asc)
+        .to_owned();
+    let rows = db
+        .query_all(db.get_database_backend().build(&select))
+        .await?;
+    let mut found: Vec<ProjectWithPlans> = Vec::new();
+    for row in &rows {
+        let (project, participation) = project_of_row(row, participation_of.is_some())?;
+        if found.last().is_none_or(|last| last.0.id != project.id) {
+            found.push((project, participation, Vec::new()));
+        }
+        let assignment: Option<String> = row.try_get("", "assignment_id")?;
+        if let (Some(id), Some(last)) = (assignment, found.last_mut()) {
+            let bad = PersistenceError::corrupt("project_plans", &id);
+            let code: String = row.try_get("", "assignment_plan")?;
+            last.2.push(PlanAssignment {
+                project: last.0.id.clone(),
+                plan: Code::parse(&code).map_err(&bad)?,
+                effective_from: row.try_get("", "assignment_from")?,
+            });
+        }
+    }
+    // SQLite orders instants as text, where `...00.5Z` sorts before `...00Z`: order by instant.
+    for (_, _, history) in &mut found {
+        history.sort_by_key(|a| a.effective_from);
+    }
+    Ok(Page::from_overfetch(found, page.limit))
 }
 
 fn participant_to_domain(row: pp::Model) -> Result<Participant, PersistenceError> {
