@@ -7,7 +7,13 @@ mod openapi30;
 use std::path::Path;
 
 fn main() {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../openapi/openapi.json");
+    // The committed document of this repository, or the one BILLING_OPENAPI names (a copy of
+    // this crate in a partner's tree, next to its copy of the document).
+    println!("cargo:rerun-if-env-changed=BILLING_OPENAPI");
+    let source = match std::env::var_os("BILLING_OPENAPI") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../openapi/openapi.json"),
+    };
     println!("cargo:rerun-if-changed={}", source.display());
     println!("cargo:rerun-if-changed=openapi30.rs");
     let text = std::fs::read_to_string(&source).expect("the committed OpenAPI document");

@@ -52,6 +52,14 @@ pub fn periods_due(
     Ok(due)
 }
 
+/// Whether `period` can have been finalized by `now`: only once it has ended. A billing run
+/// acts as of an instant that is never in the future, and whatever grace it was configured
+/// with, a period that has not ended yet has no invoice. (The grace is not part of this rule:
+/// a grace lengthened after a finalization must not hide the invoice.)
+pub fn may_be_finalized(period: &BillingPeriod, now: OffsetDateTime) -> bool {
+    period.end() <= now
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +169,18 @@ mod tests {
             &HashSet::new(),
         );
         assert!(due.unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_an_ended_period_may_have_been_finalized() {
+        let offset = BillingOffset::parse("+09:00").unwrap();
+        let november = BillingPeriod::new(2026, 11, offset).unwrap();
+        // November in Seoul ends at 2026-11-30 15:00 UTC.
+        assert!(!may_be_finalized(
+            &november,
+            datetime!(2026-11-30 14:59:59 UTC)
+        ));
+        assert!(may_be_finalized(&november, datetime!(2026-11-30 15:00 UTC)));
+        assert!(may_be_finalized(&november, datetime!(2027-01-01 00:00 UTC)));
     }
 }

@@ -537,22 +537,37 @@ pub async fn assignments_of<C: ConnectionTrait>(
     let mut found: HashMap<ProjectId, Vec<PlanAssignment>> = HashMap::new();
     for row in &rows {
         let id: String = row.try_get("", "id")?;
-        let bad = PersistenceError::corrupt("project_plans", &id);
         let project: String = row.try_get("", "project_id")?;
-        let code: String = row.try_get("", "code")?;
-        let project = ProjectId::parse(&project).map_err(&bad)?;
-        found
-            .entry(project.clone())
-            .or_default()
-            .push(PlanAssignment {
-                project,
-                plan: Code::parse(&code).map_err(&bad)?,
-                effective_from: row.try_get("", "effective_from")?,
-            });
+        let project =
+            ProjectId::parse(&project).map_err(PersistenceError::corrupt("project_plans", &id))?;
+        let assignment = assignment_of_row(row, project.clone(), &id, "code", "effective_from")?;
+        found.entry(project).or_default().push(assignment);
     }
-    // SQLite orders instants as text, where `...00.5Z` sorts before `...00Z`: order by instant.
     for history in found.values_mut() {
-        history.sort_by_key(|a| a.effective_from);
+        in_time_order(history);
     }
     Ok(found)
+}
+
+/// A plan change of `project` from a row holding its plan's code and its instant (under the
+/// column names a statement gave them); `id` names the row when it is corrupt.
+pub(crate) fn assignment_of_row(
+    row: &sea_orm::QueryResult,
+    project: ProjectId,
+    id: &str,
+    code_column: &str,
+    from_column: &str,
+) -> Result<PlanAssignment, PersistenceError> {
+    let code: String = row.try_get("", code_column)?;
+    Ok(PlanAssignment {
+        project,
+        plan: Code::parse(&code).map_err(PersistenceError::corrupt("project_plans", id))?,
+        effective_from: row.try_get("", from_column)?,
+    })
+}
+
+/// A plan history oldest first. SQLite orders instants as text, where `...00.5Z` sorts before
+/// `...00Z`, so the order is by instant, never by the statement's.
+pub(crate) fn in_time_order(history: &mut [PlanAssignment]) {
+    history.sort_by_key(|a| a.effective_from);
 }

@@ -1,7 +1,9 @@
 //! Invoices (SPEC 5, docs/invoices.md): the preview of an open period ([`preview`]) and the
-//! finalization of ended ones by the billing run ([`finalize`]). Both compute the invoice with
-//! [`assemble_open`]: the same rated charges as the billing table, through the domain's one
-//! assembly, so a preview and the finalized invoice of the same usage agree to the cent.
+//! finalization of ended ones by the billing run ([`finalize`]). Both compute the invoice the
+//! same way: the same rated charges as the billing table (`charge_periods_with`), the credits
+//! of `available_for` and the discounts of `discounts_for`, through [`assemble_charged`] and the
+//! domain's one assembly, so a preview and the finalized invoice of the same usage agree to the
+//! cent.
 
 pub mod finalize;
 pub mod history;

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use billing_domain::accounts::Account;
 use billing_domain::invoices::assembly::{assemble, Inputs, Invoice, ProjectCharges};
+use billing_domain::invoices::finalization::may_be_finalized;
 use billing_domain::invoices::groups::{group, Group, GroupBy};
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, InvoiceId, ProjectId};
@@ -58,14 +59,13 @@ pub async fn preview(
     // account with the caller's role, the projects with their plan histories, and what earlier
     // invoices still owe (read by the path's id before the caller's access is known, answered
     // only once it is); then the period's usage, credits and promotions. A period is finalized
-    // only once it has ended (a billing run acts as of an instant never in the future), so
-    // only an ended period's invoice is looked for first.
+    // only once it has ended, so only an ended period's invoice is looked for first.
     let ((account, period, billed), mut unpaid) =
         futures_util::try_join!(billed_projects(state, reader, account_id, period), async {
             Ok::<_, AppError>(repo::invoices::unpaid_minor(&state.db, account_id).await?)
         },)?;
     let currency = account.currency;
-    let stored = if period.end() <= state.clock.now() {
+    let stored = if may_be_finalized(&period, state.clock.now()) {
         repo::invoices::find_by_period(&state.db, &account.id, &period).await?
     } else {
         None

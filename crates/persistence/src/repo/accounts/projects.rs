@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use billing_domain::accounts::access::Participation;
 use billing_domain::accounts::{Participant, Project};
-use billing_domain::catalog::{Code, PlanAssignment};
+use billing_domain::catalog::PlanAssignment;
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
 use sea_orm::sea_query::{Alias, Condition, Expr, LikeExpr, OnConflict, Query, SelectStatement};
 use sea_orm::{
@@ -15,6 +15,7 @@ use sea_orm::{
 use crate::entities::{project_participants as pp, projects};
 use crate::error::PersistenceError;
 use crate::page::{Page, PageRequest};
+use crate::repo::catalog::{assignment_of_row, in_time_order};
 use crate::repo::utc;
 
 fn to_domain(row: projects::Model) -> Result<Project, PersistenceError> {
@@ -307,18 +308,14 @@ pub async fn list_with_plans<C: ConnectionTrait>(
         }
         let assignment: Option<String> = row.try_get("", "assignment_id")?;
         if let (Some(id), Some(last)) = (assignment, found.last_mut()) {
-            let bad = PersistenceError::corrupt("project_plans", &id);
-            let code: String = row.try_get("", "assignment_plan")?;
-            last.2.push(PlanAssignment {
-                project: last.0.id.clone(),
-                plan: Code::parse(&code).map_err(&bad)?,
-                effective_from: row.try_get("", "assignment_from")?,
-            });
+            let project = last.0.id.clone();
+            let change =
+                assignment_of_row(row, project, &id, "assignment_plan", "assignment_from")?;
+            last.2.push(change);
         }
     }
-    // SQLite orders instants as text, where `...00.5Z` sorts before `...00Z`: order by instant.
     for (_, _, history) in &mut found {
-        history.sort_by_key(|a| a.effective_from);
+        in_time_order(history);
     }
     Ok(Page::from_overfetch(found, page.limit))
 }
