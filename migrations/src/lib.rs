@@ -12,6 +12,7 @@ mod m20261124_000004_invoice_finalization;
 mod m20261124_000005_payments_and_balance;
 mod m20261124_000006_credits;
 mod m20261124_000007_promotions;
+mod m20261124_000008_monthly_rollups;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_payments_and_balance::Migration),
             Box::new(m20261124_000006_credits::Migration),
             Box::new(m20261124_000007_promotions::Migration),
+            Box::new(m20261124_000008_monthly_rollups::Migration),
         ]
     }
 }

@@ -69,6 +69,14 @@ pub async fn migrate_down_and_up(db: &DatabaseConnection) -> Result<(), Persiste
     Ok(())
 }
 
+/// Rolls back the latest migration and applies it again: proves it keeps what it fills from
+/// data stored before it.
+pub async fn redo_last_migration(db: &DatabaseConnection) -> Result<(), PersistenceError> {
+    Migrator::down(db, Some(1)).await?;
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
 /// Begins a transaction that will write.
 ///
 /// On SQLite it takes the write lock at once (a no-op write): a deferred transaction that reads

@@ -1,6 +1,6 @@
-//! Usage ingestion: every event counted exactly once into hourly and daily rollups of the
-//! account's offset; a bad event never sinks the batch. Rollups are read from their tables here;
-//! `usage_reads.rs` reads them through the API.
+//! Usage ingestion: every event counted exactly once into hourly, daily and monthly rollups of
+//! the account's offset; a bad event never sinks the batch. Rollups are read from their tables
+//! here; `reads.rs` reads them through the API.
 
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
@@ -74,6 +74,31 @@ async fn rollups_in(app: &TestApp, table: &str, bucket: &str) -> Vec<(String, i6
                 bucket
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap(),
+                r.try_get("", "sum_micros").unwrap(),
+                r.try_get("", "max_micros").unwrap(),
+                r.try_get("", "latest_micros").unwrap(),
+                r.try_get("", "event_count").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The month rollups: (period, sum, max, latest, count), by period.
+async fn monthly_rollups(app: &TestApp) -> Vec<(String, i64, i64, i64, i64)> {
+    let backend = app.db.get_database_backend();
+    let rows = app
+        .db
+        .query_all(Statement::from_string(
+            backend,
+            "SELECT period, sum_micros, max_micros, latest_micros, event_count \
+             FROM usage_monthly_rollups ORDER BY period",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("", "period").unwrap(),
                 r.try_get("", "sum_micros").unwrap(),
                 r.try_get("", "max_micros").unwrap(),
                 r.try_get("", "latest_micros").unwrap(),
@@ -351,6 +376,7 @@ db_test!(
         app.clock.set(datetime!(2026-11-23 12:00 UTC));
         let s = setup(app, "+00:00").await;
         let p = s.project.as_str();
+        // The last day of October: the next day is another month, whose rollup is empty too.
         let resp = ingest(
             app,
             &s,
@@ -359,7 +385,7 @@ db_test!(
                 p,
                 "api_calls",
                 "9223372036854.775807",
-                "2026-11-22T10:00:00Z",
+                "2026-10-31T10:00:00Z",
             )],
         )
         .await;
@@ -374,15 +400,15 @@ db_test!(
                     p,
                     "api_calls",
                     "0.000001",
-                    "2026-11-22T23:59:59Z",
+                    "2026-10-31T23:59:59Z",
                 ),
-                ev("next-day", p, "api_calls", "1", "2026-11-23T00:00:00Z"),
+                ev("next-day", p, "api_calls", "1", "2026-11-01T00:00:00Z"),
                 ev(
                     "too-big",
                     p,
                     "api_calls",
                     "9223372036854.775808",
-                    "2026-11-23T11:00:00Z",
+                    "2026-11-01T11:00:00Z",
                 ),
             ],
         )
@@ -410,8 +436,109 @@ db_test!(
             assert_eq!(r[0].4, 1);
             assert_eq!(r[1].1, 1_000_000);
         }
+        assert_eq!(
+            monthly_rollups(app).await,
+            vec![
+                ("2026-10".to_owned(), i64::MAX, i64::MAX, i64::MAX, 1),
+                ("2026-11".to_owned(), 1_000_000, 1_000_000, 1_000_000, 1),
+            ]
+        );
         // The refused event is not stored, so a retry after the month rolls is not a duplicate.
         assert_eq!(stored_events(app).await, 2);
+    }
+);
+
+db_test!(
+    a_month_never_passes_its_exact_maximum,
+    async |app: &TestApp| {
+        app.clock.set(datetime!(2026-11-23 12:00 UTC));
+        // Seoul: November starts at 15:00 UTC on October 31.
+        let s = setup(app, "+09:00").await;
+        let p = s.project.as_str();
+        let half = "4611686018427.387904"; // (i64::MAX + 1) / 2 millionths
+        let resp = ingest(
+            app,
+            &s,
+            vec![
+                ev("a", p, "api_calls", half, "2026-11-02T10:00:00Z"),
+                // Another day of the month: the month holds 2 x 4,611,686,018,427,387,904 - 1
+                // = i64::MAX millionths.
+                ev(
+                    "b",
+                    p,
+                    "api_calls",
+                    "4611686018427.387903",
+                    "2026-11-20T10:00:00Z",
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(resp.body["accepted"], 2, "{}", resp.body);
+        // On PostgreSQL this batch first runs without reading the rollups; the month's BIGINT
+        // refuses the addition and the batch runs again the careful way.
+        let resp = ingest(
+            app,
+            &s,
+            vec![
+                // Each of its days has room, the month has none.
+                ev("c", p, "api_calls", "0.000001", "2026-11-03T10:00:00Z"),
+                // 14:59:59 UTC on Oct 31 is 23:59:59 of October 31 in Seoul: October.
+                ev("d", p, "api_calls", half, "2026-10-31T14:59:59Z"),
+                // 15:00 UTC on Oct 31 is midnight of November 1 in Seoul: November.
+                ev("e", p, "api_calls", "1", "2026-10-31T15:00:00Z"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            statuses(&resp)
+                .into_iter()
+                .map(|(_, st, r)| (st, r))
+                .collect::<Vec<_>>(),
+            vec![
+                (
+                    "rejected".to_owned(),
+                    Some("quantity_out_of_range".to_owned())
+                ),
+                ("accepted".to_owned(), None),
+                (
+                    "rejected".to_owned(),
+                    Some("quantity_out_of_range".to_owned())
+                ),
+            ]
+        );
+        // October: d alone; November: a + b = i64::MAX.
+        assert_eq!(
+            monthly_rollups(app).await,
+            vec![
+                (
+                    "2026-10".to_owned(),
+                    4_611_686_018_427_387_904,
+                    4_611_686_018_427_387_904,
+                    4_611_686_018_427_387_904,
+                    1
+                ),
+                (
+                    "2026-11".to_owned(),
+                    i64::MAX,
+                    4_611_686_018_427_387_904,
+                    4_611_686_018_427_387_903,
+                    2
+                ),
+            ]
+        );
+        assert_eq!(stored_events(app).await, 3);
+        // The month reads whole: 9,223,372,036,854.775807 calls.
+        let usage = app
+            .get(
+                &format!("/v1/accounts/{}/usage?period=2026-11", s.account),
+                &app.admin_token(),
+            )
+            .await;
+        assert_eq!(usage.status, 200, "{}", usage.body);
+        assert_eq!(
+            usage.body["projects"][0]["products"][0]["quantity"],
+            "9223372036854.775807"
+        );
     }
 );
 

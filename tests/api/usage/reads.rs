@@ -624,7 +624,8 @@ db_test!(
         assert_eq!(agents["event_count"], 2);
 
         // Two days of 9,000,000,000,000 calls each: each day fits, the month
-        // (18,000,000,000,000 > 9,223,372,036,854.775807) does not.
+        // (18,000,000,000,000 > 9,223,372,036,854.775807) does not, so the second is refused
+        // at ingestion and the month stays readable (and billable).
         let resp = send(json!([
             {"id": "c1", "project_id": project, "product": "api_calls",
              "quantity": "9000000000000", "timestamp": "2026-11-04T10:00:00Z"},
@@ -632,12 +633,23 @@ db_test!(
              "quantity": "9000000000000", "timestamp": "2026-11-05T10:00:00Z"},
         ]))
         .await;
-        assert_eq!(resp.body["accepted"], 2, "{}", resp.body);
-        app.get(
-            &format!("/v1/accounts/{account}/usage?period=2026-11"),
-            &owner,
-        )
-        .await
-        .assert_problem(409, "usage-out-of-range");
+        assert_eq!(resp.body["accepted"], 1, "{}", resp.body);
+        assert_eq!(
+            resp.body["results"][1]["status"], "rejected",
+            "{}",
+            resp.body
+        );
+        assert_eq!(resp.body["results"][1]["reason"], "quantity_out_of_range");
+        let usage = app
+            .get(
+                &format!("/v1/accounts/{account}/usage?period=2026-11"),
+                &owner,
+            )
+            .await;
+        assert_eq!(usage.status, 200, "{}", usage.body);
+        let calls = &usage.body["projects"][0]["products"][1];
+        assert_eq!(calls["product"], "api_calls");
+        assert_eq!(calls["quantity"], "9000000000000");
+        assert_eq!(calls["event_count"], 1);
     }
 );

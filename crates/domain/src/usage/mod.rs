@@ -81,7 +81,7 @@ pub enum Rejection {
     /// Not a plain decimal, or more than 6 decimals.
     InvalidQuantity,
     NegativeQuantity,
-    /// The event, or its hour bucket, would pass the largest quantity kept.
+    /// The event, or its hour, day or month rollup, would pass the largest quantity kept.
     QuantityOutOfRange,
     /// More than [`FUTURE_SKEW`] ahead of the server's clock.
     FutureTimestamp,
@@ -174,6 +174,14 @@ pub fn hour_bucket(instant: OffsetDateTime, offset: BillingOffset) -> OffsetDate
 pub fn day_bucket(instant: OffsetDateTime, offset: BillingOffset) -> OffsetDateTime {
     let local = instant.to_offset(offset.utc_offset());
     normalize(local.replace_time(time::Time::MIDNIGHT))
+}
+
+/// The start of the billing period, in the account's billing offset, that contains `instant`
+/// (local midnight of the 1st), as a UTC instant: where its month rollup is kept.
+pub fn month_bucket(instant: OffsetDateTime, offset: BillingOffset) -> OffsetDateTime {
+    let local = instant.to_offset(offset.utc_offset());
+    let first = local.replace_day(1).unwrap_or(local);
+    normalize(first.replace_time(time::Time::MIDNIGHT))
 }
 
 /// The size of a rollup bucket: rollups are kept per hour and per day of the billing offset.
@@ -287,13 +295,33 @@ pub fn accumulate<'e>(
     aggregation: impl Fn(&Code) -> Aggregation,
     current: &BTreeMap<RollupKey, Rollup>,
 ) -> (BTreeMap<RollupKey, Rollup>, Vec<usize>) {
+    accumulate_in(events, |at| grain.bucket(at, offset), aggregation, current)
+}
+
+/// [`accumulate`] onto the month rollups (keyed by [`month_bucket`]): a month holds its days, so
+/// an event that fits its month fits its day and its hour.
+pub fn accumulate_months<'e>(
+    events: impl IntoIterator<Item = (usize, &'e UsageEvent)>,
+    offset: BillingOffset,
+    aggregation: impl Fn(&Code) -> Aggregation,
+    current: &BTreeMap<RollupKey, Rollup>,
+) -> (BTreeMap<RollupKey, Rollup>, Vec<usize>) {
+    accumulate_in(events, |at| month_bucket(at, offset), aggregation, current)
+}
+
+fn accumulate_in<'e>(
+    events: impl IntoIterator<Item = (usize, &'e UsageEvent)>,
+    bucket: impl Fn(OffsetDateTime) -> OffsetDateTime,
+    aggregation: impl Fn(&Code) -> Aggregation,
+    current: &BTreeMap<RollupKey, Rollup>,
+) -> (BTreeMap<RollupKey, Rollup>, Vec<usize>) {
     let mut touched: BTreeMap<RollupKey, Rollup> = BTreeMap::new();
     let mut refused = Vec::new();
     for (index, event) in events {
         let key = RollupKey {
             project: event.project.clone(),
             product: event.product.clone(),
-            bucket_start: grain.bucket(event.timestamp, offset),
+            bucket_start: bucket(event.timestamp),
         };
         let merged = Rollup::of(event.quantity, event.timestamp, aggregation(&event.product))
             .and_then(
@@ -510,7 +538,70 @@ mod tests {
         assert_eq!(refused, vec![0]);
     }
 
+    #[test]
+    fn a_month_is_the_billing_period_of_the_offset() {
+        let seoul = BillingOffset::parse("+09:00").unwrap();
+        // 16:00 UTC on Oct 31 is 01:00 on Nov 1 in Seoul: November, which starts at 15:00 UTC
+        // on Oct 31.
+        let at = datetime!(2026-10-31 16:00 UTC);
+        assert_eq!(month_bucket(at, seoul), datetime!(2026-10-31 15:00 UTC));
+        assert_eq!(
+            month_bucket(at, BillingOffset::UTC),
+            datetime!(2026-10-01 00:00 UTC)
+        );
+        let new_york = BillingOffset::parse("-05:00").unwrap();
+        // 03:00 UTC on Nov 1 is 22:00 on Oct 31 in New York.
+        assert_eq!(
+            month_bucket(datetime!(2026-11-01 03:00 UTC), new_york),
+            datetime!(2026-10-01 05:00 UTC)
+        );
+    }
+
+    #[test]
+    fn an_event_that_fits_its_day_but_not_its_month_is_refused() {
+        // Half the largest quantity plus one millionth on two days: each day holds its event,
+        // the month cannot hold both.
+        let half = (max_quantity() / Decimal::from(2)).round_dp(6) + Decimal::new(1, 6);
+        let events = [
+            event("a", &half.to_string(), datetime!(2026-11-02 10:00 UTC)),
+            event("b", &half.to_string(), datetime!(2026-11-03 10:00 UTC)),
+            // The next month is another bucket.
+            event("c", &half.to_string(), datetime!(2026-12-01 00:00 UTC)),
+        ];
+        let offset = BillingOffset::UTC;
+        let (days, refused) = accumulate(
+            events.iter().enumerate(),
+            offset,
+            Grain::Day,
+            sum,
+            &BTreeMap::new(),
+        );
+        assert!(refused.is_empty());
+        assert_eq!(days.len(), 3);
+        let (months, refused) =
+            accumulate_months(events.iter().enumerate(), offset, sum, &BTreeMap::new());
+        assert_eq!(refused, vec![1]);
+        assert_eq!(
+            months.keys().map(|k| k.bucket_start).collect::<Vec<_>>(),
+            vec![
+                datetime!(2026-11-01 00:00 UTC),
+                datetime!(2026-12-01 00:00 UTC)
+            ]
+        );
+    }
+
     proptest! {
+        #[test]
+        fn a_month_bucket_starts_its_billing_period(
+            seconds in 946_684_800i64..4_102_444_800,
+            offset in -840i32..=840,
+        ) {
+            let offset = BillingOffset::from_minutes(offset).unwrap();
+            let at = OffsetDateTime::from_unix_timestamp(seconds).unwrap();
+            let period = crate::period::BillingPeriod::containing(at, offset).unwrap();
+            prop_assert_eq!(month_bucket(at, offset), period.start());
+        }
+
         #[test]
         fn rollups_equal_a_direct_aggregation(
             quantities in prop::collection::vec((0i64..10_000_000_000, 0i64..7200), 1..60),

@@ -13,8 +13,7 @@ use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{Grain, Rollup, RollupKey, UsageEvent};
 use sea_orm::sea_query::{
-    Alias, Asterisk, Condition, Expr, JoinType, LockType, OnConflict, Order, Query, SimpleExpr,
-    Value,
+    Alias, Asterisk, Condition, Expr, JoinType, LockType, OnConflict, Order, Query, Value,
 };
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use time::OffsetDateTime;
@@ -218,8 +217,7 @@ fn rollup_table(grain: Grain) -> (&'static str, &'static str) {
 }
 
 /// The columns of a rollup table, in the order statements list them.
-fn rollup_columns(grain: Grain) -> [Alias; 8] {
-    let (_, bucket) = rollup_table(grain);
+fn rollup_columns(bucket: &str) -> [Alias; 8] {
     [
         "project_id",
         "product_id",
@@ -271,7 +269,7 @@ pub async fn lock_rollups<C: ConnectionTrait>(
     let codes: HashMap<&String, &Code> = products.iter().map(|(c, p)| (&p.id, c)).collect();
     let mut select = Query::select();
     select
-        .columns(rollup_columns(grain))
+        .columns(rollup_columns(bucket))
         .from(a(table))
         .and_where(Expr::col(a("project_id")).is_in(projects))
         .and_where(Expr::col(a("product_id")).is_in(product_ids))
@@ -325,29 +323,124 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
         .iter()
         .filter_map(|(key, delta)| products.get(&key.product).map(|p| (key, delta, p)))
         .collect();
+    let (table, bucket) = rollup_table(grain);
     for chunk in rows.chunks(UPSERT_CHUNK) {
-        upsert_rollups(db, grain, chunk).await?;
+        let chunk: Vec<_> = chunk
+            .iter()
+            .map(|(key, delta, product)| {
+                (*key, Value::from(utc(key.bucket_start)), *delta, *product)
+            })
+            .collect();
+        upsert_rollups(db, table, bucket, &chunk).await?;
     }
     Ok(())
 }
 
+/// Adds each batch delta onto its month rollup (keyed by the start of its billing period, see
+/// `billing_domain::usage::month_bucket`), creating it when new, in key order like
+/// [`add_to_rollups`]. Ingestion refuses an event that would overflow its month first (against
+/// the locked month rows, [`lock_monthly_rollups`]); on PostgreSQL an overflow that slipped
+/// past it fails the statement.
+pub async fn add_to_monthly_rollups<C: ConnectionTrait>(
+    db: &C,
+    offset: BillingOffset,
+    deltas: &BTreeMap<RollupKey, Rollup>,
+    products: &HashMap<Code, ProductRef>,
+) -> Result<(), PersistenceError> {
+    let mut rows = Vec::with_capacity(deltas.len());
+    for (key, delta) in deltas {
+        if let Some(product) = products.get(&key.product) {
+            rows.push((key, Value::from(period_name(key, offset)?), delta, product));
+        }
+    }
+    for chunk in rows.chunks(UPSERT_CHUNK) {
+        upsert_rollups(db, MONTHLY, "period", chunk).await?;
+    }
+    Ok(())
+}
+
+/// The table of month rollups, keyed by the period's name (`YYYY-MM` in the account's offset).
+const MONTHLY: &str = "usage_monthly_rollups";
+
+/// The name of the billing period a month rollup key starts.
+fn period_name(key: &RollupKey, offset: BillingOffset) -> Result<String, PersistenceError> {
+    BillingPeriod::containing(key.bucket_start, offset)
+        .map(|p| p.to_string())
+        .map_err(PersistenceError::corrupt(MONTHLY, key.project.as_str()))
+}
+
+/// The stored month rollups of these keys (see [`add_to_monthly_rollups`]), locked for this
+/// transaction on PostgreSQL (in key order). A month whose sum is already past the largest
+/// quantity (only usage stored before month rollups were kept) is left out: its events are
+/// counted as they were before, and its reads answer out of range.
+pub async fn lock_monthly_rollups<C: ConnectionTrait>(
+    db: &C,
+    offset: BillingOffset,
+    keys: &[&RollupKey],
+    products: &HashMap<Code, ProductRef>,
+) -> Result<BTreeMap<RollupKey, Rollup>, PersistenceError> {
+    let mut found = BTreeMap::new();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let mut wanted: HashMap<(String, String, String), &RollupKey> = HashMap::new();
+    for key in keys {
+        if let Some(product) = products.get(&key.product) {
+            let name = period_name(key, offset)?;
+            wanted.insert((key.project.to_string(), product.id.clone(), name), key);
+        }
+    }
+    let projects: BTreeSet<&str> = wanted.keys().map(|w| w.0.as_str()).collect();
+    let product_ids: BTreeSet<&str> = wanted.keys().map(|w| w.1.as_str()).collect();
+    let periods: BTreeSet<&str> = wanted.keys().map(|w| w.2.as_str()).collect();
+    let mut select = Query::select();
+    select
+        .columns(rollup_columns("period"))
+        .from(a(MONTHLY))
+        .and_where(Expr::col(a("project_id")).is_in(projects))
+        .and_where(Expr::col(a("period")).is_in(periods))
+        .and_where(Expr::col(a("product_id")).is_in(product_ids))
+        .order_by(a("project_id"), Order::Asc)
+        .order_by(a("period"), Order::Asc)
+        .order_by(a("product_id"), Order::Asc);
+    if db.get_database_backend() == DbBackend::Postgres {
+        select.lock(LockType::Update);
+    }
+    for row in db.query_all(build(db, &select)).await? {
+        let wanted_key = (
+            get::<String>(&row, "project_id")?,
+            get::<String>(&row, "product_id")?,
+            get::<String>(&row, "period")?,
+        );
+        let Some(key) = wanted.get(&wanted_key) else {
+            continue;
+        };
+        if get::<Option<i64>>(&row, "sum_micros")?.is_none() {
+            continue;
+        }
+        found.insert((*key).clone(), rollup_of(&row)?);
+    }
+    Ok(found)
+}
+
+/// Upserts rollups into `table`, each row with its value of the `bucket` column.
 async fn upsert_rollups<C: ConnectionTrait>(
     db: &C,
-    grain: Grain,
-    rows: &[(&RollupKey, &Rollup, &ProductRef)],
+    table: &str,
+    bucket: &str,
+    rows: &[(&RollupKey, Value, &Rollup, &ProductRef)],
 ) -> Result<(), PersistenceError> {
-    let (table, bucket) = rollup_table(grain);
     let greatest = match db.get_database_backend() {
         DbBackend::Postgres => "GREATEST",
         _ => "MAX",
     };
     let mut insert = Query::insert();
-    insert.into_table(a(table)).columns(rollup_columns(grain));
-    for (key, delta, product) in rows {
+    insert.into_table(a(table)).columns(rollup_columns(bucket));
+    for (key, bucket_value, delta, product) in rows {
         insert.values_panic([
             key.project.as_str().into(),
             product.id.as_str().into(),
-            utc(key.bucket_start).into(),
+            bucket_value.clone().into(),
             delta.sum_micros.into(),
             delta.max_micros.into(),
             delta.latest_micros.into(),
@@ -434,7 +527,7 @@ pub async fn read_rollups<C: ConnectionTrait>(
     }
     let mut select = Query::select();
     select
-        .columns(rollup_columns(query.grain))
+        .columns(rollup_columns(bucket))
         .from(a(table))
         .and_where(Expr::col(a("project_id")).is_in(query.projects.iter().map(|p| p.as_str())))
         .cond_where(in_ranges)
@@ -485,13 +578,16 @@ pub async fn closed_periods<C: ConnectionTrait>(
 }
 
 /// A run of one project's buckets to read as one merged rollup per product: the buckets of
-/// `grain` starting in `[from, to)`.
+/// `grain` starting in `[from, to)`, or with `month`, that whole billing period's month rollup.
 #[derive(Clone, Debug)]
 pub struct Segment<'a> {
     pub project: &'a ProjectId,
     pub grain: Grain,
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
+    /// The name (`YYYY-MM`) of the billing period `[from, to)` is, whole: its days are read as
+    /// the one month rollup that holds them all (`grain` is then `Day`).
+    pub month: Option<String>,
 }
 
 /// One merged rollup: of the segment at `segment` (its index in the slice asked for), of one
@@ -528,19 +624,26 @@ pub async fn merged_rollups<C: ConnectionTrait>(
     Ok(merged)
 }
 
-/// One statement for a chunk of segments: a part per grain, joined with `UNION ALL`.
+/// One statement for a chunk of segments: a part per grain and one for whole months, joined with
+/// `UNION ALL`.
 async fn merge_chunk<C: ConnectionTrait>(
     db: &C,
     segments: &[(usize, &Segment<'_>)],
 ) -> Result<Vec<MergedRollup>, PersistenceError> {
     let backend = db.get_database_backend();
     let postgres = backend == DbBackend::Postgres;
+    if postgres {
+        return merge_chunk_postgres(db, segments).await;
+    }
     let mut values: Vec<Value> = Vec::with_capacity(segments.len() * 4);
     let mut parts = Vec::new();
     for grain in [Grain::Day, Grain::Hour] {
         let (table, bucket) = rollup_table(grain);
         let mut rows = Vec::new();
-        for (index, segment) in segments.iter().filter(|(_, s)| s.grain == grain) {
+        for (index, segment) in segments
+            .iter()
+            .filter(|(_, s)| s.grain == grain && s.month.is_none())
+        {
             let n = values.len();
             rows.push(if postgres {
                 format!(
@@ -554,10 +657,7 @@ async fn merge_chunk<C: ConnectionTrait>(
             } else {
                 "SELECT ? AS idx, ? AS project_id, ? AS start_at, ? AS end_at".to_owned()
             });
-            let index = i32::try_from(*index).map_err(|_| {
-                PersistenceError::Db(sea_orm::DbErr::Custom("too many segments".into()))
-            })?;
-            values.push(Value::from(index));
+            values.push(Value::from(segment_index(*index)?));
             values.push(Value::from(segment.project.as_str()));
             values.push(Value::from(utc(segment.from)));
             values.push(Value::from(utc(segment.to)));
@@ -578,6 +678,42 @@ async fn merge_chunk<C: ConnectionTrait>(
              AND r.{bucket} >= s.start_at AND r.{bucket} < s.end_at \
              GROUP BY s.idx, r.product_id",
             segments = rows.join(" UNION ALL "),
+        ));
+    }
+    let mut months = Vec::new();
+    for (index, segment) in segments.iter() {
+        let Some(period) = &segment.month else {
+            continue;
+        };
+        let n = values.len();
+        months.push(if postgres {
+            format!(
+                "SELECT CAST(${} AS INTEGER) AS idx, CAST(${} AS TEXT) AS project_id, \
+                 CAST(${} AS TEXT) AS period",
+                n + 1,
+                n + 2,
+                n + 3
+            )
+        } else {
+            "SELECT ? AS idx, ? AS project_id, ? AS period".to_owned()
+        });
+        values.push(Value::from(segment_index(*index)?));
+        values.push(Value::from(segment.project.as_str()));
+        values.push(Value::from(period.as_str()));
+    }
+    if !months.is_empty() {
+        // The same columns as `merge_columns`, of one row each.
+        let latest = if postgres {
+            "r.latest_micros AS latest_micros, r.latest_at AS latest_at"
+        } else {
+            "'|' || r.latest_micros || '|' || r.latest_at AS latest_key"
+        };
+        parts.push(format!(
+            "SELECT s.idx AS idx, r.product_id AS product_id, r.sum_micros AS sum_micros, \
+             r.max_micros AS max_micros, {latest}, r.event_count AS event_count \
+             FROM ({segments}) AS s \
+             JOIN {MONTHLY} AS r ON r.project_id = s.project_id AND r.period = s.period",
+            segments = months.join(" UNION ALL "),
         ));
     }
     if parts.is_empty() {
@@ -601,6 +737,122 @@ async fn merge_chunk<C: ConnectionTrait>(
             })
         })
         .collect()
+}
+
+/// PostgreSQL: the segments as one array per column, so the statement's text is the same
+/// whatever they are (prepared once per connection, its plan cached), and each segment's buckets
+/// searched by the primary key's range (`LATERAL`), whatever the planner's statistics say
+/// about the join (with fresh statistics of a few projects it hashed every hourly rollup).
+const MERGE_POSTGRES: &str = "\
+    SELECT s.idx AS idx, m.* FROM \
+      UNNEST($1::integer[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
+        AS s(idx, project_id, start_at, end_at) \
+    CROSS JOIN LATERAL ( \
+      SELECT r.product_id AS product_id, CAST(SUM(r.sum_micros) AS BIGINT) AS sum_micros, \
+        MAX(r.max_micros) AS max_micros, \
+        (ARRAY_AGG(r.latest_micros ORDER BY r.day_start DESC))[1] AS latest_micros, \
+        MAX(r.latest_at) AS latest_at, CAST(SUM(r.event_count) AS BIGINT) AS event_count \
+      FROM usage_daily_rollups r \
+      WHERE r.project_id = s.project_id AND r.product_id IN (SELECT id FROM products) \
+        AND r.day_start >= s.start_at AND r.day_start < s.end_at \
+      GROUP BY r.product_id) m \
+    UNION ALL \
+    SELECT s.idx AS idx, m.* FROM \
+      UNNEST($5::integer[], $6::text[], $7::timestamptz[], $8::timestamptz[]) \
+        AS s(idx, project_id, start_at, end_at) \
+    CROSS JOIN LATERAL ( \
+      SELECT r.product_id AS product_id, CAST(SUM(r.sum_micros) AS BIGINT) AS sum_micros, \
+        MAX(r.max_micros) AS max_micros, \
+        (ARRAY_AGG(r.latest_micros ORDER BY r.bucket_start DESC))[1] AS latest_micros, \
+        MAX(r.latest_at) AS latest_at, CAST(SUM(r.event_count) AS BIGINT) AS event_count \
+      FROM usage_rollups r \
+      WHERE r.project_id = s.project_id AND r.product_id IN (SELECT id FROM products) \
+        AND r.bucket_start >= s.start_at AND r.bucket_start < s.end_at \
+      GROUP BY r.product_id) m \
+    UNION ALL \
+    SELECT s.idx AS idx, m.* FROM \
+      UNNEST($9::integer[], $10::text[], $11::text[]) AS s(idx, project_id, period) \
+    CROSS JOIN LATERAL ( \
+      SELECT r.product_id AS product_id, r.sum_micros AS sum_micros, \
+        r.max_micros AS max_micros, r.latest_micros AS latest_micros, \
+        r.latest_at AS latest_at, r.event_count AS event_count \
+      FROM usage_monthly_rollups r \
+      WHERE r.project_id = s.project_id AND r.period = s.period) m";
+
+async fn merge_chunk_postgres<C: ConnectionTrait>(
+    db: &C,
+    segments: &[(usize, &Segment<'_>)],
+) -> Result<Vec<MergedRollup>, PersistenceError> {
+    use sea_orm::sea_query::ArrayType;
+    let array = |ty: ArrayType, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
+    let mut values = Vec::with_capacity(11);
+    for (grain, month) in [
+        (Grain::Day, false),
+        (Grain::Hour, false),
+        (Grain::Day, true),
+    ] {
+        let part: Vec<&(usize, &Segment<'_>)> = segments
+            .iter()
+            .filter(|(_, s)| s.grain == grain && s.month.is_some() == month)
+            .collect();
+        let mut indexes = Vec::with_capacity(part.len());
+        for (index, _) in &part {
+            indexes.push(Value::Int(Some(segment_index(*index)?)));
+        }
+        values.push(array(ArrayType::Int, indexes));
+        values.push(array(
+            ArrayType::String,
+            part.iter()
+                .map(|(_, s)| Value::String(Some(Box::new(s.project.to_string()))))
+                .collect(),
+        ));
+        if month {
+            values.push(array(
+                ArrayType::String,
+                part.iter()
+                    .map(|(_, s)| Value::String(s.month.clone().map(Box::new)))
+                    .collect(),
+            ));
+        } else {
+            for bound in [|s: &Segment<'_>| s.from, |s: &Segment<'_>| s.to] {
+                values.push(array(
+                    ArrayType::TimeDateTimeWithTimeZone,
+                    part.iter()
+                        .map(|(_, s)| {
+                            Value::TimeDateTimeWithTimeZone(Some(Box::new(utc(bound(s)))))
+                        })
+                        .collect(),
+                ));
+            }
+        }
+    }
+    let found = db
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            MERGE_POSTGRES,
+            values,
+        ))
+        .await
+        .map_err(PersistenceError::from)?;
+    found
+        .iter()
+        .map(|row| {
+            let segment: i32 = get(row, "idx")?;
+            let product_id: String = get(row, "product_id")?;
+            let rollup = merged_rollup_of(row, true, "usage rollups", &product_id)?;
+            Ok(MergedRollup {
+                segment: usize::try_from(segment).unwrap_or(usize::MAX),
+                product_id,
+                rollup,
+            })
+        })
+        .collect()
+}
+
+/// A segment's index as the statement carries it.
+fn segment_index(index: usize) -> Result<i32, PersistenceError> {
+    i32::try_from(index)
+        .map_err(|_| PersistenceError::Db(sea_orm::DbErr::Custom("too many segments".into())))
 }
 
 /// The aggregate columns that merge rollups of `r` (`sum_micros`, `max_micros`, `event_count`
@@ -642,8 +894,10 @@ pub(crate) fn merged_rollup_of(
             PersistenceError::corrupt(table, key)(billing_domain::DomainError::QuantityOutOfRange)
         })?
     };
+    // A month rollup past the largest quantity (see [`lock_monthly_rollups`]).
+    let sum_micros = get::<Option<i64>>(row, "sum_micros")?.ok_or(PersistenceError::OutOfRange)?;
     Ok(Rollup {
-        sum_micros: get(row, "sum_micros")?,
+        sum_micros,
         max_micros: get(row, "max_micros")?,
         latest_micros,
         latest_at,
@@ -664,67 +918,36 @@ fn latest_of_key(key: &str) -> Option<(i64, OffsetDateTime)> {
     Some((value, at))
 }
 
-/// A page of an account's projects, each with the reader's participation and its rollups over
-/// `[from, to)` merged per product (see [`merge_columns`]): the monthly usage read in one
-/// statement.
+/// A page of an account's projects, each with the reader's participation and its month rollup
+/// of the billing period named `period` (`YYYY-MM`) per product: the monthly usage read in one
+/// statement, one row per project and product. A month past the largest quantity (see
+/// [`lock_monthly_rollups`]) fails with an out-of-range error.
 pub async fn projects_with_usage<C: ConnectionTrait>(
     db: &C,
     query: &ProjectQuery<'_>,
     page: &PageRequest,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    period: &str,
 ) -> Result<Page<ProjectWithUsage>, PersistenceError> {
-    let backend = db.get_database_backend();
-    let postgres = backend == DbBackend::Postgres;
-    let (table, bucket) = rollup_table(Grain::Day);
-    let aggregates = merge_columns(backend, bucket);
-    let projects = page_statement(query, page);
-    let ids = Query::select()
-        .column(a("id"))
-        .from_subquery(projects.clone(), a("page_ids"))
-        .to_owned();
-    let usage = Query::select()
-        .expr(Expr::cust(
-            "r.project_id AS project_id, r.product_id AS product_id",
-        ))
-        .expr(Expr::cust(aggregates))
-        .from_as(a(table), a("r"))
-        .and_where(Expr::col((a("r"), a("project_id"))).in_subquery(ids))
-        .and_where(Expr::cust(
-            "r.product_id IN (SELECT id FROM products)".to_owned(),
-        ))
-        .and_where(Expr::col((a("r"), a(bucket))).gte(Value::from(utc(from))))
-        .and_where(Expr::col((a("r"), a(bucket))).lt(Value::from(utc(to))))
-        .add_group_by([
-            SimpleExpr::from(Expr::col((a("r"), a("project_id")))),
-            SimpleExpr::from(Expr::col((a("r"), a("product_id")))),
-        ])
-        .to_owned();
-    let latest = if postgres {
-        "u.latest_micros AS latest_micros, u.latest_at AS latest_at"
-    } else {
-        "u.latest_key AS latest_key"
-    };
     let select = Query::select()
         .column((a("p"), Asterisk))
-        .expr(Expr::cust(format!(
+        .expr(Expr::cust(
             "u.product_id AS usage_product, u.sum_micros AS sum_micros, \
-             u.max_micros AS max_micros, {latest}, u.event_count AS event_count"
-        )))
-        .from_subquery(projects, a("p"))
-        .join_subquery(
+             u.max_micros AS max_micros, u.latest_micros AS latest_micros, \
+             u.latest_at AS latest_at, u.event_count AS event_count",
+        ))
+        .from_subquery(page_statement(query, page), a("p"))
+        .join_as(
             JoinType::LeftJoin,
-            usage,
+            a(MONTHLY),
             a("u"),
-            Expr::col((a("u"), a("project_id"))).equals((a("p"), a("id"))),
+            Condition::all()
+                .add(Expr::col((a("u"), a("project_id"))).equals((a("p"), a("id"))))
+                .add(Expr::col((a("u"), a("period"))).eq(period)),
         )
         .order_by((a("p"), a("id")), Order::Asc)
         .order_by((a("u"), a("product_id")), Order::Asc)
         .to_owned();
-    let rows = db
-        .query_all(build(db, &select))
-        .await
-        .map_err(|e| PersistenceError::from(e).overflow_as_out_of_range())?;
+    let rows = db.query_all(build(db, &select)).await?;
     let mut found: Vec<ProjectWithUsage> = Vec::new();
     for row in &rows {
         let (project, participation) = project_of_row(row, query.participation_of.is_some())?;
@@ -740,8 +963,10 @@ pub async fn projects_with_usage<C: ConnectionTrait>(
         }
         let product: Option<String> = get(row, "usage_product")?;
         if let (Some(product), Some(last)) = (product, found.last_mut()) {
-            let rollup = merged_rollup_of(row, postgres, table, &product)?;
-            last.usage.push((product, rollup));
+            if get::<Option<i64>>(row, "sum_micros")?.is_none() {
+                return Err(PersistenceError::OutOfRange);
+            }
+            last.usage.push((product, rollup_of(row)?));
         }
     }
     Ok(Page::from_overfetch(found, page.limit))

@@ -7,8 +7,8 @@ use billing_domain::catalog::{Aggregation, Code};
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{
-    accumulate, check_timestamp, judge, parse_event_quantity, EventContext, EventId, Grain,
-    Rejection, RollupKey, UsageEvent,
+    accumulate, accumulate_months, check_timestamp, judge, month_bucket, parse_event_quantity,
+    EventContext, EventId, Grain, Rejection, RollupKey, UsageEvent,
 };
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
@@ -69,13 +69,13 @@ struct Retry;
 /// Stores a batch of an account's usage. Answers one outcome per event, in order.
 ///
 /// On PostgreSQL the batch first runs optimistically, as if every event were new: they are
-/// inserted with a plain `INSERT`, and the day and hour rollups are added to without being read
-/// under lock (a `BIGINT` addition past the largest quantity fails the statement). If one of the
+/// inserted with a plain `INSERT`, and the hour, day and month rollups are added to without
+/// being read under lock (a `BIGINT` addition past the largest quantity fails the statement). If one of the
 /// ids is stored already, by an earlier or a concurrent request (the primary key refuses the
 /// insert), or a rollup would overflow, the try is rolled back and the batch runs again the
 /// careful way:
-/// `INSERT ... ON CONFLICT DO NOTHING`, and day rollups read under lock so that overflowing
-/// events are refused one by one. SQLite runs one writer at a time and always goes the careful
+/// `INSERT ... ON CONFLICT DO NOTHING`, and day and month rollups read under lock so that
+/// overflowing events are refused one by one. SQLite runs one writer at a time and always goes the careful
 /// way. Either way the primary key decides what is new: each event is counted once.
 pub async fn ingest(
     state: &AppState,
@@ -90,7 +90,7 @@ pub async fn ingest(
     match ingest_once(state, account_id, &inputs, true).await? {
         Ok(outcomes) => Ok(outcomes),
         Err(Retry) => Err(AppError::Internal(
-            "a rollup overflowed although its day was checked under lock".into(),
+            "a rollup overflowed although its day and month were checked under lock".into(),
         )),
     }
 }
@@ -178,35 +178,63 @@ async fn ingest_once(
         new
     });
 
-    // Fold the new events onto their stored day rollups (locked on PostgreSQL) and refuse those
-    // that would overflow a day; an event that fits its day fits its hour.
+    // Fold the new events onto their stored day and month rollups (locked on PostgreSQL) and
+    // refuse those that would overflow a day or a month; an event that fits its day fits its
+    // hour.
     let aggregation = |code: &Code| {
         products
             .get(code)
             .map_or(Aggregation::Sum, |p| p.product.aggregation)
     };
-    let day_keys: BTreeSet<RollupKey> = candidates
-        .iter()
-        .map(|c| RollupKey {
-            project: c.event.project.clone(),
-            product: c.event.product.clone(),
-            bucket_start: Grain::Day.bucket(c.event.timestamp, offset),
-        })
-        .collect();
-    let key_refs: Vec<&RollupKey> = day_keys.iter().collect();
-    let current = if careful {
-        repo::usage::lock_rollups(&txn, Grain::Day, &key_refs, &products).await?
+    let (days, months) = if careful {
+        let keys = |bucket: &dyn Fn(OffsetDateTime) -> OffsetDateTime| -> BTreeSet<RollupKey> {
+            candidates
+                .iter()
+                .map(|c| RollupKey {
+                    project: c.event.project.clone(),
+                    product: c.event.product.clone(),
+                    bucket_start: bucket(c.event.timestamp),
+                })
+                .collect()
+        };
+        let day_keys = keys(&|at| Grain::Day.bucket(at, offset));
+        let month_keys = keys(&|at| month_bucket(at, offset));
+        let days = repo::usage::lock_rollups(
+            &txn,
+            Grain::Day,
+            &day_keys.iter().collect::<Vec<_>>(),
+            &products,
+        )
+        .await?;
+        let months = repo::usage::lock_monthly_rollups(
+            &txn,
+            offset,
+            &month_keys.iter().collect::<Vec<_>>(),
+            &products,
+        )
+        .await?;
+        (days, months)
     } else {
-        BTreeMap::new()
+        (BTreeMap::new(), BTreeMap::new())
     };
-    let (_, refused) = accumulate(
+    let (_, over_a_day) = accumulate(
         candidates.iter().map(|c| (c.index, &c.event)),
         offset,
         Grain::Day,
         aggregation,
-        &current,
+        &days,
     );
-    let refused: HashSet<usize> = refused.into_iter().collect();
+    let mut refused: HashSet<usize> = over_a_day.into_iter().collect();
+    let (_, over_a_month) = accumulate_months(
+        candidates
+            .iter()
+            .filter(|c| !refused.contains(&c.index))
+            .map(|c| (c.index, &c.event)),
+        offset,
+        aggregation,
+        &months,
+    );
+    refused.extend(over_a_month);
     let refused_ids: Vec<&str> = candidates
         .iter()
         .filter(|c| refused.contains(&c.index))
@@ -220,20 +248,21 @@ async fn ingest_once(
         }
         !over
     });
-    for grain in [Grain::Hour, Grain::Day] {
-        let (deltas, _) = accumulate(
-            candidates.iter().map(|c| (c.index, &c.event)),
-            offset,
-            grain,
-            aggregation,
-            &BTreeMap::new(),
-        );
-        match repo::usage::add_to_rollups(&txn, grain, &deltas, &products).await {
-            Ok(()) => {}
-            // Dropping the transaction rolls it back: nothing of this try is kept.
-            Err(e) if e.is_out_of_range() => return Ok(Err(Retry)),
-            Err(e) => return Err(e.into()),
-        }
+    let accepted = || candidates.iter().map(|c| (c.index, &c.event));
+    let none = BTreeMap::new();
+    let (hours, _) = accumulate(accepted(), offset, Grain::Hour, aggregation, &none);
+    let (days, _) = accumulate(accepted(), offset, Grain::Day, aggregation, &none);
+    let (months, _) = accumulate_months(accepted(), offset, aggregation, &none);
+    let written = async {
+        repo::usage::add_to_rollups(&txn, Grain::Hour, &hours, &products).await?;
+        repo::usage::add_to_rollups(&txn, Grain::Day, &days, &products).await?;
+        repo::usage::add_to_monthly_rollups(&txn, offset, &months, &products).await
+    };
+    match written.await {
+        Ok(()) => {}
+        // Dropping the transaction rolls it back: nothing of this try is kept.
+        Err(e) if e.is_out_of_range() => return Ok(Err(Retry)),
+        Err(e) => return Err(e.into()),
     }
     txn.commit().await?;
 

@@ -13,7 +13,7 @@ use billing_domain::accounts::{Account, Project};
 use billing_domain::catalog::rating::Rating;
 use billing_domain::catalog::{Aggregation, Code, FeeGroup, PlanAssignment, Product};
 use billing_domain::names::{AccountId, ProjectId};
-use billing_domain::period::BillingPeriod;
+use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::reads::{
     charge_project, charged_for, day_runs, hour_ranges_needed, summarize, total, ProjectRollups,
     Summary, Totals,
@@ -289,21 +289,44 @@ pub async fn monthly(
     search: Option<&str>,
     page: &PageRequest,
 ) -> Result<(Account, BillingPeriod, Page<ProjectUsage>), AppError> {
-    let (account, role) = membership_of(state, reader, account_id).await?;
-    let period = period_of(state, &account, period)?;
-    let filter = reader.project_filter(role);
-    let query = ProjectQuery {
-        account: account_id,
-        filter: &filter,
-        participation_of: reader.user(),
-        name_contains: search,
+    // A month rollup is found by its period's name, which needs no offset: the caller's role
+    // and the page (read as an owner would see it, like `visible_projects`) go in the same
+    // round when the name is known before the account is (always, unless the current period is
+    // asked for within 14 hours of a month's end). Nothing is answered before the role is.
+    let guess = period_name_before_offset(state, period);
+    let every = ProjectFilter::All;
+    let read = |filter, name| {
+        let query = ProjectQuery {
+            account: account_id,
+            filter,
+            participation_of: reader.user(),
+            name_contains: search,
+        };
+        async move {
+            repo::usage::projects_with_usage(&state.db, &query, page, name)
+                .await
+                .map_err(read_failure)
+        }
     };
-    // A page of projects, each with its month merged per product in the database: one row per
-    // project and product, in one statement.
-    let found =
-        repo::usage::projects_with_usage(&state.db, &query, page, period.start(), period.end())
-            .await
-            .map_err(read_failure)?;
+    let early = async {
+        match &guess {
+            Some(name) => Some(read(&every, name.as_str()).await),
+            None => None,
+        }
+    };
+    let (membership, early) = futures_util::join!(membership_of(state, reader, account_id), early);
+    let (account, role) = membership?;
+    let period = period_of(state, &account, period)?;
+    let name = period.to_string();
+    let filter = reader.project_filter(role);
+    let found = match early {
+        Some(found)
+            if matches!(filter, ProjectFilter::All) && guess.as_deref() == Some(name.as_str()) =>
+        {
+            found?
+        }
+        _ => read(&filter, name.as_str()).await?,
+    };
     let mut catalog = Catalog::cached(state).await?;
     let ids = found
         .items
@@ -349,6 +372,31 @@ pub async fn monthly(
             has_more,
         },
     ))
+}
+
+/// The name (`YYYY-MM`) of the period a read asks for, where it does not depend on the
+/// account's offset: the one given (if well-formed), or the current one when every offset is in
+/// the same month.
+fn period_name_before_offset(state: &AppState, text: Option<&str>) -> Option<String> {
+    match text {
+        Some(text) => BillingPeriod::parse(text, BillingOffset::UTC)
+            .ok()
+            .map(|p| p.to_string()),
+        None => {
+            let now = state.clock.now();
+            let [west, east] = [-14 * 60, 14 * 60].map(|minutes| {
+                BillingOffset::from_minutes(minutes)
+                    .and_then(|offset| BillingPeriod::containing(now, offset))
+                    .map(|p| p.to_string())
+                    .ok()
+            });
+            if west == east {
+                west
+            } else {
+                None
+            }
+        }
+    }
 }
 
 /// One day of a project's usage.
@@ -600,20 +648,23 @@ pub async fn charge_periods_with<C: ConnectionTrait>(
     for (set, (period, projects)) in sets.iter().enumerate() {
         for project in projects {
             let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
-            for (grain, (from, to)) in day_runs(period, history, project.closed_at)
+            let days = day_runs(period, history, project.closed_at);
+            let hours = hour_ranges_needed(period, history, project.closed_at);
+            // A period no plan change or closing splits is one run of all its days: the month
+            // rollup that holds them.
+            let month = (hours.is_empty() && days == [(period.start(), period.end())])
+                .then(|| period.to_string());
+            for (grain, (from, to)) in days
                 .into_iter()
                 .map(|r| (Grain::Day, r))
-                .chain(
-                    hour_ranges_needed(period, history, project.closed_at)
-                        .into_iter()
-                        .map(|r| (Grain::Hour, r)),
-                )
+                .chain(hours.into_iter().map(|r| (Grain::Hour, r)))
             {
                 segments.push(Segment {
                     project: &project.id,
                     grain,
                     from,
                     to,
+                    month: month.clone(),
                 });
                 set_of.push(set);
             }
