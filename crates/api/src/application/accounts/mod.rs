@@ -213,22 +213,39 @@ pub async fn membership_of(
     reader: &Reader,
     account: &AccountId,
 ) -> Result<(Account, Role), AppError> {
-    match reader {
-        Reader::Operator => {
+    match member_reading(reader, account)? {
+        None => {
             let found = repo::accounts::find(&state.db, account)
                 .await?
                 .ok_or(AppError::NotFound)?;
             Ok((found, Role::BillingAdmin))
         }
-        Reader::User(caller) => {
-            if !token_reaches(caller.account.as_ref(), account) {
-                return Err(AppError::NotFound);
-            }
-            repo::accounts::find_with_role(&state.db, account, &caller.user)
-                .await?
-                .ok_or(AppError::NotFound)
-        }
+        Some(user) => repo::accounts::find_with_role(&state.db, account, user)
+            .await?
+            .ok_or(AppError::NotFound),
     }
+}
+
+/// The user whose membership decides what `reader` sees of `account`, for a read that looks
+/// it up together with other data: `None` for an operator, who reads any account as its
+/// billing admin ([`role_read`]). A token limited to another account answers 404 at once.
+pub fn member_reading<'r>(
+    reader: &'r Reader,
+    account: &AccountId,
+) -> Result<Option<&'r UserId>, AppError> {
+    match reader {
+        Reader::Operator => Ok(None),
+        Reader::User(caller) if token_reaches(caller.account.as_ref(), account) => {
+            Ok(Some(&caller.user))
+        }
+        Reader::User(_) => Err(AppError::NotFound),
+    }
+}
+
+/// The role a read found for [`member_reading`]'s user: an operator's (no member) is billing
+/// admin.
+pub fn role_read(found: Option<Role>) -> Role {
+    found.unwrap_or(Role::BillingAdmin)
 }
 
 /// The account, for a reader of its billing data (invoices, payments, the balance): the owner

@@ -31,7 +31,7 @@ use billing_persistence::ConnectionTrait;
 use time::{Date, OffsetDateTime};
 
 use crate::application::accounts::projects::get_mine;
-use crate::application::accounts::{membership_of, Reader};
+use crate::application::accounts::{member_reading, membership_of, role_read, Reader};
 use crate::application::error::{AppError, ConflictKind};
 use crate::application::state::AppState;
 
@@ -73,12 +73,12 @@ pub fn period_of(
 /// Every project of the account the caller may see, with what it may see of each and its plan
 /// history.
 ///
-/// The caller's role and the first page of projects are read together: the page is read as an
-/// owner would see it (every project, with the caller's participation), which is what owners,
-/// billing admins and operators see. A member sees only the projects it takes part in, so for a
-/// member that page is read again with that filter (a member of an account with thousands of
-/// projects must not page through all of them). Nothing read is answered before the role is
-/// known. Each page comes with its projects' plan histories (one statement).
+/// The account, the caller's role and the first page of projects with their plan histories are
+/// read in one statement: the page is read as an owner would see it (every project, with the
+/// caller's participation), which is what owners, billing admins and operators see. A member
+/// sees only the projects it takes part in, so for a member that page is read again with that
+/// filter (a member of an account with thousands of projects must not page through all of
+/// them). Nothing read is answered before the role is known.
 async fn visible_projects(
     state: &AppState,
     reader: &Reader,
@@ -88,15 +88,20 @@ async fn visible_projects(
         limit: billing_persistence::page::MAX_PAGE_SIZE,
         after: None,
     };
-    let every = ProjectFilter::All;
-    let (membership, every_first) = futures_util::join!(
-        membership_of(state, reader, account),
-        list_with_plans(&state.db, account, &every, reader.user(), &first),
-    );
-    let (found, role) = membership?;
+    let member = member_reading(reader, account)?;
+    let (found, role, every_first) = repo::accounts::projects::with_projects(
+        &state.db,
+        account,
+        member,
+        &ProjectFilter::All,
+        &first,
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let role = role_read(role);
     let filter = reader.project_filter(role);
     let mut batch = match filter {
-        ProjectFilter::All => every_first?,
+        ProjectFilter::All => every_first,
         ProjectFilter::ParticipatingUser(_) => {
             list_with_plans(&state.db, account, &filter, reader.user(), &first).await?
         }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use billing_domain::accounts::access::Participation;
+use billing_domain::accounts::access::Role;
 use billing_domain::accounts::{Participant, Project};
 use billing_domain::catalog::PlanAssignment;
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
@@ -266,6 +267,21 @@ pub async fn list_with_plans<C: ConnectionTrait>(
     participation_of: Option<&UserId>,
     page: &PageRequest,
 ) -> Result<Page<ProjectWithPlans>, PersistenceError> {
+    let select = with_plans_statement(account, filter, participation_of, page);
+    let rows = db
+        .query_all(db.get_database_backend().build(&select))
+        .await?;
+    with_plans_of_rows(&rows, participation_of.is_some(), page)
+}
+
+/// The statement of [`list_with_plans`]: one row per project and plan change (a project never
+/// assigned a plan has one row, with NULL `assignment_*` columns), ordered by project.
+fn with_plans_statement(
+    account: &AccountId,
+    filter: &ProjectFilter,
+    participation_of: Option<&UserId>,
+    page: &PageRequest,
+) -> SelectStatement {
     use sea_orm::sea_query::{Asterisk, JoinType, Order};
     let query = ProjectQuery {
         account,
@@ -274,7 +290,7 @@ pub async fn list_with_plans<C: ConnectionTrait>(
         name_contains: None,
     };
     let a = |name: &str| Alias::new(name);
-    let select = Query::select()
+    Query::select()
         .column((a("p"), Asterisk))
         .expr_as(Expr::col((a("pl"), a("id"))), a("assignment_id"))
         .expr_as(
@@ -296,13 +312,22 @@ pub async fn list_with_plans<C: ConnectionTrait>(
             Expr::col((a("plan"), a("id"))).equals((a("pl"), a("plan_id"))),
         )
         .order_by((a("p"), a("id")), Order::Asc)
-        .to_owned();
-    let rows = db
-        .query_all(db.get_database_backend().build(&select))
-        .await?;
+        .to_owned()
+}
+
+/// The page of [`with_plans_statement`]'s rows; rows without a project (`id` NULL, the
+/// account of [`super::with_projects`] with none) are skipped.
+fn with_plans_of_rows(
+    rows: &[sea_orm::QueryResult],
+    participation: bool,
+    page: &PageRequest,
+) -> Result<Page<ProjectWithPlans>, PersistenceError> {
     let mut found: Vec<ProjectWithPlans> = Vec::new();
-    for row in &rows {
-        let (project, participation) = project_of_row(row, participation_of.is_some())?;
+    for row in rows {
+        if row.try_get::<Option<String>>("", "id")?.is_none() {
+            continue;
+        }
+        let (project, participation) = project_of_row(row, participation)?;
         if found.last().is_none_or(|last| last.0.id != project.id) {
             found.push((project, participation, Vec::new()));
         }
@@ -319,6 +344,86 @@ pub async fn list_with_plans<C: ConnectionTrait>(
     }
     Ok(Page::from_overfetch(found, page.limit))
 }
+
+/// An account, the role of `member` in it (`None` for no member: an operator's read) and a
+/// page of its projects with their plan histories ([`list_with_plans`]), in one statement: the
+/// first round of every read that rates projects. `None` when the account does not exist, or
+/// `member` is no member of it.
+pub async fn with_projects<C: ConnectionTrait>(
+    db: &C,
+    account: &AccountId,
+    member: Option<&UserId>,
+    filter: &ProjectFilter,
+    page: &PageRequest,
+) -> Result<
+    Option<(
+        billing_domain::accounts::Account,
+        Option<Role>,
+        Page<ProjectWithPlans>,
+    )>,
+    PersistenceError,
+> {
+    use sea_orm::sea_query::{Asterisk, JoinType, Order};
+    use sea_orm::{IdenStatic, Iterable};
+
+    use crate::entities::{account_members, accounts};
+    let a = |name: &str| Alias::new(name);
+    let mut select = Query::select();
+    for column in accounts::Column::iter() {
+        let name = column.as_str();
+        select.expr_as(
+            Expr::col((a("acc"), a(name))),
+            a(&format!("{ACCOUNT_PREFIX}{name}")),
+        );
+    }
+    select
+        .column((a("lp"), Asterisk))
+        .from_as(accounts::Entity, a("acc"))
+        .and_where(Expr::col((a("acc"), a("id"))).eq(account.as_str()));
+    if let Some(user) = member {
+        select
+            .expr_as(Expr::col((a("m"), a("role"))), a("member_role"))
+            .join_as(
+                JoinType::InnerJoin,
+                account_members::Entity,
+                a("m"),
+                Condition::all()
+                    .add(Expr::col((a("m"), a("account_id"))).equals((a("acc"), a("id"))))
+                    .add(Expr::col((a("m"), a("user_id"))).eq(user.as_str())),
+            );
+    }
+    select
+        .join_subquery(
+            JoinType::LeftJoin,
+            with_plans_statement(account, filter, member, page),
+            a("lp"),
+            Expr::cust("1 = 1"),
+        )
+        .order_by((a("lp"), a("id")), Order::Asc);
+    let rows = db
+        .query_all(db.get_database_backend().build(&select))
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let found = accounts::Model::from_query_result(first, ACCOUNT_PREFIX)?;
+    let found = super::to_domain(found)?;
+    let role = match member {
+        Some(_) => {
+            let role: String = first.try_get("", "member_role")?;
+            Some(role.parse().map_err(PersistenceError::corrupt(
+                "account_members",
+                account.as_str(),
+            ))?)
+        }
+        None => None,
+    };
+    let projects = with_plans_of_rows(&rows, member.is_some(), page)?;
+    Ok(Some((found, role, projects)))
+}
+
+/// The prefix of the account's columns in [`with_projects`] (the projects' own are unprefixed).
+const ACCOUNT_PREFIX: &str = "account__";
 
 fn participant_to_domain(row: pp::Model) -> Result<Participant, PersistenceError> {
     let bad = PersistenceError::corrupt("project_participants", &row.project_id);
