@@ -13,6 +13,7 @@ mod m20261124_000005_payments_and_balance;
 mod m20261124_000006_credits;
 mod m20261124_000007_promotions;
 mod m20261124_000008_monthly_rollups;
+mod m20261124_000009_merged_segments_function;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_credits::Migration),
             Box::new(m20261124_000007_promotions::Migration),
             Box::new(m20261124_000008_monthly_rollups::Migration),
+            Box::new(m20261124_000009_merged_segments_function::Migration),
         ]
     }
 }

@@ -69,10 +69,20 @@ pub async fn migrate_down_and_up(db: &DatabaseConnection) -> Result<(), Persiste
     Ok(())
 }
 
-/// Rolls back the latest migration and applies it again: proves it keeps what it fills from
-/// data stored before it.
-pub async fn redo_last_migration(db: &DatabaseConnection) -> Result<(), PersistenceError> {
-    Migrator::down(db, Some(1)).await?;
+/// Rolls back the migration named `name` and every later one, then applies them again: proves
+/// a migration keeps what it fills from data stored before it.
+pub async fn redo_migrations_from(
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<(), PersistenceError> {
+    let all = Migrator::migrations();
+    let position = all
+        .iter()
+        .position(|m| m.name() == name)
+        .ok_or_else(|| sea_orm::DbErr::Custom(format!("no migration named {name}")))?;
+    let steps = u32::try_from(all.len() - position)
+        .map_err(|_| sea_orm::DbErr::Custom("too many migrations".into()))?;
+    Migrator::down(db, Some(steps)).await?;
     Migrator::up(db, None).await?;
     Ok(())
 }

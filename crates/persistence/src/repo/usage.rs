@@ -739,45 +739,15 @@ async fn merge_chunk<C: ConnectionTrait>(
         .collect()
 }
 
-/// PostgreSQL: the segments as one array per column, so the statement's text is the same
-/// whatever they are (prepared once per connection, its plan cached), and each segment's buckets
-/// searched by the primary key's range (`LATERAL`), whatever the planner's statistics say
-/// about the join (with fresh statistics of a few projects it hashed every hourly rollup).
-const MERGE_POSTGRES: &str = "\
-    SELECT s.idx AS idx, m.* FROM \
-      UNNEST($1::integer[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
-        AS s(idx, project_id, start_at, end_at) \
-    CROSS JOIN LATERAL ( \
-      SELECT r.product_id AS product_id, CAST(SUM(r.sum_micros) AS BIGINT) AS sum_micros, \
-        MAX(r.max_micros) AS max_micros, \
-        (ARRAY_AGG(r.latest_micros ORDER BY r.day_start DESC))[1] AS latest_micros, \
-        MAX(r.latest_at) AS latest_at, CAST(SUM(r.event_count) AS BIGINT) AS event_count \
-      FROM usage_daily_rollups r \
-      WHERE r.project_id = s.project_id AND r.product_id IN (SELECT id FROM products) \
-        AND r.day_start >= s.start_at AND r.day_start < s.end_at \
-      GROUP BY r.product_id) m \
-    UNION ALL \
-    SELECT s.idx AS idx, m.* FROM \
-      UNNEST($5::integer[], $6::text[], $7::timestamptz[], $8::timestamptz[]) \
-        AS s(idx, project_id, start_at, end_at) \
-    CROSS JOIN LATERAL ( \
-      SELECT r.product_id AS product_id, CAST(SUM(r.sum_micros) AS BIGINT) AS sum_micros, \
-        MAX(r.max_micros) AS max_micros, \
-        (ARRAY_AGG(r.latest_micros ORDER BY r.bucket_start DESC))[1] AS latest_micros, \
-        MAX(r.latest_at) AS latest_at, CAST(SUM(r.event_count) AS BIGINT) AS event_count \
-      FROM usage_rollups r \
-      WHERE r.project_id = s.project_id AND r.product_id IN (SELECT id FROM products) \
-        AND r.bucket_start >= s.start_at AND r.bucket_start < s.end_at \
-      GROUP BY r.product_id) m \
-    UNION ALL \
-    SELECT s.idx AS idx, m.* FROM \
-      UNNEST($9::integer[], $10::text[], $11::text[]) AS s(idx, project_id, period) \
-    CROSS JOIN LATERAL ( \
-      SELECT r.product_id AS product_id, r.sum_micros AS sum_micros, \
-        r.max_micros AS max_micros, r.latest_micros AS latest_micros, \
-        r.latest_at AS latest_at, r.event_count AS event_count \
-      FROM usage_monthly_rollups r \
-      WHERE r.project_id = s.project_id AND r.period = s.period) m";
+/// PostgreSQL: the segments as one array per column (days, hours, months), merged by the
+/// `usage_merged_segments` function (migration 9), which keeps its generic plan for the session
+/// instead of being planned again on every execution. Each segment's buckets of each product
+/// are one range of the primary key (project, product, bucket), whatever the planner's
+/// statistics say about a join (with fresh statistics of a few projects it hashed every hourly
+/// rollup; with `product_id IN (products)` it scanned every hour of the project).
+const MERGE_POSTGRES: &str = "SELECT idx, product_id, sum_micros, max_micros, latest_micros, \
+     latest_at, event_count \
+     FROM usage_merged_segments($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 async fn merge_chunk_postgres<C: ConnectionTrait>(
     db: &C,
