@@ -578,16 +578,20 @@ pub async fn closed_periods<C: ConnectionTrait>(
 }
 
 /// A run of one project's buckets to read as one merged rollup per product: the buckets of
-/// `grain` starting in `[from, to)`, or with `month`, that whole billing period's month rollup.
+/// `grain` starting in `[from, to)`, all in the billing period named `period`; or with `whole`,
+/// that whole period's month rollup.
 #[derive(Clone, Debug)]
 pub struct Segment<'a> {
     pub project: &'a ProjectId,
     pub grain: Grain,
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
-    /// The name (`YYYY-MM`) of the billing period `[from, to)` is, whole: its days are read as
-    /// the one month rollup that holds them all (`grain` is then `Day`).
-    pub month: Option<String>,
+    /// The name (`YYYY-MM`) of the billing period the segment lies in. On PostgreSQL, its month
+    /// rollups name the products to look for (those with usage in the period).
+    pub period: &'a str,
+    /// `[from, to)` is the whole period: its days are read as the one month rollup that holds
+    /// them all (`grain` is then `Day`).
+    pub whole: bool,
 }
 
 /// One merged rollup: of the segment at `segment` (its index in the slice asked for), of one
@@ -642,7 +646,7 @@ async fn merge_chunk<C: ConnectionTrait>(
         let mut rows = Vec::new();
         for (index, segment) in segments
             .iter()
-            .filter(|(_, s)| s.grain == grain && s.month.is_none())
+            .filter(|(_, s)| s.grain == grain && !s.whole)
         {
             let n = values.len();
             rows.push(if postgres {
@@ -682,9 +686,10 @@ async fn merge_chunk<C: ConnectionTrait>(
     }
     let mut months = Vec::new();
     for (index, segment) in segments.iter() {
-        let Some(period) = &segment.month else {
+        if !segment.whole {
             continue;
-        };
+        }
+        let period = segment.period;
         let n = values.len();
         months.push(if postgres {
             format!(
@@ -699,7 +704,7 @@ async fn merge_chunk<C: ConnectionTrait>(
         });
         values.push(Value::from(segment_index(*index)?));
         values.push(Value::from(segment.project.as_str()));
-        values.push(Value::from(period.as_str()));
+        values.push(Value::from(period));
     }
     if !months.is_empty() {
         // The same columns as `merge_columns`, of one row each.
@@ -742,12 +747,13 @@ async fn merge_chunk<C: ConnectionTrait>(
 /// PostgreSQL: the segments as one array per column (days, hours, months), merged by the
 /// `usage_merged_segments` function (migration 9), which keeps its generic plan for the session
 /// instead of being planned again on every execution. Each segment's buckets of each product
-/// are one range of the primary key (project, product, bucket), whatever the planner's
-/// statistics say about a join (with fresh statistics of a few projects it hashed every hourly
-/// rollup; with `product_id IN (products)` it scanned every hour of the project).
+/// with usage in its period (its month rollups name them) are one range of the primary key
+/// (project, product, bucket), whatever the planner's statistics say about a join (with fresh
+/// statistics of a few projects it hashed every hourly rollup; with `product_id IN (products)`
+/// it scanned every hour of the project).
 const MERGE_POSTGRES: &str = "SELECT idx, product_id, sum_micros, max_micros, latest_micros, \
      latest_at, event_count \
-     FROM usage_merged_segments($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     FROM usage_merged_segments($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 async fn merge_chunk_postgres<C: ConnectionTrait>(
     db: &C,
@@ -755,35 +761,32 @@ async fn merge_chunk_postgres<C: ConnectionTrait>(
 ) -> Result<Vec<MergedRollup>, PersistenceError> {
     use sea_orm::sea_query::ArrayType;
     let array = |ty: ArrayType, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
-    let mut values = Vec::with_capacity(11);
-    for (grain, month) in [
+    let mut values = Vec::with_capacity(13);
+    for (grain, whole) in [
         (Grain::Day, false),
         (Grain::Hour, false),
         (Grain::Day, true),
     ] {
         let part: Vec<&(usize, &Segment<'_>)> = segments
             .iter()
-            .filter(|(_, s)| s.grain == grain && s.month.is_some() == month)
+            .filter(|(_, s)| s.grain == grain && s.whole == whole)
             .collect();
         let mut indexes = Vec::with_capacity(part.len());
         for (index, _) in &part {
             indexes.push(Value::Int(Some(segment_index(*index)?)));
         }
         values.push(array(ArrayType::Int, indexes));
-        values.push(array(
-            ArrayType::String,
-            part.iter()
-                .map(|(_, s)| Value::String(Some(Box::new(s.project.to_string()))))
-                .collect(),
-        ));
-        if month {
-            values.push(array(
+        let strings = |f: &dyn Fn(&Segment<'_>) -> String| {
+            array(
                 ArrayType::String,
                 part.iter()
-                    .map(|(_, s)| Value::String(s.month.clone().map(Box::new)))
+                    .map(|(_, s)| Value::String(Some(Box::new(f(s)))))
                     .collect(),
-            ));
-        } else {
+            )
+        };
+        values.push(strings(&|s| s.project.to_string()));
+        values.push(strings(&|s| s.period.to_owned()));
+        if !whole {
             for bound in [|s: &Segment<'_>| s.from, |s: &Segment<'_>| s.to] {
                 values.push(array(
                     ArrayType::TimeDateTimeWithTimeZone,

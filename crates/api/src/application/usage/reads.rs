@@ -648,6 +648,7 @@ pub async fn charge_periods_with<C: ConnectionTrait>(
 ) -> Result<Vec<Vec<Charged>>, AppError> {
     let plan_codes: Vec<&Code> = assignments.values().flatten().map(|a| &a.plan).collect();
     let plans = state.catalog.plans(db, &plan_codes).await?;
+    let names: Vec<String> = sets.iter().map(|(period, _)| period.to_string()).collect();
     let mut segments = Vec::new();
     let mut set_of = Vec::new();
     for (set, (period, projects)) in sets.iter().enumerate() {
@@ -657,8 +658,7 @@ pub async fn charge_periods_with<C: ConnectionTrait>(
             let hours = hour_ranges_needed(period, history, project.closed_at);
             // A period no plan change or closing splits is one run of all its days: the month
             // rollup that holds them.
-            let month = (hours.is_empty() && days == [(period.start(), period.end())])
-                .then(|| period.to_string());
+            let whole = hours.is_empty() && days == [(period.start(), period.end())];
             for (grain, (from, to)) in days
                 .into_iter()
                 .map(|r| (Grain::Day, r))
@@ -669,7 +669,8 @@ pub async fn charge_periods_with<C: ConnectionTrait>(
                     grain,
                     from,
                     to,
-                    month: month.clone(),
+                    period: &names[set],
+                    whole,
                 });
                 set_of.push(set);
             }
