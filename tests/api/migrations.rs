@@ -200,5 +200,13 @@ db_test!(
         )
         .await
         .assert_problem(409, "usage-out-of-range");
+        // Only to a caller who may see the account: a stranger learns nothing of it.
+        let stranger = app
+            .get(
+                &format!("/v1/accounts/{account}/usage?period=2026-09"),
+                &app.user_token("mallory"),
+            )
+            .await;
+        assert_eq!(stranger.status, 404, "{}", stranger.body);
     }
 );

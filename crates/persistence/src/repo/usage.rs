@@ -8,8 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use billing_domain::accounts::access::Role;
+use billing_domain::accounts::Account;
 use billing_domain::catalog::Code;
-use billing_domain::names::{AccountId, ProjectId};
+use billing_domain::names::{AccountId, ProjectId, UserId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{Grain, Rollup, RollupKey, UsageEvent};
 use sea_orm::sea_query::{
@@ -901,7 +903,39 @@ pub async fn projects_with_usage<C: ConnectionTrait>(
     page: &PageRequest,
     period: &str,
 ) -> Result<Page<ProjectWithUsage>, PersistenceError> {
-    let select = Query::select()
+    let select = with_usage_statement(query, page, period);
+    let rows = db.query_all(build(db, &select)).await?;
+    with_usage_of_rows(&rows, query, page)
+}
+
+/// The account, `member`'s role in it (`None`: an operator's read) and
+/// [`projects_with_usage`], in one statement ([`super::accounts::with_rows`]). `None` when the
+/// account does not exist or `member` is no member of it.
+pub async fn account_with_usage<C: ConnectionTrait>(
+    db: &C,
+    member: Option<&UserId>,
+    query: &ProjectQuery<'_>,
+    page: &PageRequest,
+    period: &str,
+) -> Result<Option<(Account, Option<Role>, Page<ProjectWithUsage>)>, PersistenceError> {
+    let inner = with_usage_statement(query, page, period);
+    let found =
+        super::accounts::with_rows(db, query.account, member, inner, &["id", "usage_product"])
+            .await?;
+    let Some((account, role, rows)) = found else {
+        return Ok(None);
+    };
+    let projects = with_usage_of_rows(&rows, query, page)?;
+    Ok(Some((account, role, projects)))
+}
+
+/// The statement of [`projects_with_usage`], ordered by project and product.
+fn with_usage_statement(
+    query: &ProjectQuery<'_>,
+    page: &PageRequest,
+    period: &str,
+) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
         .column((a("p"), Asterisk))
         .expr(Expr::cust(
             "u.product_id AS usage_product, u.sum_micros AS sum_micros, \
@@ -919,10 +953,21 @@ pub async fn projects_with_usage<C: ConnectionTrait>(
         )
         .order_by((a("p"), a("id")), Order::Asc)
         .order_by((a("u"), a("product_id")), Order::Asc)
-        .to_owned();
-    let rows = db.query_all(build(db, &select)).await?;
+        .to_owned()
+}
+
+/// The page of [`with_usage_statement`]'s rows, in their order; rows without a project (`id`
+/// NULL: an account with none, read by [`account_with_usage`]) are skipped.
+fn with_usage_of_rows(
+    rows: &[sea_orm::QueryResult],
+    query: &ProjectQuery<'_>,
+    page: &PageRequest,
+) -> Result<Page<ProjectWithUsage>, PersistenceError> {
     let mut found: Vec<ProjectWithUsage> = Vec::new();
-    for row in &rows {
+    for row in rows {
+        if get::<Option<String>>(row, "id")?.is_none() {
+            continue;
+        }
         let (project, participation) = project_of_row(row, query.participation_of.is_some())?;
         if found
             .last()

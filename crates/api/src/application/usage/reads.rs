@@ -294,33 +294,41 @@ pub async fn monthly(
     search: Option<&str>,
     page: &PageRequest,
 ) -> Result<(Account, BillingPeriod, Page<ProjectUsage>), AppError> {
-    // A month rollup is found by its period's name, which needs no offset: the caller's role
-    // and the page (read as an owner would see it, like `visible_projects`) go in the same
-    // round when the name is known before the account is (always, unless the current period is
-    // asked for within 14 hours of a month's end). Nothing is answered before the role is.
+    // A month rollup is found by its period's name, which needs no offset: the account, the
+    // caller's role and the page (read as an owner would see it, like `visible_projects`) come
+    // in one statement when the name is known before the account is (always, unless the
+    // current period is asked for within 14 hours of a month's end). Nothing is answered
+    // before the role is.
+    let member = member_reading(reader, account_id)?;
     let guess = period_name_before_offset(state, period);
     let every = ProjectFilter::All;
-    let read = |filter, name| {
-        let query = ProjectQuery {
-            account: account_id,
-            filter,
-            participation_of: reader.user(),
-            name_contains: search,
-        };
-        async move {
-            repo::usage::projects_with_usage(&state.db, &query, page, name)
-                .await
-                .map_err(read_failure)
+    let query = |filter| ProjectQuery {
+        account: account_id,
+        filter,
+        participation_of: reader.user(),
+        name_contains: search,
+    };
+    let (account, role, early) = match &guess {
+        Some(name) => {
+            let owners_view = query(&every);
+            let read = repo::usage::account_with_usage(&state.db, member, &owners_view, page, name);
+            match read.await {
+                Ok(Some((account, role, found))) => (account, role_read(role), Some(found)),
+                Ok(None) => return Err(AppError::NotFound),
+                // A month past the largest quantity is answered only to a caller who may see
+                // the account: the usage is read again once its role is known.
+                Err(e) if e.is_out_of_range() => {
+                    let (account, role) = membership_of(state, reader, account_id).await?;
+                    (account, role, None)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => {
+            let (account, role) = membership_of(state, reader, account_id).await?;
+            (account, role, None)
         }
     };
-    let early = async {
-        match &guess {
-            Some(name) => Some(read(&every, name.as_str()).await),
-            None => None,
-        }
-    };
-    let (membership, early) = futures_util::join!(membership_of(state, reader, account_id), early);
-    let (account, role) = membership?;
     let period = period_of(state, &account, period)?;
     let name = period.to_string();
     let filter = reader.project_filter(role);
@@ -328,9 +336,11 @@ pub async fn monthly(
         Some(found)
             if matches!(filter, ProjectFilter::All) && guess.as_deref() == Some(name.as_str()) =>
         {
-            found?
+            found
         }
-        _ => read(&filter, name.as_str()).await?,
+        _ => repo::usage::projects_with_usage(&state.db, &query(&filter), page, &name)
+            .await
+            .map_err(read_failure)?,
     };
     let mut catalog = Catalog::cached(state).await?;
     let ids = found

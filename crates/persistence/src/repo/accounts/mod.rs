@@ -159,6 +159,73 @@ pub async fn find_with_role<C: ConnectionTrait>(
     Ok(Some((to_domain(account)?, role)))
 }
 
+/// An account, the role of `member` in it (`None` for no member: an operator's read) and the
+/// rows of `inner`, a statement about the account (a page of its projects, say), in one
+/// statement: the account's row with the role, left-joined with `inner`'s rows in the order of
+/// its columns `order`. The account's columns carry a prefix, so `inner`'s keep their names; an
+/// empty `inner` gives one row whose `inner` columns are NULL. `None` when the account does not
+/// exist, or `member` is no member of it.
+pub async fn with_rows<C: ConnectionTrait>(
+    db: &C,
+    id: &AccountId,
+    member: Option<&UserId>,
+    inner: sea_orm::sea_query::SelectStatement,
+    order: &[&str],
+) -> Result<Option<(Account, Option<Role>, Vec<sea_orm::QueryResult>)>, PersistenceError> {
+    use sea_orm::sea_query::{Alias, Asterisk, Condition, Expr, JoinType, Order, Query};
+    use sea_orm::{FromQueryResult, IdenStatic, Iterable};
+    let a = |name: &str| Alias::new(name);
+    let mut select = Query::select();
+    for column in accounts::Column::iter() {
+        let name = column.as_str();
+        select.expr_as(
+            Expr::col((a("acc"), a(name))),
+            a(&format!("{ACCOUNT_PREFIX}{name}")),
+        );
+    }
+    select
+        .column((a("i"), Asterisk))
+        .from_as(accounts::Entity, a("acc"))
+        .and_where(Expr::col((a("acc"), a("id"))).eq(id.as_str()));
+    if let Some(user) = member {
+        select
+            .expr_as(Expr::col((a("m"), a("role"))), a("member_role"))
+            .join_as(
+                JoinType::InnerJoin,
+                account_members::Entity,
+                a("m"),
+                Condition::all()
+                    .add(Expr::col((a("m"), a("account_id"))).equals((a("acc"), a("id"))))
+                    .add(Expr::col((a("m"), a("user_id"))).eq(user.as_str())),
+            );
+    }
+    select.join_subquery(JoinType::LeftJoin, inner, a("i"), Expr::cust("1 = 1"));
+    for column in order {
+        select.order_by((a("i"), a(column)), Order::Asc);
+    }
+    let rows = db
+        .query_all(db.get_database_backend().build(&select))
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let found = to_domain(accounts::Model::from_query_result(first, ACCOUNT_PREFIX)?)?;
+    let role = match member {
+        Some(_) => {
+            let role: String = first.try_get("", "member_role")?;
+            Some(
+                role.parse()
+                    .map_err(PersistenceError::corrupt("account_members", id.as_str()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(Some((found, role, rows)))
+}
+
+/// The prefix of the account's columns in [`with_rows`].
+const ACCOUNT_PREFIX: &str = "account__";
+
 /// Every account, for operators.
 pub async fn list<C: ConnectionTrait>(
     db: &C,

@@ -315,8 +315,8 @@ fn with_plans_statement(
         .to_owned()
 }
 
-/// The page of [`with_plans_statement`]'s rows; rows without a project (`id` NULL, the
-/// account of [`super::with_projects`] with none) are skipped.
+/// The page of [`with_plans_statement`]'s rows; rows without a project (`id` NULL: an account
+/// with none, read by [`with_projects`]) are skipped.
 fn with_plans_of_rows(
     rows: &[sea_orm::QueryResult],
     participation: bool,
@@ -346,9 +346,9 @@ fn with_plans_of_rows(
 }
 
 /// An account, the role of `member` in it (`None` for no member: an operator's read) and a
-/// page of its projects with their plan histories ([`list_with_plans`]), in one statement: the
-/// first round of every read that rates projects. `None` when the account does not exist, or
-/// `member` is no member of it.
+/// page of its projects with their plan histories ([`list_with_plans`]), in one statement
+/// ([`super::with_rows`]): the first round of every read that rates projects. `None` when the
+/// account does not exist, or `member` is no member of it.
 pub async fn with_projects<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
@@ -363,67 +363,14 @@ pub async fn with_projects<C: ConnectionTrait>(
     )>,
     PersistenceError,
 > {
-    use sea_orm::sea_query::{Asterisk, JoinType, Order};
-    use sea_orm::{IdenStatic, Iterable};
-
-    use crate::entities::{account_members, accounts};
-    let a = |name: &str| Alias::new(name);
-    let mut select = Query::select();
-    for column in accounts::Column::iter() {
-        let name = column.as_str();
-        select.expr_as(
-            Expr::col((a("acc"), a(name))),
-            a(&format!("{ACCOUNT_PREFIX}{name}")),
-        );
-    }
-    select
-        .column((a("lp"), Asterisk))
-        .from_as(accounts::Entity, a("acc"))
-        .and_where(Expr::col((a("acc"), a("id"))).eq(account.as_str()));
-    if let Some(user) = member {
-        select
-            .expr_as(Expr::col((a("m"), a("role"))), a("member_role"))
-            .join_as(
-                JoinType::InnerJoin,
-                account_members::Entity,
-                a("m"),
-                Condition::all()
-                    .add(Expr::col((a("m"), a("account_id"))).equals((a("acc"), a("id"))))
-                    .add(Expr::col((a("m"), a("user_id"))).eq(user.as_str())),
-            );
-    }
-    select
-        .join_subquery(
-            JoinType::LeftJoin,
-            with_plans_statement(account, filter, member, page),
-            a("lp"),
-            Expr::cust("1 = 1"),
-        )
-        .order_by((a("lp"), a("id")), Order::Asc);
-    let rows = db
-        .query_all(db.get_database_backend().build(&select))
-        .await?;
-    let Some(first) = rows.first() else {
+    let inner = with_plans_statement(account, filter, member, page);
+    let Some((found, role, rows)) = super::with_rows(db, account, member, inner, &["id"]).await?
+    else {
         return Ok(None);
-    };
-    let found = accounts::Model::from_query_result(first, ACCOUNT_PREFIX)?;
-    let found = super::to_domain(found)?;
-    let role = match member {
-        Some(_) => {
-            let role: String = first.try_get("", "member_role")?;
-            Some(role.parse().map_err(PersistenceError::corrupt(
-                "account_members",
-                account.as_str(),
-            ))?)
-        }
-        None => None,
     };
     let projects = with_plans_of_rows(&rows, member.is_some(), page)?;
     Ok(Some((found, role, projects)))
 }
-
-/// The prefix of the account's columns in [`with_projects`] (the projects' own are unprefixed).
-const ACCOUNT_PREFIX: &str = "account__";
 
 fn participant_to_domain(row: pp::Model) -> Result<Participant, PersistenceError> {
     let bad = PersistenceError::corrupt("project_participants", &row.project_id);
