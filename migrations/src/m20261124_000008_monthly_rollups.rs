@@ -28,6 +28,21 @@ fn a(name: &'static str) -> Alias {
     Alias::new(name)
 }
 
+/// The columns of a rollup table whose bucket column is `bucket`.
+fn columns(bucket: &'static str) -> [Alias; 8] {
+    [
+        "project_id",
+        "product_id",
+        bucket,
+        "sum_micros",
+        "max_micros",
+        "latest_micros",
+        "latest_at",
+        "event_count",
+    ]
+    .map(a)
+}
+
 /// Projects whose daily rollups are read per statement while filling.
 const PROJECT_CHUNK: usize = 200;
 
@@ -99,19 +114,7 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let ids: Vec<&String> = offsets.keys().collect();
     for chunk in ids.chunks(PROJECT_CHUNK) {
         let select = Query::select()
-            .columns(
-                [
-                    "project_id",
-                    "product_id",
-                    "day_start",
-                    "sum_micros",
-                    "max_micros",
-                    "latest_micros",
-                    "latest_at",
-                    "event_count",
-                ]
-                .map(a),
-            )
+            .columns(columns("day_start"))
             .from(a("usage_daily_rollups"))
             .and_where(Expr::col(a("project_id")).is_in(chunk.iter().map(|id| id.as_str())))
             .to_owned();
@@ -149,19 +152,9 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         let rows: Vec<_> = months.into_iter().collect();
         for part in rows.chunks(500) {
             let mut insert = Query::insert();
-            insert.into_table(a("usage_monthly_rollups")).columns(
-                [
-                    "project_id",
-                    "product_id",
-                    "period",
-                    "sum_micros",
-                    "max_micros",
-                    "latest_micros",
-                    "latest_at",
-                    "event_count",
-                ]
-                .map(a),
-            );
+            insert
+                .into_table(a("usage_monthly_rollups"))
+                .columns(columns("period"));
             for ((project, product, period), m) in part {
                 let count = <i64 as TryFrom<i128>>::try_from(m.count)
                     .map_err(|_| DbErr::Custom(format!("event count of {project} overflows")))?;

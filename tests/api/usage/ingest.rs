@@ -83,6 +83,23 @@ async fn rollups_in(app: &TestApp, table: &str, bucket: &str) -> Vec<(String, i6
         .collect()
 }
 
+/// Each event's status and reason, in order.
+fn outcomes(resp: &crate::helpers::Resp) -> Vec<(String, Option<String>)> {
+    statuses(resp)
+        .into_iter()
+        .map(|(_, status, reason)| (status, reason))
+        .collect()
+}
+
+/// A batch of three whose first and last pass the largest quantity.
+fn refused_accepted_refused() -> Vec<(String, Option<String>)> {
+    let refused = (
+        "rejected".to_owned(),
+        Some("quantity_out_of_range".to_owned()),
+    );
+    vec![refused.clone(), ("accepted".to_owned(), None), refused]
+}
+
 /// The month rollups: (period, sum, max, latest, count), by period.
 async fn monthly_rollups(app: &TestApp) -> Vec<(String, i64, i64, i64, i64)> {
     let backend = app.db.get_database_backend();
@@ -413,23 +430,7 @@ db_test!(
             ],
         )
         .await;
-        assert_eq!(
-            statuses(&resp)
-                .into_iter()
-                .map(|(_, st, r)| (st, r))
-                .collect::<Vec<_>>(),
-            vec![
-                (
-                    "rejected".to_owned(),
-                    Some("quantity_out_of_range".to_owned())
-                ),
-                ("accepted".to_owned(), None),
-                (
-                    "rejected".to_owned(),
-                    Some("quantity_out_of_range".to_owned())
-                ),
-            ]
-        );
+        assert_eq!(outcomes(&resp), refused_accepted_refused());
         for r in [rollups(app).await, daily_rollups(app).await] {
             assert_eq!(r.len(), 2);
             assert_eq!(r[0].1, i64::MAX);
@@ -489,23 +490,7 @@ db_test!(
             ],
         )
         .await;
-        assert_eq!(
-            statuses(&resp)
-                .into_iter()
-                .map(|(_, st, r)| (st, r))
-                .collect::<Vec<_>>(),
-            vec![
-                (
-                    "rejected".to_owned(),
-                    Some("quantity_out_of_range".to_owned())
-                ),
-                ("accepted".to_owned(), None),
-                (
-                    "rejected".to_owned(),
-                    Some("quantity_out_of_range".to_owned())
-                ),
-            ]
-        );
+        assert_eq!(outcomes(&resp), refused_accepted_refused());
         // October: d alone; November: a + b = i64::MAX.
         assert_eq!(
             monthly_rollups(app).await,

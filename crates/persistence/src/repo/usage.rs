@@ -731,8 +731,15 @@ async fn merge_chunk<C: ConnectionTrait>(
         .query_all(Statement::from_sql_and_values(backend, sql, values))
         .await
         .map_err(|e| PersistenceError::from(e).overflow_as_out_of_range())?;
-    found
-        .iter()
+    merged_of_rows(&found, postgres)
+}
+
+/// The merged rollups of a merge's rows (`idx`, `product_id` and [`merge_columns`]).
+fn merged_of_rows(
+    rows: &[sea_orm::QueryResult],
+    postgres: bool,
+) -> Result<Vec<MergedRollup>, PersistenceError> {
+    rows.iter()
         .map(|row| {
             let segment: i32 = get(row, "idx")?;
             let product_id: String = get(row, "product_id")?;
@@ -809,19 +816,7 @@ async fn merge_chunk_postgres<C: ConnectionTrait>(
         ))
         .await
         .map_err(PersistenceError::from)?;
-    found
-        .iter()
-        .map(|row| {
-            let segment: i32 = get(row, "idx")?;
-            let product_id: String = get(row, "product_id")?;
-            let rollup = merged_rollup_of(row, true, "usage rollups", &product_id)?;
-            Ok(MergedRollup {
-                segment: usize::try_from(segment).unwrap_or(usize::MAX),
-                product_id,
-                rollup,
-            })
-        })
-        .collect()
+    merged_of_rows(&found, true)
 }
 
 /// A segment's index as the statement carries it.
