@@ -3,8 +3,10 @@
 //! Exactly-once is the primary key (account_id, event_id): events are inserted with
 //! `ON CONFLICT DO NOTHING RETURNING event_id`, and only the returned ids count. Rollups are
 //! upserted as increments (sum + delta, greatest max, latest by timestamp and then by value, as
-//! `Rollup::merge`) in key order, so
-//! concurrent batches neither lose an update on a new row nor deadlock on existing ones.
+//! `Rollup::merge`) in key order (hours, then days, then months), so
+//! concurrent batches neither lose an update on a new row nor deadlock on existing ones. A batch
+//! that reads rollups under lock first (ingestion's careful way) holds its account's row alone,
+//! so no batch writing in that order runs beside it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

@@ -103,8 +103,18 @@ async fn ingest_once(
 ) -> Result<Result<Vec<EventOutcome>, Retry>, AppError> {
     let now = state.clock.now();
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    // A share of the account's row: its offset cannot change under this batch.
-    let account = repo::accounts::find_locked(&txn, account_id, AccountLock::Share)
+    // The account's row, first: its offset cannot change under this batch. An optimistic try
+    // shares it with the account's other optimistic batches, which write rollups in one order
+    // (hours, days, months; each in key order) and so never wait on each other in a circle.
+    // The careful way locks day and month rows before it writes hours, which an optimistic
+    // batch holding those hours and waiting for those days would deadlock with; so it takes the
+    // row alone, after every batch of the account in flight and before any new one.
+    let lock = if careful {
+        AccountLock::Update
+    } else {
+        AccountLock::Share
+    };
+    let account = repo::accounts::find_locked(&txn, account_id, lock)
         .await?
         .ok_or(AppError::NotFound)?;
     let offset = account.billing_offset;
