@@ -8,6 +8,17 @@ use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOf
 
 use crate::error::DomainError;
 
+/// The largest distance of a billing offset from UTC, in minutes (14 hours).
+const OFFSET_LIMIT_MINUTES: i32 = 14 * 60;
+
+/// An offset [`OFFSET_LIMIT_MINUTES`] east (`1`) or west (`-1`) of UTC; always in range.
+const fn offset_limit(sign: i32) -> UtcOffset {
+    match UtcOffset::from_whole_seconds(sign * OFFSET_LIMIT_MINUTES * 60) {
+        Ok(offset) => offset,
+        Err(_) => UtcOffset::UTC,
+    }
+}
+
 /// An account's billing UTC offset: whole minutes between -14:00 and +14:00 (`+09:00`, `+05:30`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct BillingOffset(UtcOffset);
@@ -45,9 +56,13 @@ impl BillingOffset {
         Self::from_minutes(sign * (hours * 60 + minutes)).map_err(|_| invalid())
     }
 
+    /// The westernmost and easternmost offsets an account may have.
+    pub const WEST_MOST: BillingOffset = BillingOffset(offset_limit(-1));
+    pub const EAST_MOST: BillingOffset = BillingOffset(offset_limit(1));
+
     /// An offset of whole minutes east of UTC.
     pub fn from_minutes(minutes: i32) -> Result<Self, DomainError> {
-        if !(-14 * 60..=14 * 60).contains(&minutes) {
+        if !(-OFFSET_LIMIT_MINUTES..=OFFSET_LIMIT_MINUTES).contains(&minutes) {
             return Err(DomainError::InvalidOffset);
         }
         UtcOffset::from_whole_seconds(minutes * 60)
@@ -126,6 +141,22 @@ impl BillingPeriod {
     pub fn containing(instant: OffsetDateTime, offset: BillingOffset) -> Result<Self, DomainError> {
         let local = instant.to_offset(offset.utc_offset());
         Self::new(local.year(), u8::from(local.month()), offset)
+    }
+
+    /// The name (`YYYY-MM`) of the period holding `instant` whatever the account's offset:
+    /// `None` within 14 hours of a month's end, where offsets disagree. A read can find a
+    /// month rollup by this name before it knows the account.
+    pub fn name_in_every_offset(instant: OffsetDateTime) -> Option<String> {
+        let [west, east] = [BillingOffset::WEST_MOST, BillingOffset::EAST_MOST].map(|offset| {
+            Self::containing(instant, offset)
+                .ok()
+                .map(|p| p.to_string())
+        });
+        if west == east {
+            west
+        } else {
+            None
+        }
     }
 
     pub fn year(&self) -> i32 {
@@ -239,6 +270,36 @@ mod tests {
 
     fn kst() -> BillingOffset {
         BillingOffset::parse("+09:00").unwrap()
+    }
+
+    #[test]
+    fn a_period_is_named_before_the_offset_only_where_every_offset_agrees() {
+        assert_eq!(
+            BillingOffset::WEST_MOST,
+            BillingOffset::parse("-14:00").unwrap()
+        );
+        assert_eq!(
+            BillingOffset::EAST_MOST,
+            BillingOffset::parse("+14:00").unwrap()
+        );
+        let name = BillingPeriod::name_in_every_offset;
+        // Mid-month: November everywhere.
+        assert_eq!(
+            name(datetime!(2026-11-24 12:00 UTC)).as_deref(),
+            Some("2026-11")
+        );
+        // 10:00 UTC on Nov 30 is already December at +14:00.
+        assert_eq!(name(datetime!(2026-11-30 10:00 UTC)), None);
+        assert_eq!(
+            name(datetime!(2026-11-30 09:59:59 UTC)).as_deref(),
+            Some("2026-11")
+        );
+        // 13:59:59 UTC on Dec 1 is still November at -14:00.
+        assert_eq!(name(datetime!(2026-12-01 13:59:59 UTC)), None);
+        assert_eq!(
+            name(datetime!(2026-12-01 14:00 UTC)).as_deref(),
+            Some("2026-12")
+        );
     }
 
     #[test]

@@ -397,20 +397,7 @@ fn period_name_before_offset(state: &AppState, text: Option<&str>) -> Option<Str
         Some(text) => BillingPeriod::parse(text, BillingOffset::UTC)
             .ok()
             .map(|p| p.to_string()),
-        None => {
-            let now = state.clock.now();
-            let [west, east] = [-14 * 60, 14 * 60].map(|minutes| {
-                BillingOffset::from_minutes(minutes)
-                    .and_then(|offset| BillingPeriod::containing(now, offset))
-                    .map(|p| p.to_string())
-                    .ok()
-            });
-            if west == east {
-                west
-            } else {
-                None
-            }
-        }
+        None => BillingPeriod::name_in_every_offset(state.clock.now()),
     }
 }
 

@@ -152,11 +152,7 @@ pub async fn find_with_role<C: ConnectionTrait>(
         return Ok(None);
     };
     let account = accounts::Model::from_query_result(&row, "")?;
-    let role: String = row.try_get("", "member_role")?;
-    let role = role
-        .parse()
-        .map_err(PersistenceError::corrupt("account_members", id.as_str()))?;
-    Ok(Some((to_domain(account)?, role)))
+    Ok(Some((to_domain(account)?, member_role(&row, id)?)))
 }
 
 /// An account, the role of `member` in it (`None` for no member: an operator's read) and the
@@ -211,13 +207,7 @@ pub async fn with_rows<C: ConnectionTrait>(
     };
     let found = to_domain(accounts::Model::from_query_result(first, ACCOUNT_PREFIX)?)?;
     let role = match member {
-        Some(_) => {
-            let role: String = first.try_get("", "member_role")?;
-            Some(
-                role.parse()
-                    .map_err(PersistenceError::corrupt("account_members", id.as_str()))?,
-            )
-        }
+        Some(_) => Some(member_role(first, id)?),
         None => None,
     };
     Ok(Some((found, role, rows)))
@@ -225,6 +215,15 @@ pub async fn with_rows<C: ConnectionTrait>(
 
 /// The prefix of the account's columns in [`with_rows`].
 const ACCOUNT_PREFIX: &str = "account__";
+
+/// The reader's role from a row's `member_role` column.
+fn member_role(row: &sea_orm::QueryResult, account: &AccountId) -> Result<Role, PersistenceError> {
+    let role: String = row.try_get("", "member_role")?;
+    role.parse().map_err(PersistenceError::corrupt(
+        "account_members",
+        account.as_str(),
+    ))
+}
 
 /// Every account, for operators.
 pub async fn list<C: ConnectionTrait>(
