@@ -70,13 +70,13 @@ struct Retry;
 ///
 /// On PostgreSQL the batch first runs optimistically, as if every event were new: they are
 /// inserted with a plain `INSERT`, and the hour, day and month rollups are added to without
-/// being read under lock (a `BIGINT` addition past the largest quantity fails the statement). If one of the
-/// ids is stored already, by an earlier or a concurrent request (the primary key refuses the
-/// insert), or a rollup would overflow, the try is rolled back and the batch runs again the
-/// careful way:
-/// `INSERT ... ON CONFLICT DO NOTHING`, and day and month rollups read under lock so that
-/// overflowing events are refused one by one. SQLite runs one writer at a time and always goes the careful
-/// way. Either way the primary key decides what is new: each event is counted once.
+/// being read under lock (a `BIGINT` addition past the largest quantity fails the statement).
+/// If one of the ids is stored already, by an earlier or a concurrent request (the primary key
+/// refuses the insert), or a rollup would overflow, the try is rolled back and the batch runs
+/// again the careful way: the account's row held alone, `INSERT ... ON CONFLICT DO NOTHING`,
+/// and day and month rollups read under lock so that overflowing events are refused one by
+/// one. SQLite runs one writer at a time and always goes the careful way. Either way the
+/// primary key decides what is new: each event is counted once.
 pub async fn ingest(
     state: &AppState,
     account_id: &AccountId,
