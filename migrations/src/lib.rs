@@ -14,6 +14,7 @@ mod m20261124_000006_credits;
 mod m20261124_000007_promotions;
 mod m20261124_000008_monthly_rollups;
 mod m20261124_000009_merged_segments_function;
+mod m20261124_000010_run_rollups;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_promotions::Migration),
             Box::new(m20261124_000008_monthly_rollups::Migration),
             Box::new(m20261124_000009_merged_segments_function::Migration),
+            Box::new(m20261124_000010_run_rollups::Migration),
         ]
     }
 }

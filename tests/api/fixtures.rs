@@ -47,6 +47,12 @@ pub fn ev(id: &str, project: &str, product: &str, quantity: &str, timestamp: &st
 /// usage. Production: Basic until 2026-11-11 00:00, then Pro. Staging: Basic from 2026-11-15
 /// 12:00 (a mid-month start, cutting a day in two).
 pub async fn shop(app: &TestApp) -> Shop {
+    shop_with(app, false).await
+}
+
+/// [`shop`], its plans assigned after its usage was ingested (`plans_after_usage`, changes
+/// that cut the stored usage of November) or before (the usage lands on them).
+pub async fn shop_with(app: &TestApp, plans_after_usage: bool) -> Shop {
     app.clock.set(datetime!(2026-12-02 00:00 UTC));
     let admin = app.admin_token();
     let resp = app
@@ -74,9 +80,14 @@ pub async fn shop(app: &TestApp) -> Shop {
         let resp = app.post("/v1/admin/plans", &admin, plan).await;
         assert_eq!(resp.status, 201, "{}", resp.body);
     }
-    assign(app, &production, "basic", "2026-11-01T00:00:00+09:00").await;
-    assign(app, &production, "pro", "2026-11-11T00:00:00+09:00").await;
-    assign(app, &staging, "basic", "2026-11-15T12:00:00+09:00").await;
+    let assign_plans = async || {
+        assign(app, &production, "basic", "2026-11-01T00:00:00+09:00").await;
+        assign(app, &production, "pro", "2026-11-11T00:00:00+09:00").await;
+        assign(app, &staging, "basic", "2026-11-15T12:00:00+09:00").await;
+    };
+    if !plans_after_usage {
+        assign_plans().await;
+    }
 
     let (p, s) = (production.as_str(), staging.as_str());
     let gib = |n: u64| (n * GIB).to_string();
@@ -107,6 +118,9 @@ pub async fn shop(app: &TestApp) -> Shop {
         )
         .await;
     assert_eq!(resp.body["accepted"], 14, "{}", resp.body);
+    if plans_after_usage {
+        assign_plans().await;
+    }
 
     app.add_member(&account, "owner@acme", "owner").await;
     app.add_member(&account, "carol@acme", "member").await;

@@ -3,3 +3,4 @@
 
 mod ingest;
 mod reads;
+mod runs;

@@ -5,6 +5,7 @@ use billing_domain::instant::normalize;
 use billing_domain::names::ProjectId;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
+use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::catalog::{PlanRecord, ProductRecord};
 use billing_persistence::{DatabaseTransaction, PersistenceError};
 use time::OffsetDateTime;
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 use crate::application::error::{AppError, ConflictKind};
 use crate::application::idempotency::{self, Answer, Done, Idempotent};
 use crate::application::state::AppState;
+use crate::application::usage;
 
 fn exists(kind: ConflictKind, what: &'static str) -> impl Fn(PersistenceError) -> AppError {
     move |e| match e {
@@ -162,7 +164,9 @@ async fn insert_assignment(
     let (plan_id, record) = repo::catalog::find_plan(db, &code)
         .await?
         .ok_or_else(unknown_plan)?;
-    let account = repo::accounts::find(db, &found.account_id)
+    // The account's row alone: no batch of its usage is in flight while the change cuts the
+    // plan runs of its period again (ingestion shares the row).
+    let account = repo::accounts::find_locked(db, &found.account_id, AccountLock::Update)
         .await?
         .ok_or(AppError::NotFound)?;
     record
@@ -180,6 +184,13 @@ async fn insert_assignment(
             ConflictKind::PlanChangeExists,
             "the project already changes plan at that instant",
         ))?;
+    usage::runs::cut_again(
+        db,
+        project,
+        account.billing_offset,
+        assignment.effective_from,
+    )
+    .await?;
     Ok(assignment)
 }
 

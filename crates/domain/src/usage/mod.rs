@@ -14,7 +14,7 @@ use std::fmt;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::catalog::{Aggregation, Code, Quantity};
+use crate::catalog::{Aggregation, Code, PlanAssignment, Quantity};
 use crate::error::DomainError;
 use crate::instant::normalize;
 use crate::names::ProjectId;
@@ -295,7 +295,13 @@ pub fn accumulate<'e>(
     aggregation: impl Fn(&Code) -> Aggregation,
     current: &BTreeMap<RollupKey, Rollup>,
 ) -> (BTreeMap<RollupKey, Rollup>, Vec<usize>) {
-    accumulate_in(events, |at| grain.bucket(at, offset), aggregation, current)
+    let events = events.into_iter().map(|(i, e)| (i, (e, e.timestamp)));
+    accumulate_in(
+        events,
+        |(_, at)| grain.bucket(at, offset),
+        aggregation,
+        current,
+    )
 }
 
 /// [`accumulate`] onto the month rollups (keyed by [`month_bucket`]): a month holds its days, so
@@ -306,22 +312,93 @@ pub fn accumulate_months<'e>(
     aggregation: impl Fn(&Code) -> Aggregation,
     current: &BTreeMap<RollupKey, Rollup>,
 ) -> (BTreeMap<RollupKey, Rollup>, Vec<usize>) {
-    accumulate_in(events, |at| month_bucket(at, offset), aggregation, current)
+    let events = events.into_iter().map(|(i, e)| (i, (e, e.timestamp)));
+    accumulate_in(
+        events,
+        |(_, at)| month_bucket(at, offset),
+        aggregation,
+        current,
+    )
+}
+
+/// The starts of the plan runs of a project's billing period, when plan changes cut it: the
+/// period's start, then each hour (of the billing offset) a plan change inside the period takes
+/// effect at, in order. Empty when no plan change cuts the period (its month rollup holds it
+/// whole).
+///
+/// An hour's usage belongs to the plan in force when the hour starts, so a change at 12:30 starts
+/// its run at 13:00, and a run holds exactly the hour buckets from its start to the next one's.
+/// Ingestion keeps one rollup per run and product of such a period beside the month's, so a
+/// read of a period a plan change splits moves one row per run and product, like a whole month.
+pub fn run_starts(period: &BillingPeriod, assignments: &[PlanAssignment]) -> Vec<OffsetDateTime> {
+    let mut cuts: Vec<OffsetDateTime> = assignments
+        .iter()
+        .map(|a| Grain::Hour.ceil(a.effective_from, period.offset()))
+        .filter(|hour| period.start() < *hour && *hour < period.end())
+        .collect();
+    if cuts.is_empty() {
+        return cuts;
+    }
+    cuts.push(period.start());
+    cuts.sort();
+    cuts.dedup();
+    cuts
+}
+
+/// The start of the run (of `starts`, from [`run_starts`]) that holds `instant`'s hour.
+pub fn run_of(
+    starts: &[OffsetDateTime],
+    instant: OffsetDateTime,
+    offset: BillingOffset,
+) -> OffsetDateTime {
+    let hour = hour_bucket(instant, offset);
+    starts
+        .iter()
+        .rev()
+        .find(|start| **start <= hour)
+        .copied()
+        .unwrap_or(hour)
+}
+
+/// [`accumulate`] onto the run rollups of the periods plan changes split (keyed by the start of
+/// the event's run, see [`run_starts`]); `runs` gives the run starts of an event's project and
+/// period, empty when none split it. A run is part of its month, so an event that fits its
+/// month fits its run: nothing is refused here.
+pub fn accumulate_runs<'e, 'r>(
+    events: impl IntoIterator<Item = &'e UsageEvent>,
+    offset: BillingOffset,
+    aggregation: impl Fn(&Code) -> Aggregation,
+    runs: impl Fn(&ProjectId, OffsetDateTime) -> &'r [OffsetDateTime],
+) -> BTreeMap<RollupKey, Rollup> {
+    let none = BTreeMap::new();
+    let split = events.into_iter().filter_map(|event| {
+        let starts = runs(&event.project, month_bucket(event.timestamp, offset));
+        (!starts.is_empty()).then_some((starts, event))
+    });
+    let (touched, _) = accumulate_in(
+        split
+            .enumerate()
+            .map(|(i, (starts, event))| (i, (event, run_of(starts, event.timestamp, offset)))),
+        |(_, start)| start,
+        aggregation,
+        &none,
+    );
+    touched
 }
 
 fn accumulate_in<'e>(
-    events: impl IntoIterator<Item = (usize, &'e UsageEvent)>,
-    bucket: impl Fn(OffsetDateTime) -> OffsetDateTime,
+    events: impl IntoIterator<Item = (usize, (&'e UsageEvent, OffsetDateTime))>,
+    bucket: impl Fn((&UsageEvent, OffsetDateTime)) -> OffsetDateTime,
     aggregation: impl Fn(&Code) -> Aggregation,
     current: &BTreeMap<RollupKey, Rollup>,
 ) -> (BTreeMap<RollupKey, Rollup>, Vec<usize>) {
     let mut touched: BTreeMap<RollupKey, Rollup> = BTreeMap::new();
     let mut refused = Vec::new();
-    for (index, event) in events {
+    for (index, (event, at)) in events {
         let key = RollupKey {
             project: event.project.clone(),
             product: event.product.clone(),
-            bucket_start: bucket(event.timestamp),
+            bucket_start: bucket((event, at)),
         };
         let merged = Rollup::of(event.quantity, event.timestamp, aggregation(&event.product))
             .and_then(

@@ -100,11 +100,16 @@ pub fn sources(from: OffsetDateTime, to: OffsetDateTime, offset: BillingOffset) 
     }
 }
 
-/// One project's rollups as read for a period: daily and (where needed) hourly, per product.
+/// One project's rollups as read for a period, per product: daily and (where needed) hourly, or
+/// the rollups of its plan runs (see [`crate::usage::run_starts`]).
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct ProjectRollups {
     pub days: BTreeMap<(Code, OffsetDateTime), Rollup>,
     pub hours: BTreeMap<(Code, OffsetDateTime), Rollup>,
+    /// Keyed by product and `[start, end)`: the hour buckets starting in it. A read fills spans
+    /// or days and hours for a stretch of time, never both, and asks [`Self::totals`] only for
+    /// stretches whose edges are the spans' edges.
+    pub spans: BTreeMap<(Code, OffsetDateTime, OffsetDateTime), Rollup>,
 }
 
 impl ProjectRollups {
@@ -131,6 +136,13 @@ impl ProjectRollups {
                 if hour >= start && hour < end {
                     picked.entry(code).or_default().push(rollup);
                 }
+            }
+        }
+        let first_hour = Grain::Hour.ceil(from, offset);
+        let end_hour = Grain::Hour.ceil(to, offset);
+        for ((code, start, end), rollup) in &self.spans {
+            if *start >= first_hour && *end <= end_hour {
+                picked.entry(code).or_default().push(rollup);
             }
         }
         let mut totals = BTreeMap::new();
@@ -290,7 +302,7 @@ mod tests {
     use crate::catalog::{Price, PriceModel};
     use crate::money::UnitPrice;
     use crate::names::{CatalogName, ProjectId};
-    use crate::usage::{day_bucket, hour_bucket};
+    use crate::usage::{day_bucket, hour_bucket, run_of, run_starts};
     use proptest::prelude::*;
     use time::macros::datetime;
     use time::Duration;
@@ -458,6 +470,7 @@ mod tests {
         ProjectRollups {
             days: fold(&r.days, runs),
             hours: fold(&r.hours, hour_ranges),
+            spans: BTreeMap::new(),
         }
     }
 
@@ -529,7 +542,75 @@ mod tests {
                 merged.totals(nov.start(), nov.end(), offset, aggregation).unwrap(),
                 r.totals(nov.start(), nov.end(), offset, aggregation).unwrap()
             );
+
+            // The rollups ingestion keeps per plan run (or the month, when no change cuts it)
+            // read the same, wherever no closing cuts the period.
+            if closed_at.is_none_or(|c| c >= nov.end()) {
+                let starts = run_starts(&nov, &assignments);
+                for pair in starts.windows(2) {
+                    prop_assert!(pair[0] < pair[1]);
+                    prop_assert_eq!(hour_bucket(pair[1], offset), pair[1]);
+                }
+                let edges: Vec<OffsetDateTime> = if starts.is_empty() {
+                    vec![nov.start(), nov.end()]
+                } else {
+                    starts.iter().copied().chain([nov.end()]).collect()
+                };
+                let mut spans = ProjectRollups::default();
+                for (product, at, micros) in &events {
+                    let start = if starts.is_empty() { nov.start() } else { run_of(&starts, *at, offset) };
+                    let end = edges.iter().copied().find(|e| *e > start).unwrap();
+                    let key = (code(product), start, end);
+                    let one = rollup(*micros, *at);
+                    let next = spans.spans.get(&key).map_or(one, |e| e.merge(&one).unwrap());
+                    spans.spans.insert(key, next);
+                }
+                for (_, from, to) in billed_spans(&nov, &assignments, closed_at) {
+                    prop_assert_eq!(
+                        spans.totals(from, to, offset, aggregation).unwrap(),
+                        r.totals(from, to, offset, aggregation).unwrap()
+                    );
+                }
+                prop_assert_eq!(
+                    spans.totals(nov.start(), nov.end(), offset, aggregation).unwrap(),
+                    r.totals(nov.start(), nov.end(), offset, aggregation).unwrap()
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_run_starts_at_the_first_hour_its_plan_is_in_force() {
+        let seoul = BillingOffset::from_minutes(9 * 60).unwrap();
+        let oct = BillingPeriod::new(2026, 10, seoul).unwrap();
+        let project = ProjectId::parse("proj_0193a4f06c1e7c529a433f6a3a1b2c4d").unwrap();
+        let at = |when: OffsetDateTime| PlanAssignment {
+            project: project.clone(),
+            plan: code("basic"),
+            effective_from: when,
+        };
+        // Only a change at or before the period's start: nothing cuts it.
+        assert!(run_starts(
+            &oct,
+            &[at(oct.start() - Duration::days(3)), at(oct.start())]
+        )
+        .is_empty());
+        // A change at 12:30 local on the 10th starts its run at 13:00 local (04:00 UTC).
+        let change = datetime!(2026-10-10 12:30 +09:00);
+        let starts = run_starts(&oct, &[at(oct.start()), at(change)]);
+        assert_eq!(starts, vec![oct.start(), datetime!(2026-10-10 04:00 UTC)]);
+        assert_eq!(
+            run_of(&starts, datetime!(2026-10-10 12:59:59 +09:00), seoul),
+            oct.start()
+        );
+        assert_eq!(
+            run_of(&starts, datetime!(2026-10-10 13:00 +09:00), seoul),
+            datetime!(2026-10-10 04:00 UTC)
+        );
+        // Two changes in one hour start one run; a change in the period's last hour starts none.
+        let twice = [at(change), at(datetime!(2026-10-10 12:45 +09:00))];
+        assert_eq!(run_starts(&oct, &twice).len(), 2);
+        assert!(run_starts(&oct, &[at(datetime!(2026-10-31 23:10 +09:00))]).is_empty());
     }
 
     fn plan(code_: &str, base_fee: &str, prices: Vec<(&str, PriceModel)>) -> Plan {

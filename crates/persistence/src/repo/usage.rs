@@ -332,10 +332,11 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
         let chunk: Vec<_> = chunk
             .iter()
             .map(|(key, delta, product)| {
-                (*key, Value::from(utc(key.bucket_start)), *delta, *product)
+                let bucket = vec![Value::from(utc(key.bucket_start))];
+                (*key, bucket, *delta, *product)
             })
             .collect();
-        upsert_rollups(db, table, bucket, &chunk).await?;
+        upsert_rollups(db, table, &[bucket], &chunk).await?;
     }
     Ok(())
 }
@@ -354,14 +355,108 @@ pub async fn add_to_monthly_rollups<C: ConnectionTrait>(
     let mut rows = Vec::with_capacity(deltas.len());
     for (key, delta) in deltas {
         if let Some(product) = products.get(&key.product) {
-            rows.push((key, Value::from(period_name(key, offset)?), delta, product));
+            rows.push((
+                key,
+                vec![Value::from(period_name(key, offset)?)],
+                delta,
+                product,
+            ));
         }
     }
     for chunk in rows.chunks(UPSERT_CHUNK) {
-        upsert_rollups(db, MONTHLY, "period", chunk).await?;
+        upsert_rollups(db, MONTHLY, &["period"], chunk).await?;
     }
     Ok(())
 }
+
+/// Adds each batch delta onto its plan run's rollup (keyed by the start of the run, see
+/// `billing_domain::usage::run_starts`), creating it when new, in key order like
+/// [`add_to_rollups`]. A run is part of its month, whose overflow ingestion refuses first.
+pub async fn add_to_run_rollups<C: ConnectionTrait>(
+    db: &C,
+    offset: BillingOffset,
+    deltas: &BTreeMap<RollupKey, Rollup>,
+    products: &HashMap<Code, ProductRef>,
+) -> Result<(), PersistenceError> {
+    let mut rows = Vec::with_capacity(deltas.len());
+    for (key, delta) in deltas {
+        if let Some(product) = products.get(&key.product) {
+            let run = vec![
+                Value::from(period_name(key, offset)?),
+                Value::from(utc(key.bucket_start)),
+            ];
+            rows.push((key, run, delta, product));
+        }
+    }
+    for chunk in rows.chunks(UPSERT_CHUNK) {
+        upsert_rollups(db, RUNS, &["period", "run_start"], chunk).await?;
+    }
+    Ok(())
+}
+
+/// One plan run's rollup of one product, as [`replace_run_rollups`] stores it.
+pub struct RunRollup {
+    /// The product's storage id.
+    pub product_id: String,
+    /// The run's first hour bucket.
+    pub start: OffsetDateTime,
+    pub rollup: Rollup,
+    /// Its sum is past the largest quantity (stored as NULL, read as out of range).
+    pub past_largest: bool,
+}
+
+/// The plan runs of one project's period (named `period`) as they now are: `runs` replaces
+/// whatever was stored for it. Called when a plan change cuts the period, in the changing
+/// transaction.
+pub async fn replace_run_rollups<C: ConnectionTrait>(
+    db: &C,
+    project: &ProjectId,
+    period: &str,
+    runs: &[RunRollup],
+) -> Result<(), PersistenceError> {
+    let delete = Query::delete()
+        .from_table(a(RUNS))
+        .and_where(Expr::col(a("project_id")).eq(project.as_str()))
+        .and_where(Expr::col(a("period")).eq(period))
+        .to_owned();
+    db.execute(build(db, &delete)).await?;
+    for chunk in runs.chunks(UPSERT_CHUNK) {
+        let mut insert = Query::insert();
+        insert.into_table(a(RUNS)).columns(
+            [
+                "project_id",
+                "period",
+                "run_start",
+                "product_id",
+                "sum_micros",
+                "max_micros",
+                "latest_micros",
+                "latest_at",
+                "event_count",
+            ]
+            .map(a),
+        );
+        for run in chunk {
+            let r = &run.rollup;
+            insert.values_panic([
+                project.as_str().into(),
+                period.into(),
+                utc(run.start).into(),
+                run.product_id.as_str().into(),
+                (!run.past_largest).then_some(r.sum_micros).into(),
+                r.max_micros.into(),
+                r.latest_micros.into(),
+                utc(r.latest_at).into(),
+                r.event_count.into(),
+            ]);
+        }
+        db.execute(build(db, &insert)).await?;
+    }
+    Ok(())
+}
+
+/// The table of plan-run rollups, kept for billing periods plan changes cut (migration 10).
+const RUNS: &str = "usage_run_rollups";
 
 /// The table of month rollups, keyed by the period's name (`YYYY-MM` in the account's offset).
 const MONTHLY: &str = "usage_monthly_rollups";
@@ -428,35 +523,58 @@ pub async fn lock_monthly_rollups<C: ConnectionTrait>(
 }
 
 /// Upserts rollups into `table`, each row with its value of the `bucket` column.
+/// Upserts rollups into `table`, keyed by project, product and the `keys` columns (each row
+/// carries their values).
 async fn upsert_rollups<C: ConnectionTrait>(
     db: &C,
     table: &str,
-    bucket: &str,
-    rows: &[(&RollupKey, Value, &Rollup, &ProductRef)],
+    keys: &[&str],
+    rows: &[(&RollupKey, Vec<Value>, &Rollup, &ProductRef)],
 ) -> Result<(), PersistenceError> {
     let greatest = match db.get_database_backend() {
         DbBackend::Postgres => "GREATEST",
         _ => "MAX",
     };
+    let key_columns = || keys.iter().map(|k| Alias::new(*k));
     let mut insert = Query::insert();
-    insert.into_table(a(table)).columns(rollup_columns(bucket));
-    for (key, bucket_value, delta, product) in rows {
-        insert.values_panic([
-            key.project.as_str().into(),
-            product.id.as_str().into(),
-            bucket_value.clone().into(),
+    insert.into_table(a(table)).columns(
+        [a("project_id"), a("product_id")]
+            .into_iter()
+            .chain(key_columns())
+            .chain(
+                [
+                    "sum_micros",
+                    "max_micros",
+                    "latest_micros",
+                    "latest_at",
+                    "event_count",
+                ]
+                .map(a),
+            ),
+    );
+    for (key, key_values, delta, product) in rows {
+        let mut values: Vec<sea_orm::sea_query::SimpleExpr> =
+            vec![key.project.as_str().into(), product.id.as_str().into()];
+        values.extend(
+            key_values
+                .iter()
+                .cloned()
+                .map(sea_orm::sea_query::SimpleExpr::from),
+        );
+        values.extend([
             delta.sum_micros.into(),
             delta.max_micros.into(),
             delta.latest_micros.into(),
             utc(delta.latest_at).into(),
             delta.event_count.into(),
         ]);
+        insert.values_panic(values);
     }
     // The latest value by timestamp, and of equal timestamps the largest (as `Rollup::merge`).
     let later = format!("excluded.latest_at > {table}.latest_at");
     let same = format!("excluded.latest_at = {table}.latest_at");
     insert.on_conflict(
-        OnConflict::columns([a("project_id"), a("product_id"), a(bucket)])
+        OnConflict::columns([a("project_id"), a("product_id")].into_iter().chain(key_columns()))
             .values([
                 (
                     a("sum_micros"),
@@ -581,21 +699,30 @@ pub async fn closed_periods<C: ConnectionTrait>(
     super::invoices::invoiced_periods(db, account, offset).await
 }
 
-/// A run of one project's buckets to read as one merged rollup per product: the buckets of
-/// `grain` starting in `[from, to)`, all in the billing period named `period`; or with `whole`,
-/// that whole period's month rollup.
+/// Where a segment's rollups are read: the buckets of a grain starting in `[from, to)`, the
+/// month rollup of the whole period, or the rollups of the period's plan runs (one per run and
+/// product, kept for periods plan changes cut).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Source {
+    Days,
+    Hours,
+    Month,
+    Runs,
+}
+
+/// A part of one project's usage to read as one merged rollup per product (per run and product
+/// for [`Source::Runs`]), all in the billing period named `period`.
 #[derive(Clone, Debug)]
 pub struct Segment<'a> {
     pub project: &'a ProjectId,
-    pub grain: Grain,
+    pub source: Source,
+    /// `[from, to)`: the buckets read for [`Source::Days`] and [`Source::Hours`]; the whole
+    /// period for the others.
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
     /// The name (`YYYY-MM`) of the billing period the segment lies in. On PostgreSQL, its month
     /// rollups name the products to look for (those with usage in the period).
     pub period: &'a str,
-    /// `[from, to)` is the whole period: its days are read as the one month rollup that holds
-    /// them all (`grain` is then `Day`).
-    pub whole: bool,
 }
 
 /// One merged rollup: of the segment at `segment` (its index in the slice asked for), of one
@@ -604,6 +731,8 @@ pub struct Segment<'a> {
 pub struct MergedRollup {
     pub segment: usize,
     pub product_id: String,
+    /// The start of the plan run it holds, for a segment of [`Source::Runs`].
+    pub run_start: Option<OffsetDateTime>,
     pub rollup: Rollup,
 }
 
@@ -632,39 +761,23 @@ pub async fn merged_rollups<C: ConnectionTrait>(
     Ok(merged)
 }
 
-/// One statement for a chunk of segments: a part per grain and one for whole months, joined with
-/// `UNION ALL`.
+/// One statement for a chunk of segments: a part per source, joined with `UNION ALL` (on
+/// PostgreSQL, one call of its function).
 async fn merge_chunk<C: ConnectionTrait>(
     db: &C,
     segments: &[(usize, &Segment<'_>)],
 ) -> Result<Vec<MergedRollup>, PersistenceError> {
     let backend = db.get_database_backend();
-    let postgres = backend == DbBackend::Postgres;
-    if postgres {
+    if backend == DbBackend::Postgres {
         return merge_chunk_postgres(db, segments).await;
     }
     let mut values: Vec<Value> = Vec::with_capacity(segments.len() * 4);
     let mut parts = Vec::new();
-    for grain in [Grain::Day, Grain::Hour] {
+    for (grain, source) in [(Grain::Day, Source::Days), (Grain::Hour, Source::Hours)] {
         let (table, bucket) = rollup_table(grain);
         let mut rows = Vec::new();
-        for (index, segment) in segments
-            .iter()
-            .filter(|(_, s)| s.grain == grain && !s.whole)
-        {
-            let n = values.len();
-            rows.push(if postgres {
-                format!(
-                    "SELECT CAST(${} AS INTEGER) AS idx, CAST(${} AS TEXT) AS project_id, \
-                     CAST(${} AS TIMESTAMPTZ) AS start_at, CAST(${} AS TIMESTAMPTZ) AS end_at",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4
-                )
-            } else {
-                "SELECT ? AS idx, ? AS project_id, ? AS start_at, ? AS end_at".to_owned()
-            });
+        for (index, segment) in segments.iter().filter(|(_, s)| s.source == source) {
+            rows.push("SELECT ? AS idx, ? AS project_id, ? AS start_at, ? AS end_at");
             values.push(Value::from(segment_index(*index)?));
             values.push(Value::from(segment.project.as_str()));
             values.push(Value::from(utc(segment.from)));
@@ -679,7 +792,7 @@ async fn merge_chunk<C: ConnectionTrait>(
         // demo).
         let aggregates = merge_columns(backend, bucket);
         parts.push(format!(
-            "SELECT s.idx AS idx, r.product_id AS product_id, {aggregates} \
+            "SELECT s.idx AS idx, r.product_id AS product_id, NULL AS run_start, {aggregates} \
              FROM ({segments}) AS s \
              JOIN {table} AS r ON r.project_id = s.project_id \
              AND r.product_id IN (SELECT id FROM products) \
@@ -688,41 +801,29 @@ async fn merge_chunk<C: ConnectionTrait>(
             segments = rows.join(" UNION ALL "),
         ));
     }
-    let mut months = Vec::new();
-    for (index, segment) in segments.iter() {
-        if !segment.whole {
+    // Whole months and plan runs: stored rows, the same columns as `merge_columns`.
+    for (source, table, run_start) in [
+        (Source::Month, MONTHLY, "NULL"),
+        (Source::Runs, RUNS, "r.run_start"),
+    ] {
+        let mut rows = Vec::new();
+        for (index, segment) in segments.iter().filter(|(_, s)| s.source == source) {
+            rows.push("SELECT ? AS idx, ? AS project_id, ? AS period");
+            values.push(Value::from(segment_index(*index)?));
+            values.push(Value::from(segment.project.as_str()));
+            values.push(Value::from(segment.period));
+        }
+        if rows.is_empty() {
             continue;
         }
-        let period = segment.period;
-        let n = values.len();
-        months.push(if postgres {
-            format!(
-                "SELECT CAST(${} AS INTEGER) AS idx, CAST(${} AS TEXT) AS project_id, \
-                 CAST(${} AS TEXT) AS period",
-                n + 1,
-                n + 2,
-                n + 3
-            )
-        } else {
-            "SELECT ? AS idx, ? AS project_id, ? AS period".to_owned()
-        });
-        values.push(Value::from(segment_index(*index)?));
-        values.push(Value::from(segment.project.as_str()));
-        values.push(Value::from(period));
-    }
-    if !months.is_empty() {
-        // The same columns as `merge_columns`, of one row each.
-        let latest = if postgres {
-            "r.latest_micros AS latest_micros, r.latest_at AS latest_at"
-        } else {
-            "'|' || r.latest_micros || '|' || r.latest_at AS latest_key"
-        };
         parts.push(format!(
-            "SELECT s.idx AS idx, r.product_id AS product_id, r.sum_micros AS sum_micros, \
-             r.max_micros AS max_micros, {latest}, r.event_count AS event_count \
+            "SELECT s.idx AS idx, r.product_id AS product_id, {run_start} AS run_start, \
+             r.sum_micros AS sum_micros, r.max_micros AS max_micros, \
+             '|' || r.latest_micros || '|' || r.latest_at AS latest_key, \
+             r.event_count AS event_count \
              FROM ({segments}) AS s \
-             JOIN {MONTHLY} AS r ON r.project_id = s.project_id AND r.period = s.period",
-            segments = months.join(" UNION ALL "),
+             JOIN {table} AS r ON r.project_id = s.project_id AND r.period = s.period",
+            segments = rows.join(" UNION ALL "),
         ));
     }
     if parts.is_empty() {
@@ -733,7 +834,7 @@ async fn merge_chunk<C: ConnectionTrait>(
         .query_all(Statement::from_sql_and_values(backend, sql, values))
         .await
         .map_err(|e| PersistenceError::from(e).overflow_as_out_of_range())?;
-    merged_of_rows(&found, postgres)
+    merged_of_rows(&found, false)
 }
 
 /// The merged rollups of a merge's rows (`idx`, `product_id` and [`merge_columns`]).
@@ -749,22 +850,24 @@ fn merged_of_rows(
             Ok(MergedRollup {
                 segment: usize::try_from(segment).unwrap_or(usize::MAX),
                 product_id,
+                run_start: get(row, "run_start")?,
                 rollup,
             })
         })
         .collect()
 }
 
-/// PostgreSQL: the segments as one array per column (days, hours, months), merged by the
-/// `usage_merged_segments` function (migration 9), which keeps its generic plan for the session
+/// PostgreSQL: the segments as one array per column (days, hours, months, runs), merged by the
+/// `usage_merged_segments` function (migrations 9 and 10), which keeps its generic plan for the session
 /// instead of being planned again on every execution. Each segment's buckets of each product
 /// with usage in its period (its month rollups name them) are one range of the primary key
 /// (project, product, bucket), whatever the planner's statistics say about a join (with fresh
 /// statistics of a few projects it hashed every hourly rollup; with `product_id IN (products)`
 /// it scanned every hour of the project).
-const MERGE_POSTGRES: &str = "SELECT idx, product_id, sum_micros, max_micros, latest_micros, \
-     latest_at, event_count \
-     FROM usage_merged_segments($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const MERGE_POSTGRES: &str = "SELECT idx, product_id, run_start, sum_micros, max_micros, \
+     latest_micros, latest_at, event_count \
+     FROM usage_merged_segments($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16)";
 
 async fn merge_chunk_postgres<C: ConnectionTrait>(
     db: &C,
@@ -772,15 +875,11 @@ async fn merge_chunk_postgres<C: ConnectionTrait>(
 ) -> Result<Vec<MergedRollup>, PersistenceError> {
     use sea_orm::sea_query::ArrayType;
     let array = |ty: ArrayType, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
-    let mut values = Vec::with_capacity(13);
-    for (grain, whole) in [
-        (Grain::Day, false),
-        (Grain::Hour, false),
-        (Grain::Day, true),
-    ] {
+    let mut values = Vec::with_capacity(16);
+    for source in [Source::Days, Source::Hours, Source::Month, Source::Runs] {
         let part: Vec<&(usize, &Segment<'_>)> = segments
             .iter()
-            .filter(|(_, s)| s.grain == grain && s.whole == whole)
+            .filter(|(_, s)| s.source == source)
             .collect();
         let mut indexes = Vec::with_capacity(part.len());
         for (index, _) in &part {
@@ -797,7 +896,7 @@ async fn merge_chunk_postgres<C: ConnectionTrait>(
         };
         values.push(strings(&|s| s.project.to_string()));
         values.push(strings(&|s| s.period.to_owned()));
-        if !whole {
+        if matches!(source, Source::Days | Source::Hours) {
             for bound in [|s: &Segment<'_>| s.from, |s: &Segment<'_>| s.to] {
                 values.push(array(
                     ArrayType::TimeDateTimeWithTimeZone,

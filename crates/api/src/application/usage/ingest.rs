@@ -7,8 +7,9 @@ use billing_domain::catalog::{Aggregation, Code};
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{
-    accumulate, accumulate_months, check_timestamp, judge, month_bucket, parse_event_quantity,
-    EventContext, EventId, Grain, Rejection, RollupKey, UsageEvent,
+    accumulate, accumulate_months, accumulate_runs, check_timestamp, judge, month_bucket,
+    parse_event_quantity, run_starts, EventContext, EventId, Grain, Rejection, RollupKey,
+    UsageEvent,
 };
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
@@ -263,10 +264,42 @@ async fn ingest_once(
     let (hours, _) = accumulate(accepted(), offset, Grain::Hour, aggregation, &none);
     let (days, _) = accumulate(accepted(), offset, Grain::Day, aggregation, &none);
     let (months, _) = accumulate_months(accepted(), offset, aggregation, &none);
+    // Periods plan changes cut keep a rollup per plan run too. The account's row, held, keeps
+    // plan changes out until this batch commits (a change cuts the runs again under it alone).
+    let mut split_projects: Vec<ProjectId> =
+        candidates.iter().map(|c| c.event.project.clone()).collect();
+    split_projects.sort();
+    split_projects.dedup();
+    let histories = repo::catalog::assignments_of(&txn, &split_projects).await?;
+    let mut run_starts_of: BTreeMap<(ProjectId, OffsetDateTime), Vec<OffsetDateTime>> =
+        BTreeMap::new();
+    for c in &candidates {
+        let e = &c.event;
+        let (Some(history), Ok(period)) = (
+            histories.get(&e.project),
+            BillingPeriod::containing(e.timestamp, offset),
+        ) else {
+            continue;
+        };
+        run_starts_of
+            .entry((e.project.clone(), period.start()))
+            .or_insert_with(|| run_starts(&period, history));
+    }
+    let runs = accumulate_runs(
+        candidates.iter().map(|c| &c.event),
+        offset,
+        aggregation,
+        |project, month| {
+            run_starts_of
+                .get(&(project.clone(), month))
+                .map_or(&[][..], Vec::as_slice)
+        },
+    );
     let written = async {
         repo::usage::add_to_rollups(&txn, Grain::Hour, &hours, &products).await?;
         repo::usage::add_to_rollups(&txn, Grain::Day, &days, &products).await?;
-        repo::usage::add_to_monthly_rollups(&txn, offset, &months, &products).await
+        repo::usage::add_to_monthly_rollups(&txn, offset, &months, &products).await?;
+        repo::usage::add_to_run_rollups(&txn, offset, &runs, &products).await
     };
     match written.await {
         Ok(()) => {}

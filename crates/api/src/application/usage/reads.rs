@@ -5,7 +5,8 @@
 //! Quantities show on every project the caller may see; costs only where it has billing
 //! permission (owners and billing admins always).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
 use billing_domain::accounts::access::ProjectAccess;
@@ -18,7 +19,7 @@ use billing_domain::usage::reads::{
     charge_project, charged_for, day_runs, hour_ranges_needed, summarize, total, ProjectRollups,
     Summary, Totals,
 };
-use billing_domain::usage::{day_bucket, Grain, Rollup};
+use billing_domain::usage::{day_bucket, run_starts, Grain, Rollup};
 use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
@@ -26,7 +27,7 @@ use billing_persistence::repo::accounts::projects::{
     list_with_plans, ProjectFilter, ProjectQuery, ProjectWithPlans,
 };
 use billing_persistence::repo::catalog::Products;
-use billing_persistence::repo::usage::{RollupQuery, Segment, StoredRollup};
+use billing_persistence::repo::usage::{RollupQuery, Segment, Source, StoredRollup};
 use billing_persistence::ConnectionTrait;
 use time::{Date, OffsetDateTime};
 
@@ -233,14 +234,22 @@ fn read_failure(error: billing_persistence::PersistenceError) -> AppError {
 }
 
 /// These segments' rollups merged in the database, one per product and segment, each keyed in
-/// its project's days or hours by the segment's start (see `day_runs`), per set: `sets[i]` is
-/// the set segment `i` belongs to (a period charged with others, see [`charge_periods`]).
+/// its project's days or hours by the segment's start (see `day_runs`), a month as its days
+/// (keyed by the period's start), and plan runs as spans, per set: `sets[i]` is the set segment
+/// `i` belongs to (a period charged with others, see [`charge_periods`]).
+///
+/// `run_starts` holds the run starts of each segment of runs, from the plan history read before
+/// the rollups. A plan change that lands in between cuts a run again: its rows then start runs
+/// the history does not know. Each run ends where the next known start is, of the history's and
+/// the rows', so such a read is what it would have been a moment later, rated on the plans it
+/// read: the new runs lie within the old ones, whose usage they split.
 async fn merged_by_project<C: ConnectionTrait>(
     state: &AppState,
     db: &C,
     catalog: &mut Catalog,
     segments: &[Segment<'_>],
     sets: &[usize],
+    run_starts: &HashMap<usize, Vec<OffsetDateTime>>,
 ) -> Result<HashMap<(usize, ProjectId), ProjectRollups>, AppError> {
     let merged = repo::usage::merged_rollups(db, segments)
         .await
@@ -248,6 +257,15 @@ async fn merged_by_project<C: ConnectionTrait>(
     catalog
         .know(state, merged.iter().map(|m| m.product_id.as_str()))
         .await?;
+    let mut starts: HashMap<usize, BTreeSet<OffsetDateTime>> = run_starts
+        .iter()
+        .map(|(segment, known)| (*segment, known.iter().copied().collect()))
+        .collect();
+    for m in &merged {
+        if let (Some(known), Some(start)) = (starts.get_mut(&m.segment), m.run_start) {
+            known.insert(start);
+        }
+    }
     let mut by_project: HashMap<(usize, ProjectId), ProjectRollups> = HashMap::new();
     for m in merged {
         let (Some(segment), Some(set)) = (segments.get(m.segment), sets.get(m.segment)) else {
@@ -261,11 +279,22 @@ async fn merged_by_project<C: ConnectionTrait>(
         let rollups = by_project
             .entry((*set, segment.project.clone()))
             .or_default();
-        let buckets = match segment.grain {
-            Grain::Day => &mut rollups.days,
-            Grain::Hour => &mut rollups.hours,
+        let code = product.code.clone();
+        match segment.source {
+            Source::Days | Source::Month => rollups.days.insert((code, segment.from), m.rollup),
+            Source::Hours => rollups.hours.insert((code, segment.from), m.rollup),
+            Source::Runs => {
+                let Some(start) = m.run_start else {
+                    return Err(AppError::Internal("a plan run with no start".into()));
+                };
+                let end = starts
+                    .get(&m.segment)
+                    .and_then(|known| known.range((Excluded(start), Unbounded)).next())
+                    .copied()
+                    .unwrap_or(segment.to);
+                rollups.spans.insert((code, start, end), m.rollup)
+            }
         };
-        buckets.insert((product.code.clone(), segment.from), m.rollup);
     }
     Ok(by_project)
 }
@@ -366,7 +395,7 @@ pub async fn monthly(
                         .map(|p| ((p.code.clone(), period.start()), rollup))
                 })
                 .collect(),
-            hours: BTreeMap::new(),
+            ..ProjectRollups::default()
         };
         let totals = rollups
             .totals(period.start(), period.end(), period.offset(), |c| {
@@ -430,7 +459,7 @@ pub async fn daily(
         .await?
         .remove(project_id)
         .unwrap_or_default(),
-        hours: BTreeMap::new(),
+        ..ProjectRollups::default()
     };
     let offset = period.offset();
     let mut days = Vec::with_capacity(usize::from(period.days()));
@@ -611,9 +640,11 @@ pub struct Charged {
 }
 
 /// Rates projects over periods the way every charge is computed (the billing table, the
-/// invoice preview and finalization): each project's days merged in the database in runs that
-/// no plan change or closing crosses, the hours of the days one splits merged per range (a few
-/// rows per project and product, for every project in one query per grain), then
+/// invoice preview and finalization): each project's usage read in the database as its month
+/// rollup when nothing cuts the period, as the rollups of its plan runs when plan changes do
+/// (both kept by ingestion), and only where a closing cuts it as its days merged in runs that
+/// no plan change or closing crosses, with the hours of the days one splits merged per range
+/// (a few rows per project and product, for every project in one statement), then
 /// `charge_project` per project. Several periods go at once (a billing run's page of
 /// accounts, each period with its account's projects), in as many statements as one: one
 /// answer per period, in the order given, each with its projects in the order given.
@@ -648,32 +679,51 @@ pub async fn charge_periods_with<C: ConnectionTrait>(
     let names: Vec<String> = sets.iter().map(|(period, _)| period.to_string()).collect();
     let mut segments = Vec::new();
     let mut set_of = Vec::new();
+    let mut run_starts_of = HashMap::new();
     for (set, (period, projects)) in sets.iter().enumerate() {
         for project in projects {
             let history = assignments.get(&project.id).map_or(&[][..], Vec::as_slice);
-            let days = day_runs(period, history, project.closed_at);
-            let hours = hour_ranges_needed(period, history, project.closed_at);
-            // A period no plan change or closing splits is one run of all its days: the month
-            // rollup that holds them.
-            let whole = hours.is_empty() && days == [(period.start(), period.end())];
-            for (grain, (from, to)) in days
-                .into_iter()
-                .map(|r| (Grain::Day, r))
-                .chain(hours.into_iter().map(|r| (Grain::Hour, r)))
-            {
+            // Adds a segment, answering its index.
+            let mut segment = |source, (from, to)| {
                 segments.push(Segment {
                     project: &project.id,
-                    grain,
+                    source,
                     from,
                     to,
                     period: &names[set],
-                    whole,
                 });
                 set_of.push(set);
+                segments.len() - 1
+            };
+            let whole = (period.start(), period.end());
+            let runs = run_starts(period, history);
+            let closes_inside = project
+                .closed_at
+                .is_some_and(|c| period.start() < c && c < period.end());
+            if !closes_inside && !runs.is_empty() {
+                // Plan changes cut the period: the rollups ingestion keeps per run.
+                let index = segment(Source::Runs, whole);
+                run_starts_of.insert(index, runs);
+                continue;
+            }
+            let days = day_runs(period, history, project.closed_at);
+            let hours = hour_ranges_needed(period, history, project.closed_at);
+            if hours.is_empty() && days == [whole] {
+                // Nothing cuts the period: the month rollup holds it whole.
+                segment(Source::Month, whole);
+                continue;
+            }
+            // A closing cuts it: runs of days, and the hours of the days it splits.
+            for range in days {
+                segment(Source::Days, range);
+            }
+            for range in hours {
+                segment(Source::Hours, range);
             }
         }
     }
-    let mut rollups = merged_by_project(state, db, catalog, &segments, &set_of).await?;
+    let mut rollups =
+        merged_by_project(state, db, catalog, &segments, &set_of, &run_starts_of).await?;
     drop(segments);
 
     let aggregation = |c: &Code| catalog.aggregation(c);
