@@ -221,18 +221,12 @@ fn rollup_table(grain: Grain) -> (&'static str, &'static str) {
 }
 
 /// The columns of a rollup table, in the order statements list them.
-fn rollup_columns(bucket: &str) -> [Alias; 8] {
-    [
-        "project_id",
-        "product_id",
-        bucket,
-        "sum_micros",
-        "max_micros",
-        "latest_micros",
-        "latest_at",
-        "event_count",
-    ]
-    .map(a)
+fn rollup_columns(bucket: &str) -> Vec<Alias> {
+    ["project_id", "product_id", bucket]
+        .into_iter()
+        .chain(AGGREGATES)
+        .map(a)
+        .collect()
 }
 
 fn rollup_of(row: &sea_orm::QueryResult) -> Result<Rollup, PersistenceError> {
@@ -352,21 +346,10 @@ pub async fn add_to_monthly_rollups<C: ConnectionTrait>(
     deltas: &BTreeMap<RollupKey, Rollup>,
     products: &HashMap<Code, ProductRef>,
 ) -> Result<(), PersistenceError> {
-    let mut rows = Vec::with_capacity(deltas.len());
-    for (key, delta) in deltas {
-        if let Some(product) = products.get(&key.product) {
-            rows.push((
-                key,
-                vec![Value::from(period_name(key, offset)?)],
-                delta,
-                product,
-            ));
-        }
-    }
-    for chunk in rows.chunks(UPSERT_CHUNK) {
-        upsert_rollups(db, MONTHLY, &["period"], chunk).await?;
-    }
-    Ok(())
+    add_keyed(db, MONTHLY, &["period"], deltas, products, |key| {
+        Ok(vec![Value::from(period_name(key, offset)?)])
+    })
+    .await
 }
 
 /// Adds each batch delta onto its plan run's rollup (keyed by the start of the run, see
@@ -378,18 +361,40 @@ pub async fn add_to_run_rollups<C: ConnectionTrait>(
     deltas: &BTreeMap<RollupKey, Rollup>,
     products: &HashMap<Code, ProductRef>,
 ) -> Result<(), PersistenceError> {
+    add_keyed(
+        db,
+        RUNS,
+        &["period", "run_start"],
+        deltas,
+        products,
+        |key| {
+            Ok(vec![
+                Value::from(period_name(key, offset)?),
+                Value::from(utc(key.bucket_start)),
+            ])
+        },
+    )
+    .await
+}
+
+/// Upserts the deltas of known products into `table`, each keyed by project, product and the
+/// `keys` columns, whose values `key_values` gives.
+async fn add_keyed<C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+    keys: &[&str],
+    deltas: &BTreeMap<RollupKey, Rollup>,
+    products: &HashMap<Code, ProductRef>,
+    key_values: impl Fn(&RollupKey) -> Result<Vec<Value>, PersistenceError>,
+) -> Result<(), PersistenceError> {
     let mut rows = Vec::with_capacity(deltas.len());
     for (key, delta) in deltas {
         if let Some(product) = products.get(&key.product) {
-            let run = vec![
-                Value::from(period_name(key, offset)?),
-                Value::from(utc(key.bucket_start)),
-            ];
-            rows.push((key, run, delta, product));
+            rows.push((key, key_values(key)?, delta, product));
         }
     }
     for chunk in rows.chunks(UPSERT_CHUNK) {
-        upsert_rollups(db, RUNS, &["period", "run_start"], chunk).await?;
+        upsert_rollups(db, table, keys, chunk).await?;
     }
     Ok(())
 }
@@ -423,18 +428,10 @@ pub async fn replace_run_rollups<C: ConnectionTrait>(
     for chunk in runs.chunks(UPSERT_CHUNK) {
         let mut insert = Query::insert();
         insert.into_table(a(RUNS)).columns(
-            [
-                "project_id",
-                "period",
-                "run_start",
-                "product_id",
-                "sum_micros",
-                "max_micros",
-                "latest_micros",
-                "latest_at",
-                "event_count",
-            ]
-            .map(a),
+            ["project_id", "period", "run_start", "product_id"]
+                .into_iter()
+                .chain(AGGREGATES)
+                .map(a),
         );
         for run in chunk {
             let r = &run.rollup;
@@ -523,6 +520,15 @@ pub async fn lock_monthly_rollups<C: ConnectionTrait>(
 }
 
 /// Upserts rollups into `table`, each row with its value of the `bucket` column.
+/// The aggregate columns of every rollup table, in the order rows are written.
+const AGGREGATES: [&str; 5] = [
+    "sum_micros",
+    "max_micros",
+    "latest_micros",
+    "latest_at",
+    "event_count",
+];
+
 /// Upserts rollups into `table`, keyed by project, product and the `keys` columns (each row
 /// carries their values).
 async fn upsert_rollups<C: ConnectionTrait>(
@@ -541,16 +547,7 @@ async fn upsert_rollups<C: ConnectionTrait>(
         [a("project_id"), a("product_id")]
             .into_iter()
             .chain(key_columns())
-            .chain(
-                [
-                    "sum_micros",
-                    "max_micros",
-                    "latest_micros",
-                    "latest_at",
-                    "event_count",
-                ]
-                .map(a),
-            ),
+            .chain(AGGREGATES.map(a)),
     );
     for (key, key_values, delta, product) in rows {
         let mut values: Vec<sea_orm::sea_query::SimpleExpr> =
