@@ -360,6 +360,64 @@ pub fn run_of(
         .unwrap_or(hour)
 }
 
+/// A plan run's rollup of one product, folded from its hours by [`runs_of_hours`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RunTotal {
+    /// `sum_micros` is zero when `past_largest`.
+    pub rollup: Rollup,
+    /// The run's sum is past the largest quantity: only possible where its month's is too
+    /// (usage stored before month rollups were kept), whose reads answer out of range.
+    pub past_largest: bool,
+}
+
+/// Hourly rollups (per `K`, a product, and hour bucket) folded into the rollups of the runs
+/// starting at `starts` (from [`run_starts`]): what a plan change that cuts a period stores for
+/// it, and what ingestion would have kept had the change come first. Sums are exact; a run past
+/// the largest quantity is marked so, never wrapped.
+pub fn runs_of_hours<K: Ord>(
+    starts: &[OffsetDateTime],
+    offset: BillingOffset,
+    hours: impl IntoIterator<Item = (K, OffsetDateTime, Rollup)>,
+) -> Result<BTreeMap<(K, OffsetDateTime), RunTotal>, DomainError> {
+    let mut folded: BTreeMap<(K, OffsetDateTime), (Rollup, i128)> = BTreeMap::new();
+    for (product, hour, rollup) in hours {
+        let sum = i128::from(rollup.sum_micros);
+        let rest = Rollup {
+            sum_micros: 0,
+            ..rollup
+        };
+        match folded.entry((product, run_of(starts, hour, offset))) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert((rest, sum));
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let (run, total) = e.get_mut();
+                *run = run.merge(&rest)?;
+                *total += sum;
+            }
+        }
+    }
+    Ok(folded
+        .into_iter()
+        .map(|(key, (rollup, sum))| {
+            let total = match i64::try_from(sum) {
+                Ok(sum_micros) => RunTotal {
+                    rollup: Rollup {
+                        sum_micros,
+                        ..rollup
+                    },
+                    past_largest: false,
+                },
+                Err(_) => RunTotal {
+                    rollup,
+                    past_largest: true,
+                },
+            };
+            (key, total)
+        })
+        .collect())
+}
+
 /// [`accumulate`] onto the run rollups of the periods plan changes split (keyed by the start of
 /// the event's run, see [`run_starts`]); `runs` gives the run starts of an event's project and
 /// period, empty when none split it. A run is part of its month, so an event that fits its
@@ -738,6 +796,67 @@ mod tests {
                 r[0].merge(&r[1].merge(&r[2]).unwrap()).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn hours_fold_into_their_runs_and_a_run_past_the_largest_sum_says_so() {
+        let utc = BillingOffset::from_minutes(0).unwrap();
+        let starts = [
+            datetime!(2026-10-01 00:00 UTC),
+            datetime!(2026-10-10 13:00 UTC),
+        ];
+        let hour = |at: OffsetDateTime, micros: i64| Rollup {
+            sum_micros: micros,
+            max_micros: micros,
+            latest_micros: micros,
+            latest_at: at,
+            event_count: 1,
+        };
+        let half = i64::MAX / 2 + 1;
+        let (a, b, c, d) = (
+            datetime!(2026-10-02 05:00 UTC),
+            datetime!(2026-10-10 12:00 UTC),
+            datetime!(2026-10-10 13:00 UTC),
+            datetime!(2026-10-20 01:00 UTC),
+        );
+        let runs = runs_of_hours(
+            &starts,
+            utc,
+            [
+                ("calls", a, hour(a, 3)),
+                // The hour of 12:00 is before the run that starts at 13:00.
+                ("calls", b, hour(b, 4)),
+                ("calls", c, hour(c, half)),
+                ("calls", d, hour(d, half)),
+            ],
+        )
+        .unwrap();
+        // 3 + 4 in the first run.
+        let first = runs[&("calls", starts[0])];
+        assert_eq!(
+            first,
+            RunTotal {
+                rollup: Rollup {
+                    sum_micros: 7,
+                    max_micros: 4,
+                    latest_micros: 4,
+                    latest_at: b,
+                    event_count: 2
+                },
+                past_largest: false
+            }
+        );
+        // 2 x (i64::MAX / 2 + 1) passes i64::MAX: marked, its maximum, latest and count kept.
+        let second = runs[&("calls", starts[1])];
+        assert!(second.past_largest);
+        assert_eq!(
+            (
+                second.rollup.max_micros,
+                second.rollup.latest_at,
+                second.rollup.event_count
+            ),
+            (half, d, 2)
+        );
     }
 
     #[test]

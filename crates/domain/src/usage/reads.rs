@@ -18,7 +18,7 @@ use crate::catalog::{plan_spans, Aggregation, Code, FeeGroup, Plan, PlanAssignme
 use crate::error::DomainError;
 use crate::money::{Currency, Money};
 use crate::period::{BillingOffset, BillingPeriod};
-use crate::usage::{Grain, Rollup};
+use crate::usage::{run_starts, Grain, Rollup};
 
 /// A product's usage over a span: its aggregated quantity and how many events made it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -217,6 +217,46 @@ pub fn hour_ranges_needed(
         .collect()
 }
 
+/// Where a project's usage of a period is read for its charges, so that every billed span's
+/// totals (and the whole period's) come out exact.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum PeriodSource {
+    /// Nothing cuts the period: its month rollup, read as a run of all its days.
+    Month,
+    /// Plan changes cut it and no closing does: the rollups of its plan runs, which start at
+    /// these instants ([`run_starts`]), each read as a span up to the next (the last up to the
+    /// period's end).
+    Runs(Vec<OffsetDateTime>),
+    /// A closing cuts it: its days in runs ([`day_runs`]) and the hours of the days a plan
+    /// change or the closing splits ([`hour_ranges_needed`]).
+    Pieces {
+        days: Vec<(OffsetDateTime, OffsetDateTime)>,
+        hours: Vec<(OffsetDateTime, OffsetDateTime)>,
+    },
+}
+
+/// How `period` of a project with these plan changes, closed at `closed_at` if ever, is read.
+/// Run rollups hold every hour of their runs, so they serve only where no closing cuts the
+/// period (nothing is charged after a closing).
+pub fn period_source(
+    period: &BillingPeriod,
+    assignments: &[PlanAssignment],
+    closed_at: Option<OffsetDateTime>,
+) -> PeriodSource {
+    let closes_inside = closed_at.is_some_and(|c| period.start() < c && c < period.end());
+    let runs = run_starts(period, assignments);
+    if !closes_inside && !runs.is_empty() {
+        return PeriodSource::Runs(runs);
+    }
+    let days = day_runs(period, assignments, closed_at);
+    let hours = hour_ranges_needed(period, assignments, closed_at);
+    if hours.is_empty() && days == [(period.start(), period.end())] {
+        PeriodSource::Month
+    } else {
+        PeriodSource::Pieces { days, hours }
+    }
+}
+
 /// A project's charges for a period: one rating per plan it was on, in time order. Each plan
 /// rates the usage of the hours it was in force, its base fee prorated by those hours; nothing
 /// is charged after the project was closed.
@@ -302,7 +342,7 @@ mod tests {
     use crate::catalog::{Price, PriceModel};
     use crate::money::UnitPrice;
     use crate::names::{CatalogName, ProjectId};
-    use crate::usage::{day_bucket, hour_bucket, run_of, run_starts};
+    use crate::usage::{day_bucket, hour_bucket, run_of, run_starts, runs_of_hours};
     use proptest::prelude::*;
     use time::macros::datetime;
     use time::Duration;
@@ -543,27 +583,38 @@ mod tests {
                 r.totals(nov.start(), nov.end(), offset, aggregation).unwrap()
             );
 
-            // The rollups ingestion keeps per plan run (or the month, when no change cuts it)
-            // read the same, wherever no closing cuts the period.
-            if closed_at.is_none_or(|c| c >= nov.end()) {
-                let starts = run_starts(&nov, &assignments);
-                for pair in starts.windows(2) {
-                    prop_assert!(pair[0] < pair[1]);
-                    prop_assert_eq!(hour_bucket(pair[1], offset), pair[1]);
+            // However `period_source` says to read the period, every billed span and the whole
+            // period get the totals the days and hours give: the month rollup of all its hours,
+            // or the run rollups folded from them (`runs_of_hours`, what a plan change stores;
+            // ingestion folds each event into the same run), or the pieces checked above.
+            let closes_inside = closed_at.is_some_and(|c| nov.start() < c && c < nov.end());
+            let starts = match period_source(&nov, &assignments, closed_at) {
+                PeriodSource::Pieces { days, hours: split } => {
+                    prop_assert_eq!(&days, &runs);
+                    prop_assert_eq!(&split, &hours);
+                    None
                 }
-                let edges: Vec<OffsetDateTime> = if starts.is_empty() {
-                    vec![nov.start(), nov.end()]
-                } else {
-                    starts.iter().copied().chain([nov.end()]).collect()
-                };
+                PeriodSource::Month => {
+                    prop_assert!(run_starts(&nov, &assignments).is_empty());
+                    Some(vec![nov.start()])
+                }
+                PeriodSource::Runs(starts) => {
+                    prop_assert!(!closes_inside);
+                    prop_assert_eq!(starts.first(), Some(&nov.start()));
+                    for pair in starts.windows(2) {
+                        prop_assert!(pair[0] < pair[1]);
+                        prop_assert_eq!(hour_bucket(pair[1], offset), pair[1]);
+                    }
+                    Some(starts)
+                }
+            };
+            if let Some(starts) = starts {
+                let hours_kept = r.hours.iter().map(|((c, hour), one)| (c.clone(), *hour, *one));
                 let mut spans = ProjectRollups::default();
-                for (product, at, micros) in &events {
-                    let start = if starts.is_empty() { nov.start() } else { run_of(&starts, *at, offset) };
-                    let end = edges.iter().copied().find(|e| *e > start).unwrap();
-                    let key = (code(product), start, end);
-                    let one = rollup(*micros, *at);
-                    let next = spans.spans.get(&key).map_or(one, |e| e.merge(&one).unwrap());
-                    spans.spans.insert(key, next);
+                for ((product, start), run) in runs_of_hours(&starts, offset, hours_kept).unwrap() {
+                    prop_assert!(!run.past_largest);
+                    let end = starts.iter().copied().find(|s| *s > start).unwrap_or(nov.end());
+                    spans.spans.insert((product, start, end), run.rollup);
                 }
                 for (_, from, to) in billed_spans(&nov, &assignments, closed_at) {
                     prop_assert_eq!(

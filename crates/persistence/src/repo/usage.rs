@@ -15,7 +15,7 @@ use billing_domain::accounts::Account;
 use billing_domain::catalog::Code;
 use billing_domain::names::{AccountId, ProjectId, UserId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
-use billing_domain::usage::{Grain, Rollup, RollupKey, UsageEvent};
+use billing_domain::usage::{Grain, Rollup, RollupKey, RunTotal, UsageEvent};
 use sea_orm::sea_query::{
     Alias, Asterisk, Condition, Expr, JoinType, LockType, OnConflict, Order, Query, Value,
 };
@@ -399,25 +399,15 @@ async fn add_keyed<C: ConnectionTrait>(
     Ok(())
 }
 
-/// One plan run's rollup of one product, as [`replace_run_rollups`] stores it.
-pub struct RunRollup {
-    /// The product's storage id.
-    pub product_id: String,
-    /// The run's first hour bucket.
-    pub start: OffsetDateTime,
-    pub rollup: Rollup,
-    /// Its sum is past the largest quantity (stored as NULL, read as out of range).
-    pub past_largest: bool,
-}
-
-/// The plan runs of one project's period (named `period`) as they now are: `runs` replaces
-/// whatever was stored for it. Called when a plan change cuts the period, in the changing
-/// transaction.
+/// The plan runs of one project's period (named `period`) as they now are, keyed by product
+/// (its storage id) and run start: they replace whatever was stored for it. Called when a plan
+/// change cuts the period, in the changing transaction. A run past the largest quantity is
+/// stored with a NULL sum, read as out of range.
 pub async fn replace_run_rollups<C: ConnectionTrait>(
     db: &C,
     project: &ProjectId,
     period: &str,
-    runs: &[RunRollup],
+    runs: &BTreeMap<(String, OffsetDateTime), RunTotal>,
 ) -> Result<(), PersistenceError> {
     let delete = Query::delete()
         .from_table(a(RUNS))
@@ -425,6 +415,7 @@ pub async fn replace_run_rollups<C: ConnectionTrait>(
         .and_where(Expr::col(a("period")).eq(period))
         .to_owned();
     db.execute(build(db, &delete)).await?;
+    let runs: Vec<_> = runs.iter().collect();
     for chunk in runs.chunks(UPSERT_CHUNK) {
         let mut insert = Query::insert();
         insert.into_table(a(RUNS)).columns(
@@ -433,13 +424,13 @@ pub async fn replace_run_rollups<C: ConnectionTrait>(
                 .chain(AGGREGATES)
                 .map(a),
         );
-        for run in chunk {
+        for ((product_id, start), run) in chunk {
             let r = &run.rollup;
             insert.values_panic([
                 project.as_str().into(),
                 period.into(),
-                utc(run.start).into(),
-                run.product_id.as_str().into(),
+                utc(*start).into(),
+                product_id.as_str().into(),
                 (!run.past_largest).then_some(r.sum_micros).into(),
                 r.max_micros.into(),
                 r.latest_micros.into(),

@@ -266,11 +266,11 @@ async fn ingest_once(
     let (months, _) = accumulate_months(accepted(), offset, aggregation, &none);
     // Periods plan changes cut keep a rollup per plan run too. The account's row, held, keeps
     // plan changes out until this batch commits (a change cuts the runs again under it alone).
-    let mut split_projects: Vec<ProjectId> =
+    let mut batch_projects: Vec<ProjectId> =
         candidates.iter().map(|c| c.event.project.clone()).collect();
-    split_projects.sort();
-    split_projects.dedup();
-    let histories = repo::catalog::assignments_of(&txn, &split_projects).await?;
+    batch_projects.sort();
+    batch_projects.dedup();
+    let histories = repo::catalog::assignments_of(&txn, &batch_projects).await?;
     let mut run_starts_of: BTreeMap<(ProjectId, OffsetDateTime), Vec<OffsetDateTime>> =
         BTreeMap::new();
     for c in &candidates {

@@ -16,10 +16,10 @@ use billing_domain::catalog::{Aggregation, Code, FeeGroup, PlanAssignment, Produ
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::reads::{
-    charge_project, charged_for, day_runs, hour_ranges_needed, summarize, total, ProjectRollups,
+    charge_project, charged_for, period_source, summarize, total, PeriodSource, ProjectRollups,
     Summary, Totals,
 };
-use billing_domain::usage::{day_bucket, run_starts, Grain, Rollup};
+use billing_domain::usage::{day_bucket, Grain, Rollup};
 use billing_domain::DomainError;
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
@@ -696,29 +696,22 @@ pub async fn charge_periods_with<C: ConnectionTrait>(
                 segments.len() - 1
             };
             let whole = (period.start(), period.end());
-            let runs = run_starts(period, history);
-            let closes_inside = project
-                .closed_at
-                .is_some_and(|c| period.start() < c && c < period.end());
-            if !closes_inside && !runs.is_empty() {
-                // Plan changes cut the period: the rollups ingestion keeps per run.
-                let index = segment(Source::Runs, whole);
-                run_starts_of.insert(index, runs);
-                continue;
-            }
-            let days = day_runs(period, history, project.closed_at);
-            let hours = hour_ranges_needed(period, history, project.closed_at);
-            if hours.is_empty() && days == [whole] {
-                // Nothing cuts the period: the month rollup holds it whole.
-                segment(Source::Month, whole);
-                continue;
-            }
-            // A closing cuts it: runs of days, and the hours of the days it splits.
-            for range in days {
-                segment(Source::Days, range);
-            }
-            for range in hours {
-                segment(Source::Hours, range);
+            match period_source(period, history, project.closed_at) {
+                PeriodSource::Month => {
+                    segment(Source::Month, whole);
+                }
+                PeriodSource::Runs(starts) => {
+                    let index = segment(Source::Runs, whole);
+                    run_starts_of.insert(index, starts);
+                }
+                PeriodSource::Pieces { days, hours } => {
+                    for range in days {
+                        segment(Source::Days, range);
+                    }
+                    for range in hours {
+                        segment(Source::Hours, range);
+                    }
+                }
             }
         }
     }

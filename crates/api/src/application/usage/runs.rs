@@ -1,17 +1,16 @@
 //! The rollups of plan runs (see `billing_domain::usage::run_starts`): kept by ingestion for
 //! every billing period plan changes cut, and cut again when a plan change lands in a period.
 
-use std::collections::BTreeMap;
-
 use billing_domain::names::ProjectId;
 use billing_domain::period::{BillingOffset, BillingPeriod};
-use billing_domain::usage::{run_of, run_starts, Grain, Rollup};
+use billing_domain::usage::{run_starts, runs_of_hours, Grain};
 use billing_persistence::repo;
-use billing_persistence::repo::usage::{RollupQuery, RunRollup, StoredRollup};
+use billing_persistence::repo::usage::{RollupQuery, StoredRollup};
 use billing_persistence::DatabaseTransaction;
 use time::OffsetDateTime;
 
 use crate::application::error::AppError;
+use crate::application::usage::reads::out_of_range;
 
 /// Cuts the plan runs of the billing period a plan change at `at` lies in again, from the
 /// project's hourly rollups, after the change was stored in `txn`. The caller holds the
@@ -43,35 +42,15 @@ pub async fn cut_again(
         },
     )
     .await?;
-    let mut runs: BTreeMap<(String, OffsetDateTime), (Rollup, bool)> = BTreeMap::new();
-    for StoredRollup {
-        product_id,
-        bucket_start,
-        rollup,
-        ..
-    } in hours
-    {
-        let key = (product_id, run_of(&starts, bucket_start, offset));
-        let next = match runs.get(&key) {
-            None => (rollup, false),
-            // A run past the largest quantity is kept as one (its sum unknown): only possible
-            // where its month is too, for usage stored before month rollups were kept.
-            Some((run, past)) => match run.merge(&rollup) {
-                Ok(merged) => (merged, *past),
-                Err(_) => (*run, true),
-            },
-        };
-        runs.insert(key, next);
-    }
-    let rows: Vec<RunRollup> = runs
-        .into_iter()
-        .map(|((product_id, start), (rollup, past_largest))| RunRollup {
-            product_id,
-            start,
-            rollup,
-            past_largest,
-        })
-        .collect();
-    repo::usage::replace_run_rollups(txn, project, &period.to_string(), &rows).await?;
+    let hours = hours.into_iter().map(
+        |StoredRollup {
+             product_id,
+             bucket_start,
+             rollup,
+             ..
+         }| (product_id, bucket_start, rollup),
+    );
+    let runs = runs_of_hours(&starts, offset, hours).map_err(out_of_range)?;
+    repo::usage::replace_run_rollups(txn, project, &period.to_string(), &runs).await?;
     Ok(())
 }
