@@ -194,7 +194,7 @@ async fn serve_needs_a_key_unless_told_to_use_the_development_key() {
             uuid::Uuid::new_v4().simple()
         ));
         settings.database.url = format!("sqlite://{}?mode=rwc", file.display());
-        let clock = billing_api::application::clock::SystemClock;
+        let clock = billing_application::clock::SystemClock;
         let error =
             match billing_api::startup::Application::build(&settings, std::sync::Arc::new(clock))
                 .await

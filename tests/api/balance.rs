@@ -138,11 +138,11 @@ db_test!(
         assert_eq!(again.header("idempotent-replayed"), Some("true"));
         assert_eq!(balance(app, &account, "").await.body["balance"], "10000");
         // A key answers for 24 hours; after that it is a new request.
-        use billing_api::application::clock::Clock;
+        use billing_application::clock::Clock;
         let first_at = app.clock.now();
         // Within the 24 hours the housekeeping keeps the key; after them it forgets it.
         let state = app.state();
-        let purge = billing_api::application::idempotency::purge_expired;
+        let purge = billing_application::idempotency::purge_expired;
         let kept = purge(&state, first_at + time::Duration::hours(23))
             .await
             .unwrap();

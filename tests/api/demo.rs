@@ -73,10 +73,9 @@ db_test!(
         app.clock.set(datetime!(2026-11-23 12:00 UTC));
         let state = app.state();
         let users = demo::load(&state).await.unwrap();
-        let run =
-            billing_api::application::billing_run::run(&state, datetime!(2026-11-23 12:00 UTC))
-                .await
-                .unwrap();
+        let run = billing_application::billing_run::run(&state, datetime!(2026-11-23 12:00 UTC))
+            .await
+            .unwrap();
         let report = &run.finalized;
         // Both demo accounts get October (last month) finalized, nothing else.
         assert_eq!(report.finalized.len(), 2);

@@ -9,10 +9,10 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use billing_api::application::clock::FixedClock;
 use billing_api::config::Settings;
 use billing_api::http::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
 use billing_api::startup::Application;
+use billing_application::clock::FixedClock;
 use futures_util::FutureExt;
 use reqwest::header::HeaderMap;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -182,8 +182,8 @@ impl TestApp {
 
     /// The use cases' state on this app's database and clock, for tests that call them without
     /// HTTP (the demo loader, the billing run, the mail sender), as `billing serve` does.
-    pub fn state(&self) -> billing_api::application::state::AppState {
-        billing_api::application::state::AppState::new(
+    pub fn state(&self) -> billing_application::state::AppState {
+        billing_application::state::AppState::new(
             self.db.clone(),
             Arc::new(self.clock.clone()),
             billing_domain::period::BillingOffset::UTC,

@@ -4,10 +4,8 @@
 
 use std::panic::AssertUnwindSafe;
 
-use billing_api::application::clock::Clock;
-use billing_api::application::mail::{
-    deliver_due, smtp::SmtpMailer, LogMailer, Mailer, OutgoingMail,
-};
+use billing_application::clock::Clock;
+use billing_application::mail::{deliver_due, smtp::SmtpMailer, LogMailer, Mailer, OutgoingMail};
 use futures_util::FutureExt;
 use serde_json::json;
 use time::macros::datetime;

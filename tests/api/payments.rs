@@ -588,7 +588,7 @@ db_test!(
 db_test!(
     each_successful_payment_mails_its_receipt_once,
     async |app: &TestApp| {
-        use billing_api::application::mail::{deliver_due, smtp::SmtpMailer};
+        use billing_application::mail::{deliver_due, smtp::SmtpMailer};
         let (account, _) = october_invoice(app).await;
         let resp = app
             .put(

@@ -24,10 +24,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use billing_api::application::clock::SystemClock;
-use billing_api::application::invoices::finalize;
 use billing_api::config::Settings;
 use billing_api::startup::{app_state, open_database};
+use billing_application::clock::SystemClock;
+use billing_application::invoices::finalize;
 use billing_domain::instant::normalize;
 use clap::Parser;
 use sea_orm::sea_query::{Alias, InsertStatement, PostgresQueryBuilder, Query, SqliteQueryBuilder};

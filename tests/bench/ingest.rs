@@ -22,10 +22,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use billing_api::application::clock::SystemClock;
 use billing_api::config::Settings;
 use billing_api::http::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
 use billing_api::startup::Application;
+use billing_application::clock::SystemClock;
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{json, Value};

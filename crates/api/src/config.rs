@@ -127,6 +127,9 @@ pub struct BillingSettings {
     /// When a softly declined charge is tried again, after the first attempt: a comma-separated
     /// list of increasing durations (default `1d,3d,7d`; empty: never).
     pub retry_after: String,
+    /// The payment gateway cards are registered and charged with: `sandbox` (the built-in
+    /// one, the default).
+    pub gateway: String,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -194,6 +197,7 @@ impl Default for Settings {
                 seller_name: "Billing API".into(),
                 charge_day: 5,
                 retry_after: "1d,3d,7d".into(),
+                gateway: billing_application::payments::gateway::SANDBOX.into(),
             },
             mail: MailSettings {
                 smtp_url: String::new(),
@@ -250,6 +254,13 @@ impl Settings {
         self.billing_run_every()?;
         self.charge_day()?;
         self.retry_schedule()?;
+        if !billing_application::payments::gateway::GATEWAYS.contains(&self.billing.gateway.trim())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "billing.gateway must be one of: {}",
+                billing_application::payments::gateway::GATEWAYS.join(", ")
+            )));
+        }
         if !matches!(self.auth.public_key_algorithm.as_str(), "RS256" | "EdDSA") {
             return Err(ConfigError::Invalid(
                 "auth.public_key_algorithm must be RS256 or EdDSA".into(),
@@ -350,6 +361,9 @@ mod tests {
         settings.billing.finalize_grace = "soon".into();
         assert!(settings.validate().is_err());
         settings.billing.finalize_grace = "12h".into();
+        let mut unknown = settings.clone();
+        unknown.billing.gateway = "stripe".into();
+        assert!(unknown.validate().is_err());
         assert_eq!(
             settings.finalize_grace().ok(),
             Some(time::Duration::hours(12))

@@ -26,11 +26,11 @@ use billing_persistence::repo;
 use rust_decimal::Decimal;
 use time::{Duration, OffsetDateTime};
 
-use crate::application::accounts::{self, projects};
-use crate::application::catalog;
-use crate::application::idempotency::{Answer, Idempotent};
-use crate::application::usage::ingest::{self, EventInput};
-use crate::application::{AppError, AppState};
+use billing_application::accounts::{self, projects};
+use billing_application::catalog;
+use billing_application::idempotency::{Answer, Idempotent};
+use billing_application::usage::ingest::{self, EventInput};
+use billing_application::{AppError, AppState};
 
 pub const OPERATOR: &str = "operator@provider.example";
 
@@ -448,7 +448,7 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
             projects::set_participant(state, &project.id, user, *billing_permission).await?;
         }
     }
-    crate::application::payments::cards::register(
+    billing_application::payments::cards::register(
         state,
         &accounts::Reader::Operator,
         &account.id,
@@ -457,9 +457,9 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
     .await?;
     if spec.currency == "KRW" {
         // A welcome credit, registered now: this month's preview and invoice use it.
-        let codes = crate::application::credits::issue(
+        let codes = billing_application::credits::issue(
             state,
-            crate::application::credits::NewCodes {
+            billing_application::credits::NewCodes {
                 name: "Welcome credit".to_owned(),
                 amount: "30000".to_owned(),
                 currency: spec.currency.to_owned(),
@@ -473,7 +473,7 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
         .await?
         .made()?;
         for code in codes {
-            crate::application::credits::register(
+            billing_application::credits::register(
                 state,
                 &accounts::Reader::Operator,
                 &account.id,
@@ -486,22 +486,22 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
     }
     if spec.currency == "KRW" {
         // A promotion, applied now that the account has a card: 10 % off for three months.
-        let offer = crate::application::promotions::NewOffer {
+        let offer = billing_application::promotions::NewOffer {
             code: "DEMO-10".to_owned(),
             name: "Demo 10 % off".to_owned(),
-            value: crate::application::promotions::NewValue::Percent("10".to_owned()),
+            value: billing_application::promotions::NewValue::Percent("10".to_owned()),
             products: None,
             lasting: billing_domain::promotions::Lasting::months(3).map_err(invalid)?,
             last_day: None,
             redemption_limit: None,
         };
-        match crate::application::promotions::create(state, offer, Idempotent::without_key(), none)
+        match billing_application::promotions::create(state, offer, Idempotent::without_key(), none)
             .await
         {
             Ok(_) | Err(AppError::Conflict { .. }) => {}
             Err(other) => return Err(other),
         }
-        crate::application::promotions::apply(
+        billing_application::promotions::apply(
             state,
             &accounts::Reader::Operator,
             &account.id,
@@ -512,12 +512,12 @@ async fn create_account(state: &AppState, spec: &AccountSpec) -> Result<AccountI
         .await?;
     }
     if let Some(amount) = spec.deposit {
-        let deposit = crate::application::balance::NewEntry {
+        let deposit = billing_application::balance::NewEntry {
             kind: billing_domain::balance::EntryKind::Deposit,
             amount: amount.to_owned(),
             description: "Bank transfer (demo)".to_owned(),
         };
-        crate::application::balance::add_entry(
+        billing_application::balance::add_entry(
             state,
             &account.id,
             deposit,

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use crate::application::billing_run;
-use crate::application::mail::{deliver_due, ConfiguredMailer};
-use crate::application::state::AppState;
+use billing_application::billing_run;
+use billing_application::mail::{deliver_due, ConfiguredMailer};
+use billing_application::state::AppState;
 
 /// Starts the billing run every `every` (none when `None`), the first one at once.
 pub fn spawn(state: AppState, every: Option<Duration>) {
@@ -41,7 +41,7 @@ pub fn spawn(state: AppState, every: Option<Duration>) {
             }
             // Housekeeping: keys whose answers are no longer replayed.
             if let Err(error) =
-                crate::application::idempotency::purge_expired(&state, state.clock.now()).await
+                billing_application::idempotency::purge_expired(&state, state.clock.now()).await
             {
                 tracing::error!(error = %error, "purging idempotency keys failed");
             }

@@ -1,8 +1,7 @@
-//! The billing API: the application layer (use cases, no HTTP), the HTTP layer (actix-web
-//! handlers, auth, problem+json errors, the OpenAPI document) and the `billing` binary's
-//! commands.
+//! The billing API's outer layer: HTTP (actix-web handlers, auth, problem+json errors, the
+//! OpenAPI document), the `billing` binary's commands, start-up, configuration, the demo and
+//! the jobs inside `billing serve`. The use cases are the `billing_application` crate's.
 
-pub mod application;
 pub mod config;
 pub mod demo;
 pub mod http;

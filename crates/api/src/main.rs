@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use billing_api::application::clock::SystemClock;
 use billing_api::config::Settings;
 use billing_api::demo;
 use billing_api::http::auth::{Signer, SCOPE_ADMIN, SCOPE_USAGE_WRITE};
 use billing_api::http::openapi;
 use billing_api::startup::{init_telemetry, open_database, Application};
+use billing_application::clock::SystemClock;
 use billing_persistence::db;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -164,10 +164,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("opening the database")?;
             let state = billing_api::startup::app_state(&settings, Arc::new(SystemClock), db)?;
-            let report = billing_api::application::billing_run::run(&state, as_of)
+            let report = billing_application::billing_run::run(&state, as_of)
                 .await
                 .map_err(|e| match e {
-                    billing_api::application::AppError::Validation(errors) => anyhow::anyhow!(
+                    billing_application::AppError::Validation(errors) => anyhow::anyhow!(
                         "billing run: {}",
                         errors
                             .iter()
@@ -213,7 +213,7 @@ async fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
     }
     // After the demo is in: the first run (at once) finalizes its last month.
     billing_api::jobs::spawn(state.clone(), settings.billing_run_every()?);
-    let mailer = billing_api::application::mail::ConfiguredMailer::new(
+    let mailer = billing_application::mail::ConfiguredMailer::new(
         &settings.mail.smtp_url,
         &settings.mail.from,
     )

@@ -11,14 +11,14 @@ use billing_persistence::DatabaseConnection;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::application::clock::Clock;
-use crate::application::state::AppState;
 use crate::config::Settings;
 use crate::http::auth::Verifier;
 use crate::http::extract::{path_error, query_error, JsonLimit};
 use crate::http::middleware::request_context;
 use crate::http::openapi;
 use crate::http::{self, RouteTable};
+use billing_application::clock::Clock;
+use billing_application::state::AppState;
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -48,7 +48,11 @@ pub fn app_state(
     clock: Arc<dyn Clock>,
     db: DatabaseConnection,
 ) -> anyhow::Result<AppState> {
+    let gateway =
+        billing_application::payments::gateway::configured(&settings.billing.gateway, db.clone())
+            .ok_or_else(|| anyhow::anyhow!("billing.gateway: unknown payment gateway"))?;
     let mut state = AppState::new(db, clock, settings.default_offset());
+    state.gateway = gateway;
     state.finalize_grace = settings.finalize_grace()?;
     state.seller_name = settings.billing.seller_name.clone();
     state.charge_day = settings.charge_day()?;

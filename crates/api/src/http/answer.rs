@@ -3,9 +3,9 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 
-use crate::application::idempotency::Answer;
+use billing_application::idempotency::Answer;
 
-/// The response of an answer a use case gave as data (see [`crate::application::idempotency`]).
+/// The response of an answer a use case gave as data (see [`billing_application::idempotency`]).
 pub fn respond(answer: Answer) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut response = HttpResponse::build(status);

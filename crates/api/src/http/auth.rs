@@ -19,9 +19,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::application::accounts::{Reader, User};
 use crate::config::{AuthSettings, DEV_SECRET};
 use crate::http::problem::ApiError;
+use billing_application::accounts::{Reader, User};
 
 pub const SCOPE_ADMIN: &str = "admin";
 pub const SCOPE_USAGE_WRITE: &str = "usage:write";
@@ -321,16 +321,21 @@ impl FromRequest for Operator {
     }
 }
 
-/// A reader of customer views: a console user, or an operator (support staff), who reads any
-/// account as its billing admin would. Metering services' tokens get 403.
-impl FromRequest for Reader {
+/// A reader of customer views, extracted: a console user, or an operator (support staff), who
+/// reads any account as its billing admin would. Metering services' tokens get 403. (The
+/// [`Reader`] is the application layer's; handlers take it as `ReaderParam(reader)`.)
+pub struct ReaderParam(pub Reader);
+
+impl FromRequest for ReaderParam {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authenticate(req).and_then(|principal| match principal {
-            Principal::User { user, account } => Ok(Reader::User(User { user, account })),
-            Principal::Operator { .. } => Ok(Reader::Operator),
+            Principal::User { user, account } => {
+                Ok(ReaderParam(Reader::User(User { user, account })))
+            }
+            Principal::Operator { .. } => Ok(ReaderParam(Reader::Operator)),
             Principal::UsageWriter { .. } => Err(ApiError::Forbidden),
         }))
     }

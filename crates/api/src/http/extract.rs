@@ -12,8 +12,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
-use crate::application::idempotency::{Idempotent, KeyScope};
 use crate::http::problem::{parser_message, validation_errors, ApiError, FieldError};
+use billing_application::idempotency::{Idempotent, KeyScope};
 
 /// The largest JSON body, set from configuration as app data.
 #[derive(Clone, Copy, Debug)]

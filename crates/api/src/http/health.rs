@@ -6,8 +6,8 @@ use billing_persistence::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::application::state::AppState;
 use crate::http::problem::ApiError;
+use billing_application::state::AppState;
 
 /// Liveness
 ///

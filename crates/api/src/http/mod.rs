@@ -1,7 +1,7 @@
 //! The HTTP layer: actix-web handlers, one module per bounded context (named like its routes,
 //! OpenAPI tag, application module and test file), with their wire types beside them; auth,
 //! extractors, problem+json errors and the OpenAPI document. Handlers are thin: extract, call one
-//! use case of [`crate::application`], render its answer.
+//! use case of [`billing_application`], render its answer.
 //!
 //! Registering a handler through utoipa-actix-web also documents it, so the routes and the
 //! OpenAPI document cannot drift apart.

@@ -14,7 +14,7 @@ use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
-use crate::application::ConflictKind;
+use billing_application::ConflictKind;
 
 use crate::http::problem::{FieldErrorSchema, Problem, PROBLEM_CONTENT_TYPE};
 

@@ -10,8 +10,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use crate::application::error::FieldError;
-use crate::application::error::{AppError, ConflictKind};
+pub use billing_application::error::FieldError;
+use billing_application::error::{AppError, ConflictKind};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 

@@ -250,7 +250,7 @@ impl From<billing_domain::invoices::status::InvoiceStatus> for InvoiceStatusDto 
 pub fn date_field(field: &str, text: &str) -> Result<time::Date, crate::http::problem::ApiError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &format).map_err(|_| {
-        crate::http::problem::ApiError::Validation(vec![crate::application::FieldError::new(
+        crate::http::problem::ApiError::Validation(vec![billing_application::FieldError::new(
             field,
             "invalid",
             "must be a date such as 2027-03-31",

@@ -7,10 +7,6 @@ use billing_domain::names::{AccountName, EmailAddress, ProjectName};
 use billing_domain::period::BillingOffset;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::accounts::{self, projects};
-use crate::application::error::{checked, AppError, FieldCheck};
-use crate::application::idempotency::{Answer, KeyScope};
-use crate::application::AppState;
 use crate::http::accounts::wire::*;
 use crate::http::answer::respond;
 use crate::http::auth::Operator;
@@ -18,6 +14,10 @@ use crate::http::extract::{AccountParam, Idempotency, ProjectParam, UserParam};
 use crate::http::extract::{CursorKey, IdempotencyKeyHeader, PageQuery, ValidJson};
 use crate::http::problem::ApiError;
 use crate::http::wire::*;
+use billing_application::accounts::{self, projects};
+use billing_application::error::{checked, AppError, FieldCheck};
+use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::AppState;
 
 pub fn configure_admin(cfg: &mut ServiceConfig) {
     cfg.service(create_account)

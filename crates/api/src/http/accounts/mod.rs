@@ -10,13 +10,14 @@ pub use admin::configure_admin;
 use actix_web::{get, put, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::accounts::{self, projects, Reader};
-use crate::application::AppState;
 use crate::http::accounts::wire::*;
+use crate::http::auth::ReaderParam;
 use crate::http::extract::{AccountParam, ProjectParam, ValidJson};
 use crate::http::extract::{CursorKey, PageQuery, SearchQuery};
 use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, AccountProjectPath};
+use billing_application::accounts::{self, projects};
+use billing_application::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_my_accounts)
@@ -39,7 +40,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[get("/accounts")]
 async fn list_my_accounts(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -72,7 +73,7 @@ async fn list_my_accounts(
 )]
 #[get("/accounts/{account_id}")]
 async fn get_my_account(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
 ) -> Result<HttpResponse, ApiError> {
@@ -97,7 +98,7 @@ async fn get_my_account(
 )]
 #[put("/accounts/{account_id}/billing-email")]
 async fn set_billing_email(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     body: ValidJson<BillingEmailRequest>,
@@ -124,7 +125,7 @@ async fn set_billing_email(
 )]
 #[get("/accounts/{account_id}/projects")]
 async fn list_my_projects(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     search: web::Query<SearchQuery>,
@@ -161,7 +162,7 @@ async fn list_my_projects(
 )]
 #[get("/accounts/{account_id}/projects/{project_id}")]
 async fn get_my_project(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     ProjectParam(project): ProjectParam,

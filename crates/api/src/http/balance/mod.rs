@@ -8,18 +8,17 @@ use billing_domain::money::Money;
 use billing_persistence::repo::balance::Entry;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::accounts::Reader;
-use crate::application::balance::{self, NewEntry};
-use crate::application::idempotency::{Answer, KeyScope};
-use crate::application::AppState;
 use crate::http::answer::respond;
-use crate::http::auth::Operator;
+use crate::http::auth::{Operator, ReaderParam};
 use crate::http::balance::wire::*;
 use crate::http::extract::{
     AccountParam, CursorKey, Idempotency, IdempotencyKeyHeader, PageQuery, ValidJson,
 };
 use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, CurrencyCode};
+use billing_application::balance::{self, NewEntry};
+use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(get_balance);
@@ -56,7 +55,7 @@ fn entry_response(entry: &Entry, after: Money) -> BalanceEntryResponse {
 )]
 #[get("/accounts/{account_id}/balance")]
 async fn get_balance(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,

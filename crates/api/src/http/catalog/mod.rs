@@ -13,9 +13,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 pub mod wire;
 
-use crate::application::catalog;
-use crate::application::idempotency::{Answer, KeyScope};
-use crate::application::AppState;
 use crate::http::answer::respond;
 use crate::http::auth::Operator;
 use crate::http::catalog::wire::*;
@@ -23,6 +20,9 @@ use crate::http::extract::{CursorKey, IdempotencyKeyHeader, PageQuery, ValidJson
 use crate::http::extract::{Idempotency, ProjectParam};
 use crate::http::problem::ApiError;
 use crate::http::wire::{CurrencyCode, ProjectPath};
+use billing_application::catalog;
+use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_product)

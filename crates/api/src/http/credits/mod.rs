@@ -9,18 +9,17 @@ use billing_domain::period::BillingOffset;
 use billing_persistence::repo::credits::{Code, Credit};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::accounts::Reader;
-use crate::application::credits::{self, CreditView, NewCodes};
-use crate::application::idempotency::{Answer, KeyScope};
-use crate::application::{AppState, FieldError};
 use crate::http::answer::respond;
-use crate::http::auth::Operator;
+use crate::http::auth::{Operator, ReaderParam};
 use crate::http::credits::wire::*;
 use crate::http::extract::{
     AccountParam, CursorKey, Idempotency, IdempotencyKeyHeader, PageQuery, ValidJson,
 };
 use crate::http::problem::ApiError;
 use crate::http::wire::{date_field, AccountPath, CurrencyCode};
+use billing_application::credits::{self, CreditView, NewCodes};
+use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::{AppState, FieldError};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(register_credit).service(list_credits);
@@ -202,7 +201,7 @@ fn credit_response(view: &CreditView, offset: BillingOffset) -> CreditResponse {
 )]
 #[post("/accounts/{account_id}/credits")]
 async fn register_credit(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     idempotency: Idempotency,
@@ -234,7 +233,7 @@ async fn register_credit(
 )]
 #[get("/accounts/{account_id}/credits")]
 async fn list_credits(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,

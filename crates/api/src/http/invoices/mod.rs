@@ -7,7 +7,6 @@ use billing_domain::invoices::assembly::InvoiceLineKind;
 use billing_domain::invoices::groups::{GroupBy, GroupKey};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::accounts::Reader;
 use std::collections::HashMap;
 
 use billing_domain::invoices::assembly::Invoice;
@@ -15,13 +14,8 @@ use billing_domain::names::ProjectId;
 use billing_domain::period::BillingOffset;
 use billing_persistence::repo::invoices::StoredInvoice;
 
-use crate::application::billing_run::{self, BillingRun};
-use crate::application::idempotency::{Answer, KeyScope};
-use crate::application::invoices::history;
-use crate::application::invoices::preview::{self, Preview};
-use crate::application::AppState;
 use crate::http::answer::respond;
-use crate::http::auth::Operator;
+use crate::http::auth::{Operator, ReaderParam};
 use crate::http::extract::{
     AccountParam, CursorKey, Idempotency, IdempotencyKeyHeader, InvoiceParam, PageQuery, ValidJson,
 };
@@ -30,6 +24,11 @@ use crate::http::payments::wire::{PaymentMethodKindDto, PaymentStatusDto};
 use crate::http::problem::ApiError;
 use crate::http::usage::wire::RatedLineResponse;
 use crate::http::wire::{AccountPath, CurrencyCode};
+use billing_application::billing_run::{self, BillingRun};
+use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::invoices::history;
+use billing_application::invoices::preview::{self, Preview};
+use billing_application::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // The preview before the detail: `preview` is not an invoice id.
@@ -152,7 +151,7 @@ fn invoice_response(
 )]
 #[get("/accounts/{account_id}/invoices")]
 async fn list_invoices(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,
@@ -193,7 +192,7 @@ async fn list_invoices(
 )]
 #[get("/accounts/{account_id}/invoices/{invoice_id}")]
 async fn get_invoice(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     InvoiceParam(invoice): InvoiceParam,
@@ -215,7 +214,7 @@ async fn get_invoice(
 )]
 #[get("/accounts/{account_id}/invoices/{invoice_id}/pdf")]
 async fn get_invoice_pdf(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     InvoiceParam(invoice): InvoiceParam,
@@ -282,7 +281,7 @@ pub fn run_response(run: &BillingRun) -> BillingRunResponse {
 )]
 #[get("/accounts/{account_id}/invoices/preview")]
 async fn preview_invoice(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<InvoicePreviewQuery>,

@@ -7,11 +7,8 @@ use billing_domain::period::BillingOffset;
 use billing_persistence::repo::payments::{Card, Payment};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::accounts::Reader;
-use crate::application::idempotency::{Answer, KeyScope};
-use crate::application::payments::{self, cards, PaymentWithInvoice};
-use crate::application::AppState;
 use crate::http::answer::respond;
+use crate::http::auth::ReaderParam;
 use crate::http::extract::{
     AccountParam, BodyDigest, CursorKey, Idempotency, IdempotencyKeyHeader, InvoiceParam,
     PageQuery, PaymentParam, ValidJson,
@@ -20,6 +17,9 @@ use crate::http::invoices::wire::{AccountInvoicePath, PdfDocument};
 use crate::http::payments::wire::*;
 use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, CurrencyCode};
+use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::payments::{self, cards, PaymentWithInvoice};
+use billing_application::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(put_payment_method)
@@ -59,7 +59,7 @@ fn card_response(card: &Card) -> PaymentMethodResponse {
 )]
 #[put("/accounts/{account_id}/payment-method")]
 async fn put_payment_method(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     body: ValidJson<PaymentMethodRequest>,
@@ -80,7 +80,7 @@ async fn put_payment_method(
 )]
 #[get("/accounts/{account_id}/payment-method")]
 async fn get_payment_method(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
 ) -> Result<HttpResponse, ApiError> {
@@ -103,7 +103,7 @@ async fn get_payment_method(
 )]
 #[delete("/accounts/{account_id}/payment-method")]
 async fn delete_payment_method(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
 ) -> Result<HttpResponse, ApiError> {
@@ -159,7 +159,7 @@ fn payment_response(found: &PaymentWithInvoice, offset: BillingOffset) -> Paymen
 )]
 #[get("/accounts/{account_id}/payments")]
 async fn list_payments(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,
@@ -193,7 +193,7 @@ async fn list_payments(
 )]
 #[get("/accounts/{account_id}/payments/{payment_id}")]
 async fn get_payment(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     PaymentParam(payment): PaymentParam,
@@ -216,7 +216,7 @@ async fn get_payment(
 )]
 #[get("/accounts/{account_id}/payments/{payment_id}/receipt")]
 async fn get_receipt(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     PaymentParam(payment): PaymentParam,
@@ -240,7 +240,7 @@ async fn get_receipt(
 )]
 #[get("/accounts/{account_id}/payments/{payment_id}/receipt/pdf")]
 async fn get_receipt_pdf(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     PaymentParam(payment): PaymentParam,
@@ -266,7 +266,7 @@ async fn get_receipt_pdf(
 )]
 #[post("/accounts/{account_id}/invoices/{invoice_id}/pay")]
 async fn pay_invoice(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     InvoiceParam(invoice): InvoiceParam,

@@ -9,18 +9,17 @@ use billing_domain::promotions::Lasting;
 use billing_persistence::repo::promotions::{Applied, Offer};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::accounts::Reader;
-use crate::application::idempotency::{Answer, KeyScope};
-use crate::application::promotions::{self, NewOffer, NewValue};
-use crate::application::{AppState, FieldError};
 use crate::http::answer::respond;
-use crate::http::auth::Operator;
+use crate::http::auth::{Operator, ReaderParam};
 use crate::http::extract::{
     AccountParam, CursorKey, Idempotency, IdempotencyKeyHeader, PageQuery, ValidJson,
 };
 use crate::http::problem::ApiError;
 use crate::http::promotions::wire::*;
 use crate::http::wire::{date_field, AccountPath, CurrencyCode};
+use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::promotions::{self, NewOffer, NewValue};
+use billing_application::{AppState, FieldError};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(apply_promotion)
@@ -199,7 +198,7 @@ async fn list_promotions(
 )]
 #[post("/accounts/{account_id}/promotions")]
 async fn apply_promotion(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     idempotency: Idempotency,
@@ -232,7 +231,7 @@ async fn apply_promotion(
 )]
 #[get("/accounts/{account_id}/promotions")]
 async fn list_applied_promotions(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<PageQuery>,

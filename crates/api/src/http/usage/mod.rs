@@ -7,13 +7,13 @@ pub mod wire;
 use actix_web::{post, web, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::usage::ingest::{self, EventInput, EventOutcome};
-use crate::application::AppState;
 use crate::http::auth::UsageWriter;
 use crate::http::extract::{AccountParam, ValidJson};
 use crate::http::problem::ApiError;
 use crate::http::usage::wire::*;
 use crate::http::wire::AccountPath;
+use billing_application::usage::ingest::{self, EventInput, EventOutcome};
+use billing_application::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ingest_usage);

@@ -8,14 +8,14 @@ use billing_domain::usage::reads::Totals;
 use time::{Date, OffsetDateTime};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::application::accounts::Reader;
-use crate::application::usage::reads::{self, Channel};
-use crate::application::AppState;
+use crate::http::auth::ReaderParam;
 use crate::http::extract::{AccountParam, ProjectParam};
 use crate::http::extract::{CursorKey, PageQuery, SearchQuery};
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::usage::wire::*;
 use crate::http::wire::{AccountPath, AccountProjectPath, CurrencyCode};
+use billing_application::usage::reads::{self, Channel};
+use billing_application::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(get_monthly_usage)
@@ -69,7 +69,7 @@ fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
 )]
 #[get("/accounts/{account_id}/usage")]
 async fn get_monthly_usage(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<PeriodQuery>,
@@ -119,7 +119,7 @@ async fn get_monthly_usage(
 )]
 #[get("/accounts/{account_id}/projects/{project_id}/usage/daily")]
 async fn get_daily_usage(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     ProjectParam(project): ProjectParam,
@@ -161,7 +161,7 @@ async fn get_daily_usage(
 )]
 #[get("/accounts/{account_id}/projects/{project_id}/usage/metering")]
 async fn get_metering(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     ProjectParam(project): ProjectParam,
@@ -274,7 +274,7 @@ fn channel_response(channel: &Channel) -> ChannelBillingResponse {
 )]
 #[get("/accounts/{account_id}/billing/channels")]
 async fn get_billing_channels(
-    reader: Reader,
+    ReaderParam(reader): ReaderParam,
     state: web::Data<AppState>,
     AccountParam(account): AccountParam,
     query: web::Query<PeriodQuery>,

@@ -10,10 +10,10 @@ use billing_persistence::repo::catalog::{PlanRecord, ProductRecord};
 use billing_persistence::{DatabaseTransaction, PersistenceError};
 use time::OffsetDateTime;
 
-use crate::application::error::{AppError, ConflictKind};
-use crate::application::idempotency::{self, Answer, Done, Idempotent};
-use crate::application::state::AppState;
-use crate::application::usage;
+use crate::error::{AppError, ConflictKind};
+use crate::idempotency::{self, Answer, Done, Idempotent};
+use crate::state::AppState;
+use crate::usage;
 
 fn exists(kind: ConflictKind, what: &'static str) -> impl Fn(PersistenceError) -> AppError {
     move |e| match e {
@@ -207,7 +207,7 @@ pub async fn plan_history(
         Some(text) => Some(
             OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
                 |_| {
-                    AppError::InvalidParameters(vec![crate::application::FieldError::new(
+                    AppError::InvalidParameters(vec![crate::FieldError::new(
                         "starting_after",
                         "invalid",
                         "the cursor of a plan history is the RFC 3339 instant of a plan change",

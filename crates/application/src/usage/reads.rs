@@ -31,10 +31,10 @@ use billing_persistence::repo::usage::{RollupQuery, Segment, Source, StoredRollu
 use billing_persistence::ConnectionTrait;
 use time::{Date, OffsetDateTime};
 
-use crate::application::accounts::projects::get_mine;
-use crate::application::accounts::{member_reading, membership_of, role_read, Reader};
-use crate::application::error::{AppError, ConflictKind};
-use crate::application::state::AppState;
+use crate::accounts::projects::get_mine;
+use crate::accounts::{member_reading, membership_of, role_read, Reader};
+use crate::error::{AppError, ConflictKind};
+use crate::state::AppState;
 
 /// Projects per rollup query (an `IN` list well under both databases' parameter limits).
 const PROJECT_CHUNK: usize = 500;

@@ -24,8 +24,8 @@ use billing_persistence::repo::payments::Payment;
 use billing_persistence::ConnectionTrait;
 use time::{Duration, OffsetDateTime};
 
-use crate::application::error::AppError;
-use crate::application::state::AppState;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// A message ready to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,8 +269,7 @@ async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, Ap
             let invoice = repo::invoices::find(&state.db, &account.id, &id, account.billing_offset)
                 .await?
                 .ok_or_else(|| AppError::Internal("outbox: the invoice is gone".into()))?;
-            let pdf =
-                crate::application::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
+            let pdf = crate::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
             Some((format!("{}.pdf", invoice.number), pdf))
         }
         "receipt" => {
@@ -287,7 +286,7 @@ async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, Ap
             )
             .await?
             .ok_or_else(|| AppError::Internal("outbox: the invoice is gone".into()))?;
-            let pdf = crate::application::invoices::pdf::render_receipt(
+            let pdf = crate::invoices::pdf::render_receipt(
                 &state.seller_name,
                 &account,
                 &invoice,

@@ -14,10 +14,10 @@ use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::DatabaseTransaction;
 use uuid::Uuid;
 
-use crate::application::clock::Clock;
-use crate::application::error::{AppError, ConflictKind};
-use crate::application::idempotency::{self, Answer, Done, Idempotent};
-use crate::application::state::AppState;
+use crate::clock::Clock;
+use crate::error::{AppError, ConflictKind};
+use crate::idempotency::{self, Answer, Done, Idempotent};
+use crate::state::AppState;
 
 /// A console user: the `sub` of its token, and the one account the token is limited to, if any.
 pub struct User {
@@ -105,12 +105,7 @@ pub async fn set_billing_email(
     let email = email
         .map(billing_domain::names::EmailAddress::parse)
         .transpose()
-        .map_err(|e| {
-            AppError::Validation(vec![crate::application::FieldError::domain(
-                "billing_email",
-                &e,
-            )])
-        })?;
+        .map_err(|e| AppError::Validation(vec![crate::FieldError::domain("billing_email", &e)]))?;
     let changes = AccountChanges {
         billing_email: Some(email),
         ..AccountChanges::default()

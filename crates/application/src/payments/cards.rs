@@ -8,10 +8,10 @@ use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::payments::Card;
 
-use crate::application::accounts::{billing_reader, Reader};
-use crate::application::error::{AppError, ConflictKind};
-use crate::application::payments::gateway::{GatewayError, PaymentGateway};
-use crate::application::state::AppState;
+use crate::accounts::{billing_reader, Reader};
+use crate::error::{AppError, ConflictKind};
+use crate::payments::gateway::GatewayError;
+use crate::state::AppState;
 
 /// The account's card, if it has one.
 pub async fn show(

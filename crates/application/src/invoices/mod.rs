@@ -22,13 +22,11 @@ use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
 use billing_persistence::ConnectionTrait;
 
-use crate::application::credits::available_for;
-use crate::application::error::AppError;
-use crate::application::promotions::discounts_for;
-use crate::application::state::AppState;
-use crate::application::usage::reads::{
-    charge_periods_with, out_of_range, Billed, Catalog, Charged,
-};
+use crate::credits::available_for;
+use crate::error::AppError;
+use crate::promotions::discounts_for;
+use crate::state::AppState;
+use crate::usage::reads::{charge_periods_with, out_of_range, Billed, Catalog, Charged};
 
 /// An invoice assembled from these projects' charges, with the projects by id.
 pub struct Assembled {
@@ -69,7 +67,7 @@ pub async fn assemble_open<C: ConnectionTrait>(
 
 /// The invoice of an account's projects, charged (see [`charge_periods`] for many at once).
 ///
-/// [`charge_periods`]: crate::application::usage::reads::charge_periods
+/// [`charge_periods`]: crate::usage::reads::charge_periods
 pub fn assemble_charged(
     account: &Account,
     charged: Vec<Charged>,

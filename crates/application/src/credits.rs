@@ -26,11 +26,11 @@ use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::credits::{Code, Credit};
 use time::{Duration, OffsetDateTime};
 
-use crate::application::accounts::{billing_reader, Reader};
-use crate::application::error::{AppError, ConflictKind, FieldError};
-use crate::application::idempotency::{self, Answer, Done, Idempotent};
-use crate::application::state::AppState;
-use crate::application::usage::reads::out_of_range;
+use crate::accounts::{billing_reader, Reader};
+use crate::error::{AppError, ConflictKind, FieldError};
+use crate::idempotency::{self, Answer, Done, Idempotent};
+use crate::state::AppState;
+use crate::usage::reads::out_of_range;
 
 /// Failed registrations an account may make in [`ATTEMPT_WINDOW`].
 pub const MAX_FAILED_ATTEMPTS: usize = 10;

@@ -14,10 +14,10 @@ use krilla::page::PageSettings;
 use krilla::text::{Font, TextDirection};
 use krilla::Document;
 
-use crate::application::error::AppError;
+use crate::error::AppError;
 
 /// The font, compiled into the binary: `cargo run` needs nothing from the machine.
-pub const FONT: &[u8] = include_bytes!("../../../assets/fonts/NanumSquareR.ttf");
+pub const FONT: &[u8] = include_bytes!("../../assets/fonts/NanumSquareR.ttf");
 
 /// A4, in points.
 const WIDTH: f32 = 595.0;

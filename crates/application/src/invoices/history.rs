@@ -11,10 +11,10 @@ use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::invoices::StoredInvoice;
 
-use crate::application::accounts::{billing_reader, Reader};
-use crate::application::error::AppError;
-use crate::application::state::AppState;
-use crate::application::usage::reads::out_of_range;
+use crate::accounts::{billing_reader, Reader};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::usage::reads::out_of_range;
 
 /// A page of the history and what the account still owes.
 pub struct History {
@@ -66,6 +66,6 @@ pub async fn pdf(
     invoice_id: &InvoiceId,
 ) -> Result<(String, Vec<u8>), AppError> {
     let (account, invoice) = detail(state, reader, account_id, invoice_id).await?;
-    let bytes = crate::application::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
+    let bytes = crate::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
     Ok((format!("{}.pdf", invoice.number), bytes))
 }

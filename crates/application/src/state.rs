@@ -8,8 +8,8 @@ use billing_persistence::DatabaseConnection;
 
 use billing_domain::payments::{ChargeDay, RetrySchedule};
 
-use crate::application::clock::Clock;
-use crate::application::payments::gateway::SandboxGateway;
+use crate::clock::Clock;
+use crate::payments::gateway::{PaymentGateway, SandboxGateway};
 
 /// A day for late usage after a period ends.
 pub const DEFAULT_FINALIZE_GRACE: time::Duration = time::Duration::days(1);
@@ -30,8 +30,8 @@ pub struct AppState {
     pub finalize_grace: time::Duration,
     /// Who issues the invoices (their PDF's seller).
     pub seller_name: String,
-    /// The payment gateway: the built-in sandbox.
-    pub gateway: Arc<SandboxGateway>,
+    /// The payment gateway configuration chose (`billing.gateway`; the sandbox by default).
+    pub gateway: Arc<dyn PaymentGateway>,
     /// The day of the month invoices are charged.
     pub charge_day: ChargeDay,
     /// When softly declined charges are tried again.

@@ -24,10 +24,10 @@ use billing_persistence::PersistenceError;
 use rust_decimal::Decimal;
 use time::Date;
 
-use crate::application::accounts::{billing_reader, Reader};
-use crate::application::error::{AppError, ConflictKind, FieldError};
-use crate::application::idempotency::{self, Answer, Done, Idempotent};
-use crate::application::state::AppState;
+use crate::accounts::{billing_reader, Reader};
+use crate::error::{AppError, ConflictKind, FieldError};
+use crate::idempotency::{self, Answer, Done, Idempotent};
+use crate::state::AppState;
 
 /// What a new promotion takes off.
 pub enum NewValue {

@@ -31,12 +31,12 @@ use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::invoices::NewInvoice;
 use time::OffsetDateTime;
 
-use crate::application::credits::available_for;
-use crate::application::error::{AppError, FieldError};
-use crate::application::invoices::assemble_charged;
-use crate::application::promotions::discounts_for;
-use crate::application::state::AppState;
-use crate::application::usage::reads::{charge_periods, out_of_range, Catalog};
+use crate::credits::available_for;
+use crate::error::{AppError, FieldError};
+use crate::invoices::assemble_charged;
+use crate::promotions::discounts_for;
+use crate::state::AppState;
+use crate::usage::reads::{charge_periods, out_of_range, Catalog};
 
 /// One invoice a run finalized.
 #[derive(Clone, Debug)]
@@ -314,7 +314,7 @@ pub async fn finalize_accounts(
         .zip(&new)
         .map(|((account, ..), new)| (*account, new))
         .collect();
-    crate::application::mail::queue_invoices(&txn, &mail, state.clock.now()).await?;
+    crate::mail::queue_invoices(&txn, &mail, state.clock.now()).await?;
     txn.commit()
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;

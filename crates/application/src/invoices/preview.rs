@@ -19,11 +19,11 @@ use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
 use billing_persistence::repo::invoices::StoredInvoice;
 
-use crate::application::accounts::Reader;
-use crate::application::error::AppError;
-use crate::application::invoices::assemble_open;
-use crate::application::state::AppState;
-use crate::application::usage::reads::{billed_projects, out_of_range};
+use crate::accounts::Reader;
+use crate::error::AppError;
+use crate::invoices::assemble_open;
+use crate::state::AppState;
+use crate::usage::reads::{billed_projects, out_of_range};
 
 /// The finalized invoice a preview answers with.
 pub struct FinalizedRef {

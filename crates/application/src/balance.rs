@@ -12,11 +12,11 @@ use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::balance::Entry;
 
-use crate::application::accounts::{billing_reader, Reader};
-use crate::application::error::AppError;
-use crate::application::idempotency::{self, Answer, Done, Idempotent};
-use crate::application::state::AppState;
-use crate::application::usage::reads::out_of_range;
+use crate::accounts::{billing_reader, Reader};
+use crate::error::AppError;
+use crate::idempotency::{self, Answer, Done, Idempotent};
+use crate::state::AppState;
+use crate::usage::reads::out_of_range;
 
 /// The balance, the unpaid amount, and a page of the ledger.
 pub struct Balance {

@@ -17,8 +17,8 @@ use billing_persistence::repo::idempotency::{self, Claim};
 use billing_persistence::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 
-use crate::application::error::{AppError, ConflictKind};
-use crate::application::state::AppState;
+use crate::error::{AppError, ConflictKind};
+use crate::state::AppState;
 
 /// Who a key belongs to: keys of different scopes never collide, so one caller can never be
 /// answered another's stored answer.

@@ -10,10 +10,10 @@ use billing_persistence::DatabaseTransaction;
 use uuid::Uuid;
 
 use super::{membership_of, Reader};
-use crate::application::clock::Clock;
-use crate::application::error::{AppError, ConflictKind};
-use crate::application::idempotency::{self, Answer, Done, Idempotent};
-use crate::application::state::AppState;
+use crate::clock::Clock;
+use crate::error::{AppError, ConflictKind};
+use crate::idempotency::{self, Answer, Done, Idempotent};
+use crate::state::AppState;
 
 /// Creates a project of an account; idempotent per key.
 pub async fn create(

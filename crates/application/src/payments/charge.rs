@@ -28,12 +28,10 @@ use billing_persistence::repo::payments::{Card, Payment, Settlement};
 use billing_persistence::DatabaseTransaction;
 use time::OffsetDateTime;
 
-use crate::application::error::{AppError, ConflictKind};
-use crate::application::payments::gateway::{
-    ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway,
-};
-use crate::application::state::AppState;
-use crate::application::usage::reads::out_of_range;
+use crate::error::{AppError, ConflictKind};
+use crate::payments::gateway::{ChargeOutcome, ChargeRequest, GatewayError};
+use crate::state::AppState;
+use crate::usage::reads::out_of_range;
 
 /// Why an invoice is being charged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,7 +207,7 @@ pub async fn charge(
             },
         )
         .await?;
-        crate::application::mail::queue_receipt(&txn, &account, &invoice, &payment, at).await?;
+        crate::mail::queue_receipt(&txn, &account, &invoice, &payment, at).await?;
         paid_now = split.from_balance;
         made.push(payment);
     }
@@ -417,7 +415,7 @@ async fn record_outcome(
             .after_paying(owed, done.amount)
             .map_err(out_of_range)?;
         record_paid(&txn, &invoice, done.amount, status).await?;
-        crate::application::mail::queue_receipt(&txn, &account, &invoice, &done, at).await?;
+        crate::mail::queue_receipt(&txn, &account, &invoice, &done, at).await?;
     } else {
         let zero = Money::zero(account.currency);
         let status = invoice.status.after_failed_charge();

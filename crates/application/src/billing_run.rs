@@ -5,16 +5,16 @@
 //! pending payments are settled first, then each invoice from its charge day on and on its
 //! retry schedule. Both halves do their work once however many runs overlap.
 //!
-//! [`invoices::finalize`]: crate::application::invoices::finalize
-//! [`payments::charge`]: crate::application::payments::charge
+//! [`invoices::finalize`]: crate::invoices::finalize
+//! [`payments::charge`]: crate::payments::charge
 
 use time::OffsetDateTime;
 
-use crate::application::error::AppError;
-use crate::application::idempotency::{self, Answer, Done, Idempotent};
-use crate::application::invoices::finalize::{self, RunReport};
-use crate::application::payments::charge::{self, ChargeReport};
-use crate::application::state::AppState;
+use crate::error::AppError;
+use crate::idempotency::{self, Answer, Done, Idempotent};
+use crate::invoices::finalize::{self, RunReport};
+use crate::payments::charge::{self, ChargeReport};
+use crate::state::AppState;
 
 /// What one billing run did.
 pub struct BillingRun {
@@ -25,7 +25,7 @@ pub struct BillingRun {
 pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<BillingRun, AppError> {
     let finalized = finalize::run(state, as_of).await?;
     // Credits past their expiry lose what is left, after the invoices that could still use it.
-    crate::application::credits::expire(state, as_of).await?;
+    crate::credits::expire(state, as_of).await?;
     let charged = charge::run(state, as_of).await?;
     Ok(BillingRun { finalized, charged })
 }

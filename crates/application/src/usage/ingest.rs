@@ -17,8 +17,8 @@ use billing_persistence::repo::usage::NewEvent;
 use billing_persistence::{ConnectionTrait, DbBackend, PersistenceError};
 use time::OffsetDateTime;
 
-use crate::application::error::AppError;
-use crate::application::state::AppState;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// One event as the client sent it.
 pub struct EventInput {

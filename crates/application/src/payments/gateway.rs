@@ -6,8 +6,10 @@
 //! the same key, the gateway charges once and answers the same outcome, which is how a charge
 //! whose answer was lost (a crash, a network error) is settled later without charging twice.
 
-use std::future::Future;
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 
 use billing_domain::money::Money;
 use billing_domain::payments::Decline;
@@ -53,20 +55,22 @@ pub enum GatewayError {
     Unreachable(String),
 }
 
-/// A payment gateway.
+/// A payment gateway. Object-safe: the state holds it as `Arc<dyn PaymentGateway>`, chosen
+/// by configuration (`billing.gateway`), so another gateway plugs in beside the sandbox without
+/// touching the use cases.
 pub trait PaymentGateway: Send + Sync {
+    /// The name configuration selects it by (`sandbox`).
+    fn name(&self) -> &'static str;
+
     /// What may be kept of the card behind `token`.
-    fn register(
-        &self,
-        token: &str,
-    ) -> impl Future<Output = Result<CardDetails, GatewayError>> + Send;
+    fn register<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<CardDetails, GatewayError>>;
 
     /// Charges the card, once per key.
-    fn charge(
-        &self,
-        request: &ChargeRequest<'_>,
+    fn charge<'a>(
+        &'a self,
+        request: &'a ChargeRequest<'a>,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<ChargeOutcome, GatewayError>> + Send;
+    ) -> BoxFuture<'a, Result<ChargeOutcome, GatewayError>>;
 }
 
 /// One of the sandbox's test cards.
@@ -130,6 +134,24 @@ const CARD_DECLINED: &str = "card_declined";
 /// The sandbox's soft decline.
 const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
 
+/// The sandbox's name in configuration (`billing.gateway = "sandbox"`).
+pub const SANDBOX: &str = "sandbox";
+
+/// The gateways configuration may name.
+pub const GATEWAYS: [&str; 1] = [SANDBOX];
+
+/// The gateway configuration names (one of [`GATEWAYS`]), or `None` for a name it does not
+/// know.
+pub fn configured(
+    name: &str,
+    db: DatabaseConnection,
+) -> Option<std::sync::Arc<dyn PaymentGateway>> {
+    match name.trim() {
+        SANDBOX => Some(std::sync::Arc::new(SandboxGateway::new(db))),
+        _ => None,
+    }
+}
+
 /// How long the slow test card takes.
 pub const SLOW_CHARGE: Duration = Duration::from_secs(2);
 
@@ -159,7 +181,25 @@ impl SandboxGateway {
 }
 
 impl PaymentGateway for SandboxGateway {
-    async fn register(&self, token: &str) -> Result<CardDetails, GatewayError> {
+    fn name(&self) -> &'static str {
+        SANDBOX
+    }
+
+    fn register<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<CardDetails, GatewayError>> {
+        async move { self.register_card(token) }.boxed()
+    }
+
+    fn charge<'a>(
+        &'a self,
+        request: &'a ChargeRequest<'a>,
+        now: OffsetDateTime,
+    ) -> BoxFuture<'a, Result<ChargeOutcome, GatewayError>> {
+        self.charge_card(request, now).boxed()
+    }
+}
+
+impl SandboxGateway {
+    fn register_card(&self, token: &str) -> Result<CardDetails, GatewayError> {
         let (brand, last4, exp_month, exp_year) = Self::card(token)?.card;
         Ok(CardDetails {
             brand: brand.to_owned(),
@@ -169,7 +209,7 @@ impl PaymentGateway for SandboxGateway {
         })
     }
 
-    async fn charge(
+    async fn charge_card(
         &self,
         request: &ChargeRequest<'_>,
         now: OffsetDateTime,

@@ -19,10 +19,10 @@ use billing_persistence::repo;
 use billing_persistence::repo::invoices::StoredInvoice;
 use billing_persistence::repo::payments::Payment;
 
-use crate::application::accounts::{billing_reader, Reader};
-use crate::application::error::AppError;
-use crate::application::idempotency::{self, Answer, Done, Idempotent};
-use crate::application::state::AppState;
+use crate::accounts::{billing_reader, Reader};
+use crate::error::AppError;
+use crate::idempotency::{self, Answer, Done, Idempotent};
+use crate::state::AppState;
 
 /// A payment with the invoice it paid (the history shows the invoice's amounts beside it).
 pub struct PaymentWithInvoice {
@@ -104,7 +104,7 @@ pub async fn receipt_pdf(
     payment_id: &PaymentId,
 ) -> Result<(String, Vec<u8>), AppError> {
     let (account, found) = receipt(state, reader, account_id, payment_id).await?;
-    let bytes = crate::application::invoices::pdf::render_receipt(
+    let bytes = crate::invoices::pdf::render_receipt(
         &state.seller_name,
         &account,
         &found.invoice,
