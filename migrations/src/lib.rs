@@ -15,6 +15,7 @@ mod m20261124_000007_promotions;
 mod m20261124_000008_monthly_rollups;
 mod m20261124_000009_merged_segments_function;
 mod m20261124_000010_run_rollups;
+mod m20261205_000011_invoice_payments;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_monthly_rollups::Migration),
             Box::new(m20261124_000009_merged_segments_function::Migration),
             Box::new(m20261124_000010_run_rollups::Migration),
+            Box::new(m20261205_000011_invoice_payments::Migration),
         ]
     }
 }

@@ -3,9 +3,11 @@
 
 use serde_json::{json, Value};
 
+use time::macros::datetime;
+
 use crate::db_test;
-use crate::helpers::{Resp, TestApp};
-use crate::payments::october_invoice;
+use crate::helpers::{pdf_text, pluck, Resp, TestApp};
+use crate::payments::{october_invoice, run_at};
 
 async fn deposit(app: &TestApp, account: &str, key: Option<&str>, body: Value) -> Resp {
     let mut request = app
@@ -162,5 +164,193 @@ db_test!(
         assert_eq!(later.header("idempotent-replayed"), None);
         // 10,000 + 500 = 10,500.
         assert_eq!(balance(app, &account, "").await.body["balance"], "10500");
+    }
+);
+
+/// What the October invoice (11,000 won: 10,000 + 10 % tax) and November's preview (the same
+/// 11,000) say of the prepaid balance when `deposit` won were deposited, before October is
+/// charged on November 5th and after. `before` is (October's balance applied and card payment,
+/// November's), `after` is (October's paid from the balance and by card, November's balance
+/// applied and card payment).
+async fn the_balance_on_the_invoice(
+    app: &TestApp,
+    deposit_won: &str,
+    before: [[&str; 2]; 2],
+    after: ([&str; 2], [&str; 2]),
+) {
+    let (account, invoice) = october_invoice(app).await;
+    let resp = deposit(
+        app,
+        &account,
+        Some("prepaid"),
+        json!({"amount": deposit_won, "description": "Prepaid"}),
+    )
+    .await;
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    let owner = app.user_token("owner@payco");
+    let resp = app
+        .put(
+            &format!("/v1/accounts/{account}/payment-method"),
+            &owner,
+            json!({"token": "tok_sandbox_visa"}),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let forecast = |body: &Value| {
+        vec![
+            body["amount_paid"].clone(),
+            body["balance_applied"].clone(),
+            body["payment_amount"].clone(),
+        ]
+    };
+    let preview = |period: &'static str| {
+        let owner = owner.clone();
+        let account = account.clone();
+        async move {
+            let resp = app
+                .get(
+                    &format!("/v1/accounts/{account}/invoices/preview?period={period}"),
+                    &owner,
+                )
+                .await;
+            assert_eq!(resp.status, 200, "{}", resp.body);
+            resp.body
+        }
+    };
+    let detail = || {
+        let owner = owner.clone();
+        let path = format!("/v1/accounts/{account}/invoices/{invoice}");
+        async move {
+            let resp = app.get(&path, &owner).await;
+            assert_eq!(resp.status, 200, "{}", resp.body);
+            resp.body
+        }
+    };
+    let paid = [
+        "amount_paid",
+        "paid_from_balance",
+        "paid_by_card",
+        "amount_remaining",
+        "attempt_count",
+        "next_payment_attempt",
+    ];
+
+    // Before the charge: October has paid nothing and is charged on the 5th; the previews say
+    // what the balance and the card would pay now, October taking the balance first.
+    let october = preview("2026-10").await;
+    assert_eq!(october["status"], "finalized");
+    assert_eq!(october["total"], "11000");
+    assert_eq!(
+        forecast(&october),
+        [json!("0"), json!(before[0][0]), json!(before[0][1])]
+    );
+    let november = preview("2026-11").await;
+    assert_eq!(november["status"], "open");
+    assert_eq!(november["total"], "11000");
+    assert_eq!(
+        forecast(&november),
+        [json!("0"), json!(before[1][0]), json!(before[1][1])]
+    );
+    assert_eq!(
+        pluck(&json!([detail().await]), &paid),
+        [[
+            json!("0"),
+            json!("0"),
+            json!("0"),
+            json!("11000"),
+            json!(0),
+            json!("2026-11-05T00:00:00+09:00")
+        ]]
+    );
+    let pdf_path = format!("/v1/accounts/{account}/invoices/{invoice}/pdf");
+    if let Some(text) = pdf_text(&app.get_bytes(&pdf_path, &owner).await) {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains("Not charged yet. It is charged on 2026-11-05:"),
+            "{text}"
+        );
+        assert!(text.contains("Amount remaining 11000 KRW"), "{text}");
+        assert!(!text.contains("Paid from the balance"), "{text}");
+    }
+
+    // The charge on the 5th: the balance first, the card the rest.
+    run_at(app, datetime!(2026-11-05 00:00 +09:00)).await;
+    let (from_balance, by_card) = (after.0[0], after.0[1]);
+    assert_eq!(
+        pluck(&json!([detail().await]), &paid),
+        [[
+            json!("11000"),
+            json!(from_balance),
+            json!(by_card),
+            json!("0"),
+            json!(1),
+            Value::Null
+        ]]
+    );
+    let october = preview("2026-10").await;
+    assert_eq!(forecast(&october), [json!("11000"), json!("0"), json!("0")]);
+    let november = preview("2026-11").await;
+    assert_eq!(
+        forecast(&november),
+        [json!("0"), json!(after.1[0]), json!(after.1[1])]
+    );
+    if let Some(text) = pdf_text(&app.get_bytes(&pdf_path, &owner).await) {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for expected in [
+            format!("Paid from the balance {from_balance} KRW"),
+            format!("Paid by card {by_card} KRW"),
+            "Amount paid 11000 KRW".to_owned(),
+            "Amount remaining 0 KRW".to_owned(),
+        ] {
+            assert!(text.contains(&expected), "{expected:?}: {text}");
+        }
+        assert!(!text.contains("Not charged yet"), "{text}");
+    }
+}
+
+db_test!(
+    a_balance_smaller_than_the_invoice_pays_part_and_the_card_the_rest,
+    async |app: &TestApp| {
+        the_balance_on_the_invoice(
+            app,
+            "5000",
+            // October: 5,000 from the balance, 11,000 - 5,000 = 6,000 on the card. November:
+            // October takes all 5,000 first, so the card would pay all 11,000.
+            [["5000", "6000"], ["0", "11000"]],
+            // Charged: 5,000 + 6,000 = 11,000 paid; the balance is 0, November's card 11,000.
+            (["5000", "6000"], ["0", "11000"]),
+        )
+        .await;
+    }
+);
+
+db_test!(
+    a_balance_equal_to_the_invoice_pays_it_whole,
+    async |app: &TestApp| {
+        the_balance_on_the_invoice(
+            app,
+            "11000",
+            // October: all 11,000 from the balance, 0 on the card; November: 11,000 - 11,000
+            // = 0 left of the balance, so 11,000 on the card.
+            [["11000", "0"], ["0", "11000"]],
+            (["11000", "0"], ["0", "11000"]),
+        )
+        .await;
+    }
+);
+
+db_test!(
+    a_balance_larger_than_the_invoice_is_left_for_the_next_one,
+    async |app: &TestApp| {
+        the_balance_on_the_invoice(
+            app,
+            "20000",
+            // October: 11,000 from the balance; November: 20,000 - 11,000 = 9,000 left of it,
+            // so 9,000 from the balance and 11,000 - 9,000 = 2,000 on the card.
+            [["11000", "0"], ["9000", "2000"]],
+            // Charged: October paid by the balance alone; 9,000 is left for November.
+            (["11000", "0"], ["9000", "2000"]),
+        )
+        .await;
     }
 );

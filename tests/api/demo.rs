@@ -135,12 +135,12 @@ db_test!(
             .get(&format!("/v1/accounts/{}/payments", alice.account), &token)
             .await;
         let rows = crate::helpers::pluck(&history.body["data"], &["method", "status", "amount"]);
-        let due: i64 = october.body["payment_amount"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let due: i64 = october.body["total"].as_str().unwrap().parse().unwrap();
         assert!(due > 50_000, "October's invoice is {due} won");
+        // Paid whole: nothing is left for the balance or the card to pay now.
+        assert_eq!(october.body["amount_paid"], october.body["total"]);
+        assert_eq!(october.body["balance_applied"], "0");
+        assert_eq!(october.body["payment_amount"], "0");
         assert_eq!(
             rows,
             [
@@ -152,6 +152,55 @@ db_test!(
                 ],
             ]
         );
+        // The invoice and its PDF say how it was paid: 50,000 from the balance, the rest by
+        // card.
+        let invoice_id = october.body["invoice_id"].as_str().unwrap();
+        let invoice = app
+            .get(
+                &format!("/v1/accounts/{}/invoices/{invoice_id}", alice.account),
+                &token,
+            )
+            .await;
+        let card = (due - 50_000).to_string();
+        assert_eq!(
+            crate::helpers::pluck(
+                &json!([invoice.body]),
+                &[
+                    "amount_paid",
+                    "paid_from_balance",
+                    "paid_by_card",
+                    "amount_remaining",
+                    "attempt_count"
+                ]
+            ),
+            [[
+                json!(due.to_string()),
+                json!("50000"),
+                json!(card),
+                json!("0"),
+                json!(1)
+            ]]
+        );
+        assert!(invoice.body.get("next_payment_attempt").is_none());
+        let pdf = app
+            .get_bytes(
+                &format!("/v1/accounts/{}/invoices/{invoice_id}/pdf", alice.account),
+                &token,
+            )
+            .await;
+        if let Some(text) = crate::helpers::pdf_text(&pdf) {
+            let paid_lines = text
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>();
+            for expected in [
+                "Paid from the balance 50000 KRW".to_owned(),
+                format!("Paid by card {card} KRW"),
+                "Amount remaining 0 KRW".to_owned(),
+            ] {
+                assert!(paid_lines.contains(&expected), "{expected:?}: {text}");
+            }
+        }
         let balance = app
             .get(&format!("/v1/accounts/{}/balance", alice.account), &token)
             .await;
@@ -185,8 +234,13 @@ db_test!(
             .await;
         assert_eq!(
             invoices.body["unpaid_amount"],
-            invoices.body["data"][0]["payment_amount"]
+            invoices.body["data"][0]["amount_remaining"]
         );
+        // A hard decline: no further automatic attempt.
+        assert_eq!(invoices.body["data"][0]["attempt_count"], 1);
+        assert!(invoices.body["data"][0]
+            .get("next_payment_attempt")
+            .is_none());
         assert_ne!(invoices.body["unpaid_amount"], "0.00");
     }
 );

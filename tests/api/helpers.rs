@@ -358,6 +358,19 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The bytes of a 200 answer (a PDF).
+    pub async fn get_bytes(&self, path: &str, token: &str) -> Vec<u8> {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.bytes().await.unwrap().to_vec()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Resp {
         self.send(self.client.get(self.url(path)).bearer_auth(token))
             .await
@@ -655,6 +668,31 @@ async fn smtp_session(
         };
         if write.write_all(reply).await.is_err() {
             return;
+        }
+    }
+}
+
+/// The text of a PDF, by `pdftotext` (poppler-utils, installed by `.ci/run`); `None` outside CI
+/// when it is not installed.
+pub fn pdf_text(bytes: &[u8]) -> Option<String> {
+    let path = std::env::temp_dir().join(format!("invoice-{}.pdf", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output();
+    std::fs::remove_file(&path).ok();
+    match out {
+        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => panic!("pdftotext failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "pdftotext must be installed in CI (poppler-utils)"
+            );
+            eprintln!("skipping the PDF's text: pdftotext is not installed");
+            None
         }
     }
 }

@@ -79,7 +79,8 @@ db_test!(
         assert_eq!(body["lines"][6]["project_name"], "Staging");
         // Usage amount: 127,875 (Production) + 37,460 (Staging) = 165,335; no promotion, no
         // credit. Tax: 165,335 x 0.1 = 16,533.5 -> 16,534 (half away from zero). Total:
-        // 165,335 + 16,534 = 181,869; no prepaid balance, so all of it is the payment amount.
+        // 165,335 + 16,534 = 181,869; nothing paid and no prepaid balance, so all of it would be
+        // charged to the card.
         let totals: Vec<&str> = [
             "usage_amount",
             "discount",
@@ -88,6 +89,7 @@ db_test!(
             "tax_rate",
             "tax",
             "total",
+            "amount_paid",
             "balance_applied",
             "payment_amount",
             "unpaid_amount",
@@ -97,7 +99,7 @@ db_test!(
         .collect();
         assert_eq!(
             totals,
-            vec!["165335", "0", "0", "165335", "0.1", "16534", "181869", "0", "181869", "0"]
+            vec!["165335", "0", "0", "165335", "0.1", "16534", "181869", "0", "0", "181869", "0"]
         );
         assert!(body.get("groups").is_none());
 
@@ -183,11 +185,14 @@ db_test!(
         );
         assert_eq!(resp.body["usage_amount"], "37460");
         assert_eq!(resp.body["tax"], "3746");
-        assert_eq!(resp.body["payment_amount"], "41206");
+        assert_eq!(resp.body["total"], "41206");
+        // A member's part of the invoice is not what the account's balance or card pays.
+        assert!(resp.body.get("balance_applied").is_none(), "{}", resp.body);
+        assert!(resp.body.get("payment_amount").is_none(), "{}", resp.body);
         // Dave takes part in nothing: an empty invoice.
         let resp = preview(app, "dave@acme", &shop.account, "?period=2026-11").await;
         assert_eq!(resp.body["lines"], json!([]));
-        assert_eq!(resp.body["payment_amount"], "0");
+        assert_eq!(resp.body["total"], "0");
         // An operator sees it as the billing admin does.
         let resp = app
             .get(
@@ -224,7 +229,7 @@ db_test!(
 
 // --- Finalization and the billing run ------------------------------------------------------
 
-/// The invoices stored for an account: (period, number, status, usage, tax, total, payment).
+/// The invoices stored for an account: (period, number, status, usage, tax, total, amount due).
 async fn stored_invoices(
     app: &TestApp,
     account: &str,
@@ -234,11 +239,11 @@ async fn stored_invoices(
     let sql = match backend {
         sea_orm::DbBackend::Postgres => {
             "SELECT period, number, status, usage_amount_minor, tax_minor, \
-             total_minor, payment_amount_minor FROM invoices WHERE account_id = $1 ORDER BY period"
+             total_minor, amount_due_minor FROM invoices WHERE account_id = $1 ORDER BY period"
         }
         _ => {
             "SELECT period, number, status, usage_amount_minor, tax_minor, total_minor, \
-             payment_amount_minor FROM invoices WHERE account_id = ? ORDER BY period"
+             amount_due_minor FROM invoices WHERE account_id = ? ORDER BY period"
         }
     };
     app.db
@@ -258,7 +263,7 @@ async fn stored_invoices(
                 r.try_get("", "usage_amount_minor").unwrap(),
                 r.try_get("", "tax_minor").unwrap(),
                 r.try_get("", "total_minor").unwrap(),
-                r.try_get("", "payment_amount_minor").unwrap(),
+                r.try_get("", "amount_due_minor").unwrap(),
             )
         })
         .collect()
@@ -650,7 +655,28 @@ db_test!(
         // Billed as of the end of November in Seoul.
         assert_eq!(listed["billing_date"], "2026-12-01T00:00:00+09:00");
         assert_eq!(listed["total"], "181869");
-        assert_eq!(listed["paid_amount"], "0");
+        // Not charged yet: nothing paid, all of it remaining, charged on December 5th in Seoul.
+        assert_eq!(
+            crate::helpers::pluck(
+                &json!([listed]),
+                &[
+                    "amount_paid",
+                    "paid_from_balance",
+                    "paid_by_card",
+                    "amount_remaining",
+                    "attempt_count",
+                    "next_payment_attempt"
+                ]
+            ),
+            [[
+                json!("0"),
+                json!("0"),
+                json!("0"),
+                json!("181869"),
+                json!(0),
+                json!("2026-12-05T00:00:00+09:00")
+            ]]
+        );
         assert!(listed.get("lines").is_none());
 
         // The detail has the preview's lines, frozen, with the names of the time.
@@ -698,7 +724,11 @@ db_test!(
         let carol = preview(app, "carol@acme", &shop.account, "?period=2026-11").await;
         assert_eq!(carol.body["status"], "finalized");
         assert_eq!(carol.body["usage_amount"], "37460");
-        assert_eq!(carol.body["payment_amount"], "41206");
+        assert_eq!(carol.body["total"], "41206");
+        // The balance and the payments are the account's: not in a member's part.
+        for key in ["amount_paid", "balance_applied", "payment_amount"] {
+            assert!(carol.body.get(key).is_none(), "{key}: {}", carol.body);
+        }
         // The history is the account's document of every project: not hers.
         let resp = app
             .get(
@@ -718,30 +748,6 @@ db_test!(
         }
     }
 );
-
-/// The text of a PDF, by `pdftotext` (poppler-utils, installed by `.ci/run`); `None` outside CI
-/// when it is not installed.
-fn pdf_text(bytes: &[u8]) -> Option<String> {
-    let path = std::env::temp_dir().join(format!("invoice-{}.pdf", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&path, bytes).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .arg(&path)
-        .arg("-")
-        .output();
-    std::fs::remove_file(&path).ok();
-    match out {
-        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Ok(out) => panic!("pdftotext failed: {}", String::from_utf8_lossy(&out.stderr)),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "pdftotext must be installed in CI (poppler-utils)"
-            );
-            eprintln!("skipping the PDF's text: pdftotext is not installed");
-            None
-        }
-    }
-}
 
 db_test!(
     an_invoice_downloads_as_a_pdf_with_its_korean_customer_number_and_total,
@@ -781,7 +787,7 @@ db_test!(
         assert!(bytes.starts_with(b"%PDF-"));
         // The font is subset to the glyphs used: far under its 700 KB.
         assert!(bytes.len() < 150_000, "{} bytes", bytes.len());
-        if let Some(text) = pdf_text(&bytes) {
+        if let Some(text) = crate::helpers::pdf_text(&bytes) {
             for expected in [
                 "에이크미 코리아 주식회사",
                 "INV-000001",

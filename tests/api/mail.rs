@@ -72,7 +72,14 @@ db_test!(
             mail.data
         );
         assert!(mail.data.contains("INV-000001.pdf"));
-        assert!(mail.data.contains("Payment amount: 165335 KRW"));
+        assert!(mail.data.contains("Total: 165335 KRW"));
+        // Not charged yet: the mail says when it will be, and what pays first.
+        assert!(
+            mail.data
+                .contains("It is charged on 2026-12-05: your prepaid balance pays first"),
+            "{}",
+            mail.data
+        );
 
         // Nothing more to send, however often the sender runs; a second billing run queues none.
         let again = deliver_due(&state, &mailer, now + Duration::hours(1), 10)

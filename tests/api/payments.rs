@@ -91,7 +91,7 @@ async fn invoice_status(app: &TestApp, account: &str, invoice: &str) -> Value {
         )
         .await;
     assert_eq!(resp.status, 200, "{}", resp.body);
-    json!([resp.body["status"], resp.body["paid_amount"]])
+    json!([resp.body["status"], resp.body["amount_paid"]])
 }
 
 /// How many charges the sandbox gateway made, and how many of them succeeded.

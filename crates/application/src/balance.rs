@@ -37,7 +37,7 @@ pub async fn show(
     let txn = billing_persistence::db::begin_read(&state.db).await?;
     let money = |minor| Money::from_minor(minor, account.currency).map_err(out_of_range);
     let balance = money(repo::balance::total_minor(&txn, &account.id).await?)?;
-    let unpaid_amount = money(repo::invoices::unpaid_minor(&txn, &account.id).await?)?;
+    let unpaid_amount = money(repo::invoices::unpaid_minor(&txn, &account.id, None).await?)?;
     let entries = repo::balance::list(&txn, &account.id, page).await?;
     txn.commit().await?;
     Ok(Balance {

@@ -186,25 +186,33 @@ pub struct LastAttempt {
     pub next_attempt_at: Option<OffsetDateTime>,
 }
 
+/// When the charge run next charges an invoice that still owes something, from its charge day
+/// (`charge_from`) and its latest card attempt: the charge day when no card attempt was made
+/// (it may be past: the invoice is due since then); after a soft decline, its retry; `None`
+/// while an attempt is pending, after a hard decline or once the retries are used up (the
+/// invoice then waits for the customer to pay it now).
+pub fn next_attempt(
+    charge_from: OffsetDateTime,
+    last_card: Option<LastAttempt>,
+) -> Option<OffsetDateTime> {
+    match last_card {
+        None => Some(charge_from),
+        Some(LastAttempt {
+            status: PaymentStatus::Failed,
+            next_attempt_at,
+        }) => next_attempt_at,
+        Some(_) => None,
+    }
+}
+
 /// Whether the charge run charges an invoice at `at`: from its charge day (`charge_from`) on,
-/// once; after a soft decline, when its retry is due; after a hard decline, at the end of the
-/// schedule, or while an attempt is pending or has succeeded, not.
+/// when its [`next_attempt`] has come.
 pub fn is_due(
     charge_from: OffsetDateTime,
     last_card: Option<LastAttempt>,
     at: OffsetDateTime,
 ) -> bool {
-    if at < charge_from {
-        return false;
-    }
-    match last_card {
-        None => true,
-        Some(LastAttempt {
-            status: PaymentStatus::Failed,
-            next_attempt_at,
-        }) => next_attempt_at.is_some_and(|next| next <= at),
-        Some(_) => false,
-    }
+    at >= charge_from && next_attempt(charge_from, last_card).is_some_and(|next| next <= at)
 }
 
 /// How what an invoice still owes is paid: the prepaid balance first, the card the rest.
@@ -229,6 +237,18 @@ pub fn split(owed: Money, balance: Money) -> Result<Split, DomainError> {
         from_balance,
         from_card: owed.checked_sub(from_balance)?,
     })
+}
+
+/// What the prepaid balance and the card would pay of `owed` (what an invoice still owes) if
+/// it were charged now: the charge takes the balance for the account's invoices in the order
+/// they were finalized, so the earlier invoices' `owed_before` comes out of the `balance` first,
+/// and this invoice gets what is left of it ([`split`] then splits `owed` as the charge will).
+pub fn forecast(balance: Money, owed_before: Money, owed: Money) -> Result<Split, DomainError> {
+    if owed_before.is_negative() {
+        return Err(DomainError::NegativeAmount);
+    }
+    let left = balance.checked_sub(owed_before)?;
+    split(owed, left)
 }
 
 /// The idempotency key of one attempt to charge an invoice: the same for every call of that
@@ -286,6 +306,47 @@ mod tests {
         assert_eq!(schedule.next_attempt(first, 4, Decline::Soft), None);
         assert_eq!(schedule.next_attempt(first, 1, Decline::Hard), None);
         assert_eq!(schedule.next_attempt(first, 0, Decline::Soft), None);
+    }
+
+    #[test]
+    fn the_balance_pays_first_after_what_earlier_invoices_take() {
+        // Balance 50,000; earlier invoices owe 30,000: 20,000 is left for this invoice.
+        // Owing 15,000: all of it from the balance, nothing on the card.
+        let f = forecast(krw(50_000), krw(30_000), krw(15_000)).unwrap();
+        assert_eq!((f.from_balance, f.from_card), (krw(15_000), krw(0)));
+        // Owing 20,000: exactly what is left (balance equal to what it owes).
+        let f = forecast(krw(50_000), krw(30_000), krw(20_000)).unwrap();
+        assert_eq!((f.from_balance, f.from_card), (krw(20_000), krw(0)));
+        // Owing 181,869: 20,000 from the balance, 181,869 - 20,000 = 161,869 on the card.
+        let f = forecast(krw(50_000), krw(30_000), krw(181_869)).unwrap();
+        assert_eq!((f.from_balance, f.from_card), (krw(20_000), krw(161_869)));
+        // Earlier invoices take more than the balance holds: the card pays all of it.
+        let f = forecast(krw(50_000), krw(80_000), krw(10_000)).unwrap();
+        assert_eq!((f.from_balance, f.from_card), (krw(0), krw(10_000)));
+        assert_eq!(
+            forecast(krw(50_000), krw(-1), krw(10_000)),
+            Err(DomainError::NegativeAmount)
+        );
+    }
+
+    #[test]
+    fn the_next_attempt_is_the_charge_day_then_the_retry() {
+        let fifth = datetime!(2026-11-04 15:00 UTC);
+        assert_eq!(next_attempt(fifth, None), Some(fifth));
+        let retry = datetime!(2026-11-05 15:00 UTC);
+        let failed = |next| LastAttempt {
+            status: PaymentStatus::Failed,
+            next_attempt_at: next,
+        };
+        assert_eq!(next_attempt(fifth, Some(failed(Some(retry)))), Some(retry));
+        assert_eq!(next_attempt(fifth, Some(failed(None))), None);
+        for status in [PaymentStatus::Pending, PaymentStatus::Successful] {
+            let last = LastAttempt {
+                status,
+                next_attempt_at: None,
+            };
+            assert_eq!(next_attempt(fifth, Some(last)), None);
+        }
     }
 
     #[test]
@@ -353,6 +414,23 @@ mod tests {
             prop_assert!(!s.from_balance.is_negative());
             prop_assert!(!s.from_card.is_negative());
             prop_assert!(s.from_balance.to_minor().unwrap() <= balance.max(0));
+        }
+
+        /// The preview's forecast of each invoice is what charging the invoices one after the
+        /// other, in order, takes from the balance.
+        #[test]
+        fn the_forecast_is_what_charges_in_order_take(
+            balance in 0i64..1_000_000,
+            owed in proptest::collection::vec(0i64..400_000, 0..6),
+        ) {
+            let mut left = krw(balance);
+            let mut before = krw(0);
+            for o in owed {
+                let charged = split(krw(o), left).unwrap();
+                prop_assert_eq!(forecast(krw(balance), before, krw(o)).unwrap(), charged);
+                left = left.checked_sub(charged.from_balance).unwrap();
+                before = before.checked_add(krw(o)).unwrap();
+            }
         }
     }
 }

@@ -579,8 +579,8 @@ db_test!(closed_periods_refuse_their_events, async |app: &TestApp| {
         .execute(Statement::from_sql_and_values(
             backend,
             match backend {
-                sea_orm::DbBackend::Postgres => "INSERT INTO invoices (id, account_id, period, currency, status, usage_amount_minor, discount_minor, credit_minor, determined_amount_minor, tax_rate, tax_minor, total_minor, balance_applied_minor, payment_amount_minor, paid_minor, billing_date, finalized_at) VALUES ('inv_test', $1, '2026-10', 'KRW', 'finalized', 0, 0, 0, 0, '0', 0, 0, 0, 0, 0, $2, $2)",
-                _ => "INSERT INTO invoices (id, account_id, period, currency, status, usage_amount_minor, discount_minor, credit_minor, determined_amount_minor, tax_rate, tax_minor, total_minor, balance_applied_minor, payment_amount_minor, paid_minor, billing_date, finalized_at) VALUES ('inv_test', ?, '2026-10', 'KRW', 'finalized', 0, 0, 0, 0, '0', 0, 0, 0, 0, 0, ?, ?)",
+                sea_orm::DbBackend::Postgres => "INSERT INTO invoices (id, account_id, period, currency, status, usage_amount_minor, discount_minor, credit_minor, determined_amount_minor, tax_rate, tax_minor, total_minor, amount_due_minor, paid_minor, billing_date, finalized_at) VALUES ('inv_test', $1, '2026-10', 'KRW', 'finalized', 0, 0, 0, 0, '0', 0, 0, 0, 0, $2, $2)",
+                _ => "INSERT INTO invoices (id, account_id, period, currency, status, usage_amount_minor, discount_minor, credit_minor, determined_amount_minor, tax_rate, tax_minor, total_minor, amount_due_minor, paid_minor, billing_date, finalized_at) VALUES ('inv_test', ?, '2026-10', 'KRW', 'finalized', 0, 0, 0, 0, '0', 0, 0, 0, 0, ?, ?)",
             },
             match backend {
                 sea_orm::DbBackend::Postgres => vec![s.account.clone().into(), datetime!(2026-11-05 00:00 UTC).into()],

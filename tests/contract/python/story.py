@@ -128,6 +128,8 @@ def main() -> None:
     # not count for it (docs/credits.md).
     assert (preview.usage_amount, preview.credit, preview.determined_amount, preview.tax, preview.total,
             preview.payment_amount) == ("12.00", "0.00", "12.00", "1.20", "13.20", "13.20"), preview
+    # Nothing paid yet and no prepaid balance: the card would pay all of it.
+    assert (preview.amount_paid, preview.balance_applied) == ("0.00", "0.00"), preview
 
     # The operator runs billing as of the 5th: the month is finalized and charged to the card.
     run = ok(admin_run_billing.sync(client=operator, body=BillingRunRequest(as_of=as_of),
@@ -138,6 +140,9 @@ def main() -> None:
     assert len(invoices.data) == 1, invoices
     invoice = ok(get_invoice.sync(account.id, invoices.data[0].id, client=owner))
     assert (invoice.period, invoice.total, invoice.status.value) == (period, "13.20", "paid"), invoice
+    # Charged once, all of it by card.
+    assert (invoice.amount_paid, invoice.paid_from_balance, invoice.paid_by_card, invoice.amount_remaining,
+            invoice.attempt_count) == ("13.20", "0.00", "13.20", "0.00", 1), invoice
     payments = ok(list_payments.sync(account.id, client=owner))
     assert len(payments.data) == 1, payments
     payment = ok(get_payment.sync(account.id, payments.data[0].id, client=owner))

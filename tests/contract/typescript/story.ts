@@ -124,6 +124,8 @@ async function main(): Promise<void> {
     [preview.usage_amount, preview.credit, preview.determined_amount, preview.tax, preview.total, preview.payment_amount],
     ["12.00", "0.00", "12.00", "1.20", "13.20", "13.20"],
   );
+  // Nothing paid yet and no prepaid balance: the card would pay all of it.
+  assert.deepEqual([preview.amount_paid, preview.balance_applied], ["0.00", "0.00"]);
 
   // The operator runs billing as of the 5th: the month is finalized and charged to the card.
   const run = ok(await operator.POST("/v1/admin/billing-runs", {
@@ -139,6 +141,11 @@ async function main(): Promise<void> {
     params: { path: { account_id: account.id, invoice_id: invoiceId } },
   }));
   assert.deepEqual([invoice.period, invoice.total, invoice.status], [period, "13.20", "paid"]);
+  // Charged once, all of it by card.
+  assert.deepEqual(
+    [invoice.amount_paid, invoice.paid_from_balance, invoice.paid_by_card, invoice.amount_remaining, invoice.attempt_count],
+    ["13.20", "0.00", "13.20", "0.00", 1],
+  );
   const payments = ok(await owner.GET("/v1/accounts/{account_id}/payments", accountPath));
   assert.equal(payments.data.length, 1);
   const paymentId = payments.data[0]?.id ?? "";

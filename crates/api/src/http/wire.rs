@@ -226,7 +226,7 @@ mod tests {
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatusDto {
-    /// Finalized, not paid yet: its payment amount counts in the unpaid amount.
+    /// Finalized, not paid yet: what it still owes counts in the unpaid amount.
     Finalized,
     Paid,
     /// The charge failed; it stays unpaid and is retried.

@@ -314,7 +314,7 @@ pub async fn finalize_accounts(
         .zip(&new)
         .map(|((account, ..), new)| (*account, new))
         .collect();
-    crate::mail::queue_invoices(&txn, &mail, state.clock.now()).await?;
+    crate::mail::queue_invoices(&txn, &mail, state.charge_day, state.clock.now()).await?;
     txn.commit()
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;

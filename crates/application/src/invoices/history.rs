@@ -9,17 +9,17 @@ use billing_domain::money::Money;
 use billing_domain::names::{AccountId, InvoiceId};
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
-use billing_persistence::repo::invoices::StoredInvoice;
 
 use crate::accounts::{billing_reader, Reader};
 use crate::error::AppError;
+use crate::invoices::{with_payments, Finalized};
 use crate::state::AppState;
 use crate::usage::reads::out_of_range;
 
 /// A page of the history and what the account still owes.
 pub struct History {
     pub account: Account,
-    pub invoices: Page<StoredInvoice>,
+    pub invoices: Page<Finalized>,
     pub unpaid_amount: Money,
 }
 
@@ -34,9 +34,14 @@ pub async fn list(
     // Independent reads, sent together: the request waits once for both.
     let (invoices, unpaid) = futures_util::try_join!(
         repo::invoices::list(&state.db, &account.id, account.billing_offset, page),
-        repo::invoices::unpaid_minor(&state.db, &account.id),
+        repo::invoices::unpaid_minor(&state.db, &account.id, None),
     )?;
     let unpaid_amount = Money::from_minor(unpaid, account.currency).map_err(out_of_range)?;
+    let Page { items, has_more } = invoices;
+    let invoices = Page {
+        items: with_payments(state, &state.db, items).await?,
+        has_more,
+    };
     Ok(History {
         account,
         invoices,
@@ -50,12 +55,16 @@ pub async fn detail(
     reader: &Reader,
     account_id: &AccountId,
     invoice_id: &InvoiceId,
-) -> Result<(Account, StoredInvoice), AppError> {
+) -> Result<(Account, Finalized), AppError> {
     let account = billing_reader(state, reader, account_id).await?;
     let invoice = repo::invoices::find(&state.db, &account.id, invoice_id, account.billing_offset)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok((account, invoice))
+    let found = with_payments(state, &state.db, vec![invoice])
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound)?;
+    Ok((account, found))
 }
 
 /// One invoice as a PDF, with the file name to give it (`INV-000001.pdf`).
@@ -67,5 +76,5 @@ pub async fn pdf(
 ) -> Result<(String, Vec<u8>), AppError> {
     let (account, invoice) = detail(state, reader, account_id, invoice_id).await?;
     let bytes = crate::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
-    Ok((format!("{}.pdf", invoice.number), bytes))
+    Ok((format!("{}.pdf", invoice.invoice.number), bytes))
 }

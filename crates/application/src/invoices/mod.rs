@@ -16,14 +16,17 @@ use billing_domain::accounts::{Account, Project};
 use billing_domain::invoices::assembly::{
     assemble, Credit, Discount, Inputs, Invoice, ProjectCharges,
 };
-use billing_domain::money::Money;
-use billing_domain::names::ProjectId;
+use billing_domain::invoices::status::PaymentState;
+use billing_domain::names::{InvoiceId, ProjectId};
 use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
+use billing_persistence::repo::invoices::StoredInvoice;
+use billing_persistence::repo::payments::Payment;
 use billing_persistence::ConnectionTrait;
 
 use crate::credits::available_for;
 use crate::error::AppError;
+use crate::payments::{attempt_count, last_card_attempt};
 use crate::promotions::discounts_for;
 use crate::state::AppState;
 use crate::usage::reads::{charge_periods_with, out_of_range, Billed, Catalog, Charged};
@@ -83,19 +86,63 @@ pub fn assemble_charged(
         });
         by_id.insert(c.project.id.clone(), c.project);
     }
-    let currency = account.currency;
-    // The prepaid balance is applied when the invoice is charged (payments), not here.
+    // The prepaid balance pays when the invoice is charged (payments), not here.
     let invoice = assemble(&Inputs {
-        currency,
+        currency: account.currency,
         tax_rate: account.tax_rate,
         charges: &charges,
         discounts,
         credits,
-        balance: Money::zero(currency),
     })
     .map_err(out_of_range)?;
     Ok(Assembled {
         invoice,
         projects: by_id,
     })
+}
+
+/// A finalized invoice with what was paid of it and how, and when it is charged next.
+#[derive(Clone, Debug)]
+pub struct Finalized {
+    pub invoice: StoredInvoice,
+    pub payment: PaymentState,
+}
+
+/// These invoices with their payment states, their payments read in one statement.
+pub async fn with_payments<C: ConnectionTrait>(
+    state: &AppState,
+    db: &C,
+    invoices: Vec<StoredInvoice>,
+) -> Result<Vec<Finalized>, AppError> {
+    let ids: Vec<&InvoiceId> = invoices.iter().map(|i| &i.id).collect();
+    let payments = repo::payments::of_invoices(db, &ids).await?;
+    invoices
+        .into_iter()
+        .map(|invoice| {
+            let own: Vec<&Payment> = payments
+                .iter()
+                .filter(|p| p.invoice == invoice.id)
+                .collect();
+            let payment = payment_state(state, &invoice, &own)?;
+            Ok(Finalized { invoice, payment })
+        })
+        .collect()
+}
+
+/// What was paid of `invoice` and how, from its `payments`.
+pub fn payment_state(
+    state: &AppState,
+    invoice: &StoredInvoice,
+    payments: &[&Payment],
+) -> Result<PaymentState, AppError> {
+    PaymentState::of(
+        invoice.status,
+        invoice.invoice.total,
+        invoice.paid,
+        invoice.paid_from_balance,
+        attempt_count(payments.iter().copied()),
+        state.charge_day.of(&invoice.period),
+        last_card_attempt(payments.iter().copied()),
+    )
+    .map_err(out_of_range)
 }

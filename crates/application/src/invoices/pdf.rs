@@ -15,6 +15,7 @@ use krilla::text::{Font, TextDirection};
 use krilla::Document;
 
 use crate::error::AppError;
+use crate::invoices::Finalized;
 
 /// The font, compiled into the binary: `cargo run` needs nothing from the machine.
 pub const FONT: &[u8] = include_bytes!("../../assets/fonts/NanumSquareR.ttf");
@@ -103,13 +104,11 @@ fn deducted(amount: billing_domain::money::Money) -> String {
     }
 }
 
-/// The PDF of a finalized invoice of `account`, issued by `seller`.
-pub fn render(
-    seller: &str,
-    account: &Account,
-    stored: &StoredInvoice,
-) -> Result<Vec<u8>, AppError> {
+/// The PDF of a finalized invoice of `account`, issued by `seller`: its lines, its totals, and
+/// what was paid of it and how (before it is charged, when it will be).
+pub fn render(seller: &str, account: &Account, found: &Finalized) -> Result<Vec<u8>, AppError> {
     let font = font()?;
+    let stored = &found.invoice;
     let invoice = &stored.invoice;
     let currency = invoice.currency.code();
     let offset = account.billing_offset;
@@ -172,11 +171,48 @@ pub fn render(
         ("Determined amount", invoice.determined_amount.to_string()),
         (tax_label.as_str(), invoice.tax.to_string()),
         ("Total", invoice.total.to_string()),
-        ("Balance applied", deducted(invoice.balance_applied)),
-        ("Payment amount", invoice.payment_amount.to_string()),
     ] {
         l.put(300.0, BODY, label);
         l.put(COLUMNS[3], BODY, format!("{amount} {currency}"));
+        l.down(LINE);
+    }
+    l.down(LINE);
+    let payment = &found.payment;
+    if payment.attempt_count == 0 {
+        // Nothing was tried yet: no figure of the balance or the card is a fact so far.
+        let when = payment
+            .next_payment_attempt
+            .map(|at| format!("It is charged on {}:", date(at)))
+            .unwrap_or_else(|| "It is charged".to_owned());
+        l.put(
+            MARGIN,
+            BODY,
+            format!("Not charged yet. {when} the prepaid balance pays first,"),
+        );
+        l.down(LINE);
+        l.put(MARGIN, BODY, "the card the rest.");
+        l.down(LINE);
+    } else {
+        for (label, amount) in [
+            ("Paid from the balance", payment.paid_from_balance),
+            ("Paid by card", payment.paid_by_card),
+            ("Amount paid", payment.amount_paid),
+        ] {
+            l.put(300.0, BODY, label);
+            l.put(COLUMNS[3], BODY, format!("{amount} {currency}"));
+            l.down(LINE);
+        }
+    }
+    l.put(300.0, BODY, "Amount remaining");
+    l.put(
+        COLUMNS[3],
+        BODY,
+        format!("{} {currency}", payment.amount_remaining),
+    );
+    l.down(LINE);
+    if let (Some(next), true) = (payment.next_payment_attempt, payment.attempt_count > 0) {
+        l.put(300.0, BODY, "Next attempt");
+        l.put(COLUMNS[3], BODY, date(next));
         l.down(LINE);
     }
 
@@ -228,7 +264,7 @@ pub fn render_receipt(
         ("Credit", deducted(invoice.credit)),
         ("Determined amount", invoice.determined_amount.to_string()),
         ("Tax", invoice.tax.to_string()),
-        ("Payment amount", invoice.payment_amount.to_string()),
+        ("Invoice total", invoice.total.to_string()),
         ("Paid now", payment.amount.to_string()),
     ] {
         l.put(300.0, BODY, label);

@@ -2,6 +2,11 @@
 //! that finalization uses, over the projects whose costs the caller may see, with the unpaid
 //! amount of earlier invoices and, when asked, the lines grouped by project or product.
 //!
+//! To a caller who manages the account's billing, it also says what the prepaid balance and the
+//! card would pay if the invoice were charged now (the balance as it stands, less what the
+//! earlier unpaid invoices take of it first, as the charge would take it), and what was already
+//! paid.
+//!
 //! A period already finalized answers with its finalized invoice, never a recomputation from
 //! usage: whole to a caller who may see the costs of every project on it; to a member with
 //! billing permission on some of them, the frozen lines of those projects, totalled by the same
@@ -15,6 +20,7 @@ use billing_domain::invoices::finalization::may_be_finalized;
 use billing_domain::invoices::groups::{group, Group, GroupBy};
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, InvoiceId, ProjectId};
+use billing_domain::payments::forecast;
 use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
 use billing_persistence::repo::invoices::StoredInvoice;
@@ -43,6 +49,19 @@ pub struct Preview {
     pub unpaid_amount: Money,
     /// The lines grouped, when asked.
     pub groups: Option<Vec<Group>>,
+    /// How it is paid, to a caller who manages the account's billing (the balance is the
+    /// account's, and pays the whole invoice, not a part of it).
+    pub payment: Option<PreviewPayment>,
+}
+
+/// What was paid of a previewed invoice, and how the rest would be paid if it were charged now.
+pub struct PreviewPayment {
+    /// Already paid (only a finalized invoice can have been).
+    pub amount_paid: Money,
+    /// What the prepaid balance would pay of the rest now.
+    pub balance_applied: Money,
+    /// What the card would be charged now: the rest less the balance applied.
+    pub payment_amount: Money,
 }
 
 /// Previews the invoice of `period` (`YYYY-MM` in the account's offset; default the current
@@ -60,27 +79,41 @@ pub async fn preview(
     // invoices still owe (read by the path's id before the caller's access is known, answered
     // only once it is); then the period's usage, credits and promotions. A period is finalized
     // only once it has ended, so only an ended period's invoice is looked for first.
-    let ((account, period, billed), mut unpaid) =
-        futures_util::try_join!(billed_projects(state, reader, account_id, period), async {
-            Ok::<_, AppError>(repo::invoices::unpaid_minor(&state.db, account_id).await?)
-        },)?;
+    let ((account, period, billed), mut unpaid, balance) = futures_util::try_join!(
+        billed_projects(state, reader, account_id, period),
+        async {
+            Ok::<_, AppError>(repo::invoices::unpaid_minor(&state.db, account_id, None).await?)
+        },
+        async { Ok::<_, AppError>(repo::balance::total_minor(&state.db, account_id).await?) },
+    )?;
     let currency = account.currency;
+    let money = |minor: i64| Money::from_minor(minor, currency).map_err(out_of_range);
+    let manages_billing = billed.manages_billing;
     let stored = if may_be_finalized(&period, state.clock.now()) {
         repo::invoices::find_by_period(&state.db, &account.id, &period).await?
     } else {
         None
     };
-    let (invoice, finalized, project_names) = match stored {
+    // (amount paid, what it still owes, what earlier invoices owe before it)
+    let (invoice, finalized, project_names, owing) = match stored {
         // A finalized period's own invoice is not earlier: it is not in the unpaid amount.
         Some(stored) => {
-            unpaid -= still_owed(&stored)?;
+            let owed = still_owed(&stored)?;
+            unpaid -= owed;
+            let owing = if manages_billing {
+                let before =
+                    repo::invoices::unpaid_minor(&state.db, &account.id, Some(&stored.id)).await?;
+                Some((stored.paid, money(owed)?, money(before)?))
+            } else {
+                None
+            };
             let visible: HashSet<ProjectId> = billed.projects.into_iter().map(|p| p.id).collect();
             let reference = FinalizedRef {
                 id: stored.id.clone(),
                 number: stored.number.clone(),
             };
             let names = stored.project_names.clone();
-            (part_of(stored, &visible)?, Some(reference), names)
+            (part_of(stored, &visible)?, Some(reference), names, owing)
         }
         None => {
             let assembled = assemble_open(state, &state.db, &account, &period, billed).await?;
@@ -89,10 +122,28 @@ pub async fn preview(
                 .iter()
                 .map(|(id, p)| (id.clone(), p.name.to_string()))
                 .collect();
-            (assembled.invoice, None, names)
+            let total = assembled.invoice.total;
+            // Nothing of an open period is paid; every unpaid invoice is earlier.
+            let owing = if manages_billing {
+                Some((Money::zero(currency), total, money(unpaid)?))
+            } else {
+                None
+            };
+            (assembled.invoice, None, names, owing)
         }
     };
-    let unpaid_amount = Money::from_minor(unpaid, currency).map_err(out_of_range)?;
+    let unpaid_amount = money(unpaid)?;
+    let payment = match owing {
+        Some((amount_paid, owed, owed_before)) => {
+            let split = forecast(money(balance)?, owed_before, owed).map_err(out_of_range)?;
+            Some(PreviewPayment {
+                amount_paid,
+                balance_applied: split.from_balance,
+                payment_amount: split.from_card,
+            })
+        }
+        None => None,
+    };
     let groups = group_by
         .map(|by| group(&invoice, by))
         .transpose()
@@ -105,6 +156,7 @@ pub async fn preview(
         project_names,
         unpaid_amount,
         groups,
+        payment,
     })
 }
 
@@ -112,7 +164,7 @@ pub async fn preview(
 fn still_owed(stored: &StoredInvoice) -> Result<i64, AppError> {
     stored
         .status
-        .still_owed(stored.invoice.payment_amount, stored.paid)
+        .still_owed(stored.invoice.total, stored.paid)
         .and_then(|m| m.to_minor())
         .map_err(out_of_range)
 }
@@ -158,7 +210,6 @@ fn part_of(stored: StoredInvoice, visible: &HashSet<ProjectId>) -> Result<Invoic
         charges: &charges,
         discounts: &[],
         credits: &[],
-        balance: Money::zero(invoice.currency),
     })
     .map_err(out_of_range)
 }

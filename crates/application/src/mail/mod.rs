@@ -17,6 +17,7 @@ use std::future::Future;
 
 use billing_domain::accounts::Account;
 use billing_domain::names::AccountId;
+use billing_domain::payments::ChargeDay;
 use billing_persistence::repo;
 use billing_persistence::repo::invoices::{NewInvoice, StoredInvoice};
 use billing_persistence::repo::mail::{NewMail, QueuedMail};
@@ -104,6 +105,7 @@ pub fn backoff(attempts: i32) -> Duration {
 pub async fn queue_invoices<C: ConnectionTrait>(
     db: &C,
     invoices: &[(&Account, &NewInvoice<'_>)],
+    charge_day: ChargeDay,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
     let texts: Vec<_> = invoices
@@ -111,7 +113,7 @@ pub async fn queue_invoices<C: ConnectionTrait>(
         .filter_map(|(account, invoice)| {
             let recipient = account.billing_email.as_ref()?;
             let id = format!("mail_{}", uuid::Uuid::now_v7().simple());
-            let (subject, body) = invoice_text(invoice);
+            let (subject, body) = invoice_text(invoice, charge_day);
             Some((id, account, invoice, recipient, subject, body))
         })
         .collect();
@@ -157,12 +159,12 @@ pub async fn queue_receipt<C: ConnectionTrait>(
     let body = format!(
         "We received your payment of {amount} {currency} for invoice {number} ({period}).\n\n\
          Receipt: {receipt}\nPayment method: {method}\n\
-         Invoice payment amount: {due} {currency}\n",
+         Invoice total: {total} {currency}\n",
         amount = payment.amount,
         number = invoice.number,
         period = invoice.period,
         receipt = payment.receipt,
-        due = invoice.invoice.payment_amount,
+        total = invoice.invoice.total,
     );
     repo::mail::enqueue_all(
         db,
@@ -182,22 +184,24 @@ pub async fn queue_receipt<C: ConnectionTrait>(
 }
 
 /// The subject and body of an invoice's mail.
-fn invoice_text(invoice: &NewInvoice<'_>) -> (String, String) {
+fn invoice_text(invoice: &NewInvoice<'_>, charge_day: ChargeDay) -> (String, String) {
     let subject = format!(
         "Invoice {} for {} ({} {})",
         invoice.number,
         invoice.period,
-        invoice.invoice.payment_amount,
+        invoice.invoice.total,
         invoice.invoice.currency.code()
     );
+    let offset = invoice.period.offset();
+    let charged_on = offset.date_of(charge_day.of(invoice.period));
     let body = format!(
         "Your invoice {number} for {period} is attached.\n\n\
          Usage amount: {usage} {currency}\n\
          Discounts: {discount} {currency}\n\
          Credit: {credit} {currency}\n\
          Tax: {tax} {currency}\n\
-         Total: {total} {currency}\n\
-         Payment amount: {payment} {currency}\n",
+         Total: {total} {currency}\n\n\
+         It is charged on {charged_on}: your prepaid balance pays first, your card the rest.\n",
         number = invoice.number,
         period = invoice.period,
         usage = invoice.invoice.usage_amount,
@@ -205,7 +209,6 @@ fn invoice_text(invoice: &NewInvoice<'_>) -> (String, String) {
         credit = invoice.invoice.credit,
         tax = invoice.invoice.tax,
         total = invoice.invoice.total,
-        payment = invoice.invoice.payment_amount,
         currency = invoice.invoice.currency.code(),
     );
     (subject, body)
@@ -269,8 +272,13 @@ async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, Ap
             let invoice = repo::invoices::find(&state.db, &account.id, &id, account.billing_offset)
                 .await?
                 .ok_or_else(|| AppError::Internal("outbox: the invoice is gone".into()))?;
-            let pdf = crate::invoices::pdf::render(&state.seller_name, &account, &invoice)?;
-            Some((format!("{}.pdf", invoice.number), pdf))
+            let number = invoice.number.clone();
+            let found = crate::invoices::with_payments(state, &state.db, vec![invoice])
+                .await?
+                .pop()
+                .ok_or_else(|| AppError::Internal("outbox: the invoice is gone".into()))?;
+            let pdf = crate::invoices::pdf::render(&state.seller_name, &account, &found)?;
+            Some((format!("{number}.pdf"), pdf))
         }
         "receipt" => {
             let id = billing_domain::names::PaymentId::parse(&mail.subject_id)

@@ -17,7 +17,7 @@ use billing_domain::invoices::status::InvoiceStatus;
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, BalanceEntryId, InvoiceId, PaymentId, ReceiptId};
 use billing_domain::payments::{
-    gateway_key, is_due, split, Decline, LastAttempt, PaymentMethodKind, PaymentStatus,
+    gateway_key, is_due, split, Decline, PaymentMethodKind, PaymentStatus,
 };
 use billing_persistence::db::begin_write;
 use billing_persistence::repo;
@@ -30,6 +30,7 @@ use time::OffsetDateTime;
 
 use crate::error::{AppError, ConflictKind};
 use crate::payments::gateway::{ChargeOutcome, ChargeRequest, GatewayError};
+use crate::payments::last_card_attempt;
 use crate::state::AppState;
 use crate::usage::reads::out_of_range;
 
@@ -155,7 +156,7 @@ pub async fn charge(
         .ok_or(AppError::NotFound)?;
     let owed = invoice
         .status
-        .still_owed(invoice.invoice.payment_amount, invoice.paid)
+        .still_owed(invoice.invoice.total, invoice.paid)
         .map_err(out_of_range)?;
     if owed.is_zero() || owed.is_negative() {
         return Err(AppError::conflict(
@@ -216,7 +217,7 @@ pub async fn charge(
             .status
             .after_paying(owed, paid_now)
             .map_err(out_of_range)?;
-        record_paid(&txn, &invoice, paid_now, status).await?;
+        record_paid(&txn, &invoice, paid_now, PaymentMethodKind::Balance, status).await?;
         txn.commit().await?;
         return Ok(made);
     }
@@ -233,7 +234,7 @@ pub async fn charge(
         };
         repo::payments::insert(&txn, &payment).await?;
         let status = invoice.status.after_failed_charge();
-        record_paid(&txn, &invoice, paid_now, status).await?;
+        record_paid(&txn, &invoice, paid_now, PaymentMethodKind::Balance, status).await?;
         txn.commit().await?;
         made.push(payment);
         return Ok(made);
@@ -247,7 +248,14 @@ pub async fn charge(
     };
     repo::payments::insert(&txn, &payment).await?;
     if !paid_now.is_zero() {
-        record_paid(&txn, &invoice, paid_now, invoice.status).await?;
+        record_paid(
+            &txn,
+            &invoice,
+            paid_now,
+            PaymentMethodKind::Balance,
+            invoice.status,
+        )
+        .await?;
     }
     // Pending, with its key, before the gateway is called.
     txn.commit().await?;
@@ -278,17 +286,6 @@ fn due(state: &AppState, invoice: &StoredInvoice, earlier: &[Payment], at: Offse
         last_card_attempt(earlier.iter()),
         at,
     )
-}
-
-/// The latest card attempt among an invoice's payments.
-fn last_card_attempt<'p>(payments: impl Iterator<Item = &'p Payment>) -> Option<LastAttempt> {
-    payments
-        .filter(|p| p.method == PaymentMethodKind::Card)
-        .max_by_key(|p| p.attempt)
-        .map(|p| LastAttempt {
-            status: p.status,
-            next_attempt_at: p.next_attempt_at,
-        })
 }
 
 fn first_attempt_at(earlier: &[Payment], now: OffsetDateTime) -> OffsetDateTime {
@@ -335,14 +332,16 @@ pub fn label(card: &Card) -> String {
     )
 }
 
+/// Records what `method` paid of `invoice` (zero to change only its status).
 async fn record_paid(
     txn: &DatabaseTransaction,
     invoice: &StoredInvoice,
     amount: Money,
+    method: PaymentMethodKind,
     status: InvoiceStatus,
 ) -> Result<(), AppError> {
     let minor = amount.to_minor().map_err(out_of_range)?;
-    repo::invoices::record_payment(txn, &invoice.id, minor, status).await?;
+    repo::invoices::record_payment(txn, &invoice.id, minor, method, status).await?;
     Ok(())
 }
 
@@ -408,18 +407,18 @@ async fn record_outcome(
     if done.status == PaymentStatus::Successful {
         let owed = invoice
             .status
-            .still_owed(invoice.invoice.payment_amount, invoice.paid)
+            .still_owed(invoice.invoice.total, invoice.paid)
             .map_err(out_of_range)?;
         let status = invoice
             .status
             .after_paying(owed, done.amount)
             .map_err(out_of_range)?;
-        record_paid(&txn, &invoice, done.amount, status).await?;
+        record_paid(&txn, &invoice, done.amount, done.method, status).await?;
         crate::mail::queue_receipt(&txn, &account, &invoice, &done, at).await?;
     } else {
         let zero = Money::zero(account.currency);
         let status = invoice.status.after_failed_charge();
-        record_paid(&txn, &invoice, zero, status).await?;
+        record_paid(&txn, &invoice, zero, done.method, status).await?;
     }
     txn.commit().await?;
     Ok(Some(done))

@@ -13,7 +13,7 @@ pub mod gateway;
 
 use billing_domain::accounts::Account;
 use billing_domain::names::{AccountId, InvoiceId, PaymentId};
-use billing_domain::payments::PaymentStatus;
+use billing_domain::payments::{LastAttempt, PaymentMethodKind, PaymentStatus};
 use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::invoices::StoredInvoice;
@@ -23,6 +23,23 @@ use crate::accounts::{billing_reader, Reader};
 use crate::error::AppError;
 use crate::idempotency::{self, Answer, Done, Idempotent};
 use crate::state::AppState;
+
+/// The latest card attempt among an invoice's payments.
+pub fn last_card_attempt<'p>(payments: impl Iterator<Item = &'p Payment>) -> Option<LastAttempt> {
+    payments
+        .filter(|p| p.method == PaymentMethodKind::Card)
+        .max_by_key(|p| p.attempt)
+        .map(|p| LastAttempt {
+            status: p.status,
+            next_attempt_at: p.next_attempt_at,
+        })
+}
+
+/// How many times an invoice was charged: its payments' latest attempt number (the balance's
+/// and the card's part of one charge share it).
+pub fn attempt_count<'p>(payments: impl Iterator<Item = &'p Payment>) -> u32 {
+    payments.map(|p| p.attempt).max().unwrap_or(0)
+}
 
 /// A payment with the invoice it paid (the history shows the invoice's amounts beside it).
 pub struct PaymentWithInvoice {

@@ -10,6 +10,7 @@ use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
 use billing_domain::accounts::access::ProjectAccess;
+use billing_domain::accounts::access::Role;
 use billing_domain::accounts::{Account, Project};
 use billing_domain::catalog::rating::Rating;
 use billing_domain::catalog::{Aggregation, Code, FeeGroup, PlanAssignment, Product};
@@ -84,7 +85,7 @@ async fn visible_projects(
     state: &AppState,
     reader: &Reader,
     account: &AccountId,
-) -> Result<(Account, Vec<(ProjectWithPlans, ProjectAccess)>), AppError> {
+) -> Result<(Account, Role, Vec<(ProjectWithPlans, ProjectAccess)>), AppError> {
     let first = PageRequest {
         limit: billing_persistence::page::MAX_PAGE_SIZE,
         after: None,
@@ -122,7 +123,7 @@ async fn visible_projects(
         }
         batch = list_with_plans(&state.db, account, &filter, reader.user(), &page).await?;
     }
-    Ok((found, projects))
+    Ok((found, role, projects))
 }
 
 /// The catalog's products, from the cache of the catalog (products are never changed).
@@ -610,9 +611,12 @@ pub async fn billed_projects(
     account_id: &AccountId,
     period: Option<&str>,
 ) -> Result<(Account, BillingPeriod, Billed), AppError> {
-    let (account, projects) = visible_projects(state, reader, account_id).await?;
+    let (account, role, projects) = visible_projects(state, reader, account_id).await?;
     let period = period_of(state, &account, period)?;
-    let mut billed = Billed::default();
+    let mut billed = Billed {
+        manages_billing: role.manages_billing(),
+        ..Billed::default()
+    };
     for ((project, _, history), access) in projects {
         if access.view_costs {
             if !history.is_empty() {
@@ -630,6 +634,9 @@ pub async fn billed_projects(
 pub struct Billed {
     pub projects: Vec<Project>,
     pub assignments: HashMap<ProjectId, Vec<PlanAssignment>>,
+    /// Whether the caller manages the account's billing (the owner, a billing admin, an
+    /// operator): it sees every project's costs, and the account's balance and payments.
+    pub manages_billing: bool,
 }
 
 /// A project rated for a period: its rollups and its charges, one rating per plan it was on.

@@ -11,8 +11,10 @@
 //!    its own negative line, up to what is left;
 //! 4. **determined amount** = usage amount − discounts − credit;
 //! 5. **tax** = determined amount × tax rate, rounded once;
-//! 6. **total** = determined amount + tax; the prepaid **balance** is deducted, and what remains
-//!    is the **payment amount**.
+//! 6. **total** = determined amount + tax: what the invoice asks to be paid. The prepaid
+//!    balance is not part of the assembly: it pays when the invoice is charged (the balance
+//!    first, the card the rest: [`crate::payments::split`]), and a preview shows what it would
+//!    pay now ([`crate::payments::forecast`]).
 //!
 //! Every total is a sum of rounded lines, so the lines always add up. The result does not depend
 //! on the order of the inputs: projects, promotions and credits are put in their rule's order
@@ -92,8 +94,6 @@ pub struct Inputs<'a> {
     pub charges: &'a [ProjectCharges],
     pub discounts: &'a [Discount],
     pub credits: &'a [Credit],
-    /// The prepaid balance available to deduct (zero or more).
-    pub balance: Money,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -130,9 +130,9 @@ pub struct Invoice {
     pub determined_amount: Money,
     pub tax_rate: TaxRate,
     pub tax: Money,
+    /// Determined amount + tax: what the invoice asks to be paid, by the prepaid balance and the
+    /// card together.
     pub total: Money,
-    pub balance_applied: Money,
-    pub payment_amount: Money,
 }
 
 impl Invoice {
@@ -158,9 +158,6 @@ impl Invoice {
 pub fn assemble(inputs: &Inputs<'_>) -> Result<Invoice, DomainError> {
     let currency = inputs.currency;
     let zero = Money::zero(currency);
-    if inputs.balance.is_negative() {
-        return Err(DomainError::NegativeAmount);
-    }
 
     // 1. Usage amount: the projects' rated lines, projects in id order.
     let mut charges: Vec<&ProjectCharges> = inputs.charges.iter().collect();
@@ -262,12 +259,10 @@ pub fn assemble(inputs: &Inputs<'_>) -> Result<Invoice, DomainError> {
         });
     }
 
-    // 4-6. Determined amount, tax, total, balance, payment amount.
+    // 4-6. Determined amount, tax, total.
     let determined_amount = Money::sum(currency, lines.iter().map(|l| l.amount))?;
     let tax = inputs.tax_rate.tax_on(determined_amount)?;
     let total = determined_amount.checked_add(tax)?;
-    let balance_applied = inputs.balance.min(total)?;
-    let payment_amount = total.checked_sub(balance_applied)?;
     Ok(Invoice {
         currency,
         lines,
@@ -278,8 +273,6 @@ pub fn assemble(inputs: &Inputs<'_>) -> Result<Invoice, DomainError> {
         tax_rate: inputs.tax_rate,
         tax,
         total,
-        balance_applied,
-        payment_amount,
     })
 }
 
@@ -393,18 +386,15 @@ mod tests {
             charges: &charges,
             discounts: &discounts,
             credits: &credits,
-            balance: won(500),
         })
         .unwrap();
         assert_eq!(invoice.usage_amount, won(15_000));
         assert_eq!(invoice.discount, won(2_700));
         assert_eq!(invoice.credit, won(12_300));
-        // 15,000 - 2,700 - 12,300 = 0: no tax, nothing to deduct from the balance or to pay.
+        // 15,000 - 2,700 - 12,300 = 0: no tax, nothing to pay.
         assert_eq!(invoice.determined_amount, won(0));
         assert_eq!(invoice.tax, won(0));
         assert_eq!(invoice.total, won(0));
-        assert_eq!(invoice.balance_applied, won(0));
-        assert_eq!(invoice.payment_amount, won(0));
         let used: Vec<(&str, Money)> = invoice.credit_used().collect();
         assert_eq!(
             used,
@@ -418,9 +408,9 @@ mod tests {
     }
 
     #[test]
-    fn tax_then_balance_then_payment_in_dollars() {
+    fn discount_credit_then_tax_in_dollars() {
         // Usage: 12.34 + 7.66 = 20.00; 5 % off = 1.00; credit 4.00; determined 15.00.
-        // Tax 10 % = 1.50; total 16.50; balance 10.00 deducted; payment 6.50.
+        // Tax 10 % = 1.50; total 16.50.
         let charges = [charges(
             project(7),
             vec![
@@ -447,7 +437,6 @@ mod tests {
             charges: &charges,
             discounts: &discounts,
             credits: &credits,
-            balance: cents(1_000),
         })
         .unwrap();
         assert_eq!(invoice.usage_amount, cents(2_000));
@@ -456,8 +445,6 @@ mod tests {
         assert_eq!(invoice.determined_amount, cents(1_500));
         assert_eq!(invoice.tax, cents(150));
         assert_eq!(invoice.total, cents(1_650));
-        assert_eq!(invoice.balance_applied, cents(1_000));
-        assert_eq!(invoice.payment_amount, cents(650));
     }
 
     #[test]
@@ -479,7 +466,6 @@ mod tests {
             charges: &charges,
             discounts: &discounts,
             credits: &[],
-            balance: won(0),
         })
         .unwrap();
         assert_eq!(invoice.discount, won(334));
@@ -494,12 +480,10 @@ mod tests {
             charges: &[],
             discounts: &[],
             credits: &[],
-            balance: won(1_000),
         })
         .unwrap();
         assert!(invoice.lines.is_empty());
-        assert_eq!(invoice.payment_amount, won(0));
-        assert_eq!(invoice.balance_applied, won(0));
+        assert_eq!(invoice.total, won(0));
     }
 
     #[test]
@@ -524,17 +508,22 @@ mod tests {
                 charges: &charges,
                 discounts: &[discount(value)],
                 credits: &[],
-                balance: won(0),
             });
             assert_eq!(result, Err(DomainError::InvalidDiscount));
         }
+        let overdrawn = Credit {
+            id: "c".into(),
+            name: "Credit".into(),
+            available: won(-1),
+            expires_at: datetime!(2027-01-01 0:00 UTC),
+            registered_at: datetime!(2026-01-01 0:00 UTC),
+        };
         let result = assemble(&Inputs {
             currency: krw(),
             tax_rate: TaxRate::ZERO,
             charges: &charges,
             discounts: &[],
-            credits: &[],
-            balance: won(-1),
+            credits: &[overdrawn],
         });
         assert_eq!(result, Err(DomainError::NegativeAmount));
         // An amount of another currency cannot be combined.
@@ -544,7 +533,6 @@ mod tests {
             charges: &charges,
             discounts: &[discount(DiscountValue::Amount(cents(100)))],
             credits: &[],
-            balance: won(0),
         });
         assert!(matches!(result, Err(DomainError::CurrencyMismatch { .. })));
     }
@@ -622,17 +610,14 @@ mod tests {
             charges in arb_charges(),
             discounts in arb_discounts(),
             credits in arb_credits(),
-            balance in 0i64..5_000_000,
             tax_basis_points in 0i64..=10_000,
         ) {
-            let balance = won(balance);
             let invoice = assemble(&Inputs {
                 currency: krw(),
                 tax_rate: TaxRate::new(Decimal::new(tax_basis_points, 4)).unwrap(),
                 charges: &charges,
                 discounts: &discounts,
                 credits: &credits,
-                balance,
             }).unwrap();
             use InvoiceLineKind::*;
             // The lines sum to every total.
@@ -644,19 +629,14 @@ mod tests {
                 sum_of(&invoice, &[BaseFee, Usage, Discount, Credit])
             );
             prop_assert_eq!(invoice.total, invoice.determined_amount.checked_add(invoice.tax).unwrap());
-            prop_assert_eq!(
-                invoice.payment_amount,
-                invoice.total.checked_sub(invoice.balance_applied).unwrap()
-            );
             // No total is negative.
             for total in [
                 invoice.usage_amount, invoice.discount, invoice.credit, invoice.determined_amount,
-                invoice.tax, invoice.total, invoice.balance_applied, invoice.payment_amount,
+                invoice.tax, invoice.total,
             ] {
                 prop_assert!(!total.is_negative(), "{:?}", invoice);
             }
             // No step consumes more than is available.
-            prop_assert!(invoice.balance_applied.amount() <= balance.amount());
             for (id, used) in invoice.credit_used() {
                 let credit = credits.iter().find(|c| c.id == id).unwrap();
                 prop_assert!(used.amount() > Decimal::ZERO);
@@ -691,7 +671,6 @@ mod tests {
                     charges,
                     discounts,
                     credits,
-                    balance: won(1_000),
                 }).unwrap()
             };
             prop_assert_eq!(

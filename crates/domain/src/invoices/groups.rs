@@ -154,7 +154,6 @@ mod tests {
             charges: &charges,
             discounts: &[],
             credits: &[],
-            balance: won(0),
         })
         .unwrap()
     }

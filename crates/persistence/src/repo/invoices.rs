@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use billing_domain::invoices::assembly::{Invoice, InvoiceLine, InvoiceLineKind};
 use billing_domain::invoices::status::InvoiceStatus;
 use billing_domain::names::{AccountId, InvoiceId, ProjectId};
+use billing_domain::payments::PaymentMethodKind;
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use sea_orm::sea_query::{Expr, Func, Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -15,18 +16,22 @@ use super::sql::{a, build, get};
 use super::utc;
 use crate::error::{unique_or_db, PersistenceError};
 
-/// The account's unpaid amount, in minor units: what its finalized invoices still owe (their
-/// payment amount less what was paid).
+/// The account's unpaid amount, in minor units: what its finalized invoices still owe (the
+/// amount each asks for less what was paid). With `before`, only what the invoices finalized
+/// before that one owe (ids sort by the time they were finalized): what the charge takes the
+/// balance for first.
 pub async fn unpaid_minor<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
+    before: Option<&InvoiceId>,
 ) -> Result<i64, PersistenceError> {
     let owed = SimpleExpr::from(Func::sum(
-        Expr::col(a("payment_amount_minor")).sub(Expr::col(a("paid_minor"))),
+        Expr::col(a("amount_due_minor")).sub(Expr::col(a("paid_minor"))),
     ));
     // PostgreSQL sums BIGINTs as NUMERIC: cast back to read an i64 on both databases.
     let owed = Func::cast_as(Func::coalesce([owed, Expr::val(0i64).into()]), a("BIGINT"));
-    let select = Query::select()
+    let mut select = Query::select();
+    select
         .expr_as(owed, a("owed"))
         .from(a("invoices"))
         .and_where(Expr::col(a("account_id")).eq(account.as_str()))
@@ -37,8 +42,10 @@ pub async fn unpaid_minor<C: ConnectionTrait>(
                     .filter(InvoiceStatus::owes)
                     .map(|s| s.as_str()),
             ),
-        )
-        .to_owned();
+        );
+    if let Some(before) = before {
+        select.and_where(Expr::col(a("id")).lt(before.as_str()));
+    }
     match db.query_one(build(db, &select)).await? {
         Some(row) => get::<i64>(&row, "owed"),
         None => Ok(0),
@@ -153,7 +160,7 @@ pub async fn owing<C: ConnectionTrait>(
         ]))
         .and_where(
             Expr::col((invoices.clone(), a("paid_minor")))
-                .lt(Expr::col((invoices.clone(), a("payment_amount_minor")))),
+                .lt(Expr::col((invoices.clone(), a("amount_due_minor")))),
         )
         .order_by((invoices.clone(), a("id")), sea_orm::sea_query::Order::Asc)
         .limit(limit);
@@ -177,22 +184,30 @@ pub async fn owing<C: ConnectionTrait>(
         .collect()
 }
 
-/// Records a payment of an invoice: what it paid is added, and its status set.
+/// Records a payment of an invoice: what it paid is added (to what the balance paid too, when
+/// the balance paid it), and its status set.
 pub async fn record_payment<C: ConnectionTrait>(
     db: &C,
     invoice: &InvoiceId,
     amount_minor: i64,
+    method: PaymentMethodKind,
     status: InvoiceStatus,
 ) -> Result<(), PersistenceError> {
-    let update = Query::update()
+    let mut update = Query::update();
+    update
         .table(a("invoices"))
         .value(
             a("paid_minor"),
             Expr::col(a("paid_minor")).add(amount_minor),
         )
         .value(a("status"), status.as_str())
-        .and_where(Expr::col(a("id")).eq(invoice.as_str()))
-        .to_owned();
+        .and_where(Expr::col(a("id")).eq(invoice.as_str()));
+    if method == PaymentMethodKind::Balance {
+        update.value(
+            a("paid_from_balance_minor"),
+            Expr::col(a("paid_from_balance_minor")).add(amount_minor),
+        );
+    }
     db.execute(build(db, &update)).await?;
     Ok(())
 }
@@ -281,8 +296,9 @@ fn header_values(new: &NewInvoice<'_>) -> Result<[SimpleExpr; 18], PersistenceEr
         i.tax_rate.to_string().into(),
         minor(i.tax)?.into(),
         minor(i.total)?.into(),
-        minor(i.balance_applied)?.into(),
-        minor(i.payment_amount)?.into(),
+        // What it asks for: its total, paid by the balance and the card together.
+        minor(i.total)?.into(),
+        0i64.into(),
         0i64.into(),
         utc(new.billing_date).into(),
         utc(new.finalized_at).into(),
@@ -333,7 +349,10 @@ pub struct StoredInvoice {
     pub number: String,
     pub status: InvoiceStatus,
     pub invoice: Invoice,
+    /// What the balance and the card have paid of it.
     pub paid: billing_domain::money::Money,
+    /// What the prepaid balance has paid of it (the card paid the rest of `paid`).
+    pub paid_from_balance: billing_domain::money::Money,
     pub billing_date: OffsetDateTime,
     pub finalized_at: OffsetDateTime,
     /// The projects' names at finalization, by id.
@@ -374,9 +393,9 @@ const HEADER_COLUMNS: [&str; 18] = [
     "tax_rate",
     "tax_minor",
     "total_minor",
-    "balance_applied_minor",
-    "payment_amount_minor",
+    "amount_due_minor",
     "paid_minor",
+    "paid_from_balance_minor",
     "billing_date",
     "finalized_at",
 ];
@@ -610,8 +629,6 @@ fn stored_of(
         tax_rate: TaxRate::parse(&get::<String>(row, "tax_rate")?).map_err(&bad)?,
         tax: money("tax_minor")?,
         total: money("total_minor")?,
-        balance_applied: money("balance_applied_minor")?,
-        payment_amount: money("payment_amount_minor")?,
     };
     Ok(StoredInvoice {
         id: InvoiceId::parse(&id_text).map_err(&bad)?,
@@ -621,6 +638,7 @@ fn stored_of(
         status: InvoiceStatus::parse(&get::<String>(row, "status")?).map_err(&bad)?,
         invoice,
         paid: money("paid_minor")?,
+        paid_from_balance: money("paid_from_balance_minor")?,
         billing_date: get::<OffsetDateTime>(row, "billing_date")?,
         finalized_at: get::<OffsetDateTime>(row, "finalized_at")?,
         project_names,

@@ -273,9 +273,17 @@ async fn main() -> Fallible<()> {
             preview.determined_amount.as_str(),
             preview.tax.as_str(),
             preview.total.as_str(),
-            preview.payment_amount.as_str(),
         ],
-        ["12.00", "0.00", "12.00", "1.20", "13.20", "13.20"]
+        ["12.00", "0.00", "12.00", "1.20", "13.20"]
+    );
+    // Nothing paid yet and no prepaid balance: the card would pay all of it.
+    assert_eq!(
+        [
+            preview.amount_paid.as_ref().map(|a| a.as_str()),
+            preview.balance_applied.as_ref().map(|a| a.as_str()),
+            preview.payment_amount.as_ref().map(|a| a.as_str()),
+        ],
+        [Some("0.00"), Some("0.00"), Some("13.20")]
     );
 
     // The operator runs billing as of the 5th: the month is finalized and charged to the card.
@@ -304,6 +312,17 @@ async fn main() -> Fallible<()> {
             invoice.status
         ),
         (period.as_str(), "13.20", InvoiceStatusDto::Paid)
+    );
+    // Charged once, all of it by card.
+    assert_eq!(
+        (
+            invoice.amount_paid.as_str(),
+            invoice.paid_from_balance.as_str(),
+            invoice.paid_by_card.as_str(),
+            invoice.amount_remaining.as_str(),
+            invoice.attempt_count,
+        ),
+        ("13.20", "0.00", "13.20", "0.00", 1)
     );
     let payments = owner
         .list_payments(&p(&account_id), None, None)

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use billing_domain::invoices::assembly::Invoice;
 use billing_domain::names::ProjectId;
 use billing_domain::period::BillingOffset;
-use billing_persistence::repo::invoices::StoredInvoice;
 
 use crate::http::answer::respond;
 use crate::http::auth::{Operator, ReaderParam};
@@ -26,8 +25,8 @@ use crate::http::usage::wire::RatedLineResponse;
 use crate::http::wire::{AccountPath, CurrencyCode};
 use billing_application::billing_run::{self, BillingRun};
 use billing_application::idempotency::{Answer, KeyScope};
-use billing_application::invoices::history;
 use billing_application::invoices::preview::{self, Preview};
+use billing_application::invoices::{history, Finalized};
 use billing_application::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -86,8 +85,6 @@ fn amounts_response(invoice: &Invoice) -> InvoiceAmountsResponse {
         tax_rate: invoice.tax_rate.to_string(),
         tax: invoice.tax.to_string(),
         total: invoice.total.to_string(),
-        balance_applied: invoice.balance_applied.to_string(),
-        payment_amount: invoice.payment_amount.to_string(),
     }
 }
 
@@ -115,12 +112,10 @@ fn lines_response(
         .collect()
 }
 
-fn invoice_response(
-    stored: &StoredInvoice,
-    offset: BillingOffset,
-    with_lines: bool,
-) -> InvoiceResponse {
+fn invoice_response(found: &Finalized, offset: BillingOffset, with_lines: bool) -> InvoiceResponse {
+    let stored = &found.invoice;
     let i = &stored.invoice;
+    let p = &found.payment;
     let local = |instant: time::OffsetDateTime| instant.to_offset(offset.utc_offset());
     InvoiceResponse {
         id: stored.id.to_string(),
@@ -132,7 +127,14 @@ fn invoice_response(
         billing_date: local(stored.billing_date),
         finalized_at: local(stored.finalized_at),
         amounts: amounts_response(i),
-        paid_amount: stored.paid.to_string(),
+        payment: InvoicePaymentResponse {
+            amount_paid: p.amount_paid.to_string(),
+            paid_from_balance: p.paid_from_balance.to_string(),
+            paid_by_card: p.paid_by_card.to_string(),
+            amount_remaining: p.amount_remaining.to_string(),
+            attempt_count: p.attempt_count,
+            next_payment_attempt: p.next_payment_attempt.map(local),
+        },
         lines: with_lines.then(|| lines_response(i, &stored.project_names)),
     }
 }
@@ -182,7 +184,9 @@ async fn list_invoices(
 /// Invoice detail
 ///
 /// One finalized invoice with its lines, frozen at finalization: base fees and usage per project
-/// and product (with how each was rated), discounts and credits, and every amount.
+/// and product (with how each was rated), discounts and credits, and every amount; and what was
+/// paid of it so far, by the prepaid balance and by card, what remains, and when it is charged
+/// next.
 #[utoipa::path(
     tag = "invoices",
     operation_id = "get_invoice",
@@ -267,9 +271,12 @@ pub fn run_response(run: &BillingRun) -> BillingRunResponse {
 ///
 /// The invoice of a period as it stands (default: the current month in the account's offset),
 /// computed from live usage by the same assembly that finalizes invoices: base fees and usage
-/// per project and product, discounts, credit, the determined amount, tax, total, the prepaid
-/// balance deducted and the payment amount, with the unpaid amount of earlier invoices. Only
-/// projects on which the caller has billing permission count (owners and billing admins: all).
+/// per project and product, discounts, credit, the determined amount, tax and total, with the
+/// unpaid amount of earlier invoices. To owners, billing admins and operators it also says
+/// what was already paid and what the prepaid balance (`balance_applied`) and the card
+/// (`payment_amount`) would pay of the rest if it were charged now, after the earlier unpaid
+/// invoices take their share of the balance. Only projects on which the caller has billing
+/// permission count (owners and billing admins: all).
 /// `group_by=project|product` adds the lines grouped, each group with its total time in hours,
 /// average cost per hour and total cost.
 #[utoipa::path(
@@ -311,6 +318,9 @@ fn preview_response(p: &Preview) -> InvoicePreviewResponse {
         currency: CurrencyCode(invoice.currency.code().to_owned()),
         lines: lines_response(invoice, &p.project_names),
         amounts: amounts_response(invoice),
+        amount_paid: p.payment.as_ref().map(|m| m.amount_paid.to_string()),
+        balance_applied: p.payment.as_ref().map(|m| m.balance_applied.to_string()),
+        payment_amount: p.payment.as_ref().map(|m| m.payment_amount.to_string()),
         unpaid_amount: p.unpaid_amount.to_string(),
         groups: p.groups.as_ref().map(|groups| {
             groups

@@ -88,15 +88,49 @@ pub struct InvoiceAmountsResponse {
     /// Determined amount × tax rate, rounded once.
     #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "16534")]
     pub tax: String,
-    /// Determined amount + tax.
+    /// Determined amount + tax: what the invoice asks to be paid, by the prepaid balance and
+    /// the card together.
     #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
     pub total: String,
-    /// What the prepaid balance pays of the total.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
-    pub balance_applied: String,
-    /// What the card is charged: total − balance applied.
+}
+
+/// What was paid of a finalized invoice and how, and when it is charged next. Each figure is
+/// a fact of the moment: when the invoice is charged (from the charge day, the 5th by
+/// default) the prepaid balance pays first and the card the rest, so before that nothing is
+/// paid, `attempt_count` is 0 and `next_payment_attempt` says when it will be.
+/// `amount_paid` + `amount_remaining` = `total` while it is owed;
+/// `paid_from_balance` + `paid_by_card` = `amount_paid` always.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvoicePaymentResponse {
+    /// What the prepaid balance and the card have paid of the total.
     #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "181869")]
-    pub payment_amount: String,
+    pub amount_paid: String,
+    /// What the prepaid balance paid of it.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "50000")]
+    pub paid_from_balance: String,
+    /// What the card paid of it.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "131869")]
+    pub paid_by_card: String,
+    /// What it still owes: total − amount paid (0 once paid; 0 for a void invoice). The
+    /// account's `unpaid_amount` is the sum of these.
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub amount_remaining: String,
+    /// How many times it was charged (each charge: the balance first, then the card); 0 until
+    /// it is first charged.
+    #[schema(example = 1)]
+    pub attempt_count: u32,
+    /// When the charge run charges it next (RFC 3339, in the account's offset): its charge day
+    /// until it is first charged (past while the run has not got to it yet), then a soft
+    /// decline's retry. Absent when it owes nothing, while a charge is under way, after a hard
+    /// decline and once the retries are used up (it then waits to be paid with
+    /// `POST .../invoices/{invoice_id}/pay`).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_payment_attempt: Option<time::OffsetDateTime>,
 }
 
 /// A group of the preview's rated lines: one project, or one product (base fees in a group of
@@ -155,6 +189,25 @@ pub struct InvoicePreviewResponse {
     pub lines: Vec<InvoiceLineResponse>,
     #[serde(flatten)]
     pub amounts: InvoiceAmountsResponse,
+    /// What was already paid of it: 0 for an open period (nothing is charged before its
+    /// invoice is finalized); for a finalized one, what its payments paid. Absent, like
+    /// `balance_applied` and `payment_amount`, to a member (who sees only the costs of some
+    /// projects, not the account's balance or payments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
+    pub amount_paid: Option<String>,
+    /// What the prepaid balance would pay of what is left to pay (total − amount paid) if the
+    /// invoice were charged now: the balance as it stands, less what the account's earlier
+    /// unpaid invoices take of it first (the charge pays invoices in the order they were
+    /// finalized), at most what is left to pay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "50000")]
+    pub balance_applied: Option<String>,
+    /// What the card would be charged if the invoice were charged now: total − amount paid −
+    /// balance applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "131869")]
+    pub payment_amount: Option<String>,
     /// What earlier, finalized invoices still owe.
     #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
     pub unpaid_amount: String,
@@ -255,9 +308,8 @@ pub struct InvoiceResponse {
     pub finalized_at: time::OffsetDateTime,
     #[serde(flatten)]
     pub amounts: InvoiceAmountsResponse,
-    /// What has been paid of the payment amount.
-    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "0")]
-    pub paid_amount: String,
+    #[serde(flatten)]
+    pub payment: InvoicePaymentResponse,
     /// The lines (the invoice in detail; absent in the history).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<Vec<InvoiceLineResponse>>,

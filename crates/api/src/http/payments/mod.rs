@@ -136,7 +136,7 @@ fn payment_response(found: &PaymentWithInvoice, offset: BillingOffset) -> Paymen
         usage_amount: i.invoice.usage_amount.to_string(),
         determined_amount: i.invoice.determined_amount.to_string(),
         tax: i.invoice.tax.to_string(),
-        payment_amount: i.invoice.payment_amount.to_string(),
+        payment_amount: i.invoice.total.to_string(),
         failure_code: p.failure_code.clone(),
         decline: p.decline.map(DeclineDto::from),
         next_attempt_at: p.next_attempt_at.map(local),
