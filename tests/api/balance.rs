@@ -354,3 +354,49 @@ db_test!(
         .await;
     }
 );
+
+db_test!(
+    a_deposit_past_the_largest_amount_is_a_conflict_and_records_nothing,
+    async |app: &TestApp| {
+        let (account, _) = october_invoice(app).await;
+        // The largest supported amount: 999,999,999,999,999 won.
+        let resp = deposit(
+            app,
+            &account,
+            Some("all"),
+            json!({"amount": "999999999999999", "description": "Everything"}),
+        )
+        .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        // One more won would take the balance past it: 409, and the ledger keeps one entry.
+        let resp = deposit(
+            app,
+            &account,
+            Some("one-more"),
+            json!({"amount": "1", "description": "One more"}),
+        )
+        .await;
+        resp.assert_problem(409, "amount-out-of-range");
+        assert!(!resp.body.to_string().contains("One more"), "{}", resp.body);
+        let shown = balance(app, &account, "").await;
+        assert_eq!(shown.body["balance"], "999999999999999");
+        assert_eq!(shown.body["entries"].as_array().unwrap().len(), 1);
+        // An amount that is itself past the largest is not an amount: 422 on its field.
+        let resp = deposit(
+            app,
+            &account,
+            Some("too-big"),
+            json!({"amount": "1000000000000000", "description": "Too big"}),
+        )
+        .await;
+        resp.assert_problem(422, "validation-error");
+        assert_eq!(resp.body["errors"][0]["field"], "amount", "{}", resp.body);
+        // The operation documents the conflict.
+        let doc: Value =
+            serde_json::from_str(&billing_api::http::openapi::document_json().unwrap()).unwrap();
+        let conflict = doc["paths"]["/v1/admin/accounts/{account_id}/balance/deposits"]["post"]
+            ["responses"]["409"]
+            .to_string();
+        assert!(conflict.contains("amount-out-of-range"), "{conflict}");
+    }
+);

@@ -505,3 +505,97 @@ db_test!(
         assert_eq!(resp.body["data"][0]["name"], "Production", "{}", resp.body);
     }
 );
+
+db_test!(
+    user_ids_follow_one_pattern_wherever_they_enter,
+    async |app: &TestApp| {
+        let admin = app.admin_token();
+        let account = app.create_account("Acme", "KRW").await;
+        let project = app.create_project(&account, "web").await;
+        // Traversal, percent-encoded or not, and what a token's `sub` may not hold either: no
+        // member or participant is stored under such an id, and the path says why.
+        for bad in [
+            "..%2Fx",
+            "..%2fx",
+            "%2E%2E",
+            "..",
+            ".",
+            "a%2Fb",
+            "%252F",
+            "a%00b",
+            "a%20b",
+            "-leading-dash",
+            "a%25b",
+        ] {
+            for path in [
+                format!("/v1/admin/accounts/{account}/members/{bad}"),
+                format!("/v1/admin/projects/{project}/participants/{bad}"),
+            ] {
+                let body = if path.contains("members") {
+                    json!({"role": "member"})
+                } else {
+                    json!({"billing_permission": false})
+                };
+                let resp = app.put(&path, &admin, body).await;
+                assert!(
+                    resp.status == 404 || resp.status == 400,
+                    "{path}: {} {}",
+                    resp.status,
+                    resp.body
+                );
+                // The rejected id is not echoed back.
+                assert!(!resp.body.to_string().contains("..%2F"), "{}", resp.body);
+            }
+        }
+        let members = app
+            .get(&format!("/v1/admin/accounts/{account}/members"), &admin)
+            .await;
+        assert_eq!(members.body["data"], json!([]), "{}", members.body);
+        let participants = app
+            .get(
+                &format!("/v1/admin/projects/{project}/participants"),
+                &admin,
+            )
+            .await;
+        assert_eq!(
+            participants.body["data"],
+            json!([]),
+            "{}",
+            participants.body
+        );
+
+        // What identity providers' subjects hold is accepted: e-mail addresses, `auth0|...`
+        // (the `|` percent-encoded by the client), UUIDs, `svc:name`.
+        for good in [
+            ("alice+billing@acme.example", "alice+billing@acme.example"),
+            (
+                "auth0%7C5f7c8ec7c33c6c004bbafe82",
+                "auth0|5f7c8ec7c33c6c004bbafe82",
+            ),
+            (
+                "0b9e3c1e-8f0a-4b8e-9a51-2f4c2d3e9d10",
+                "0b9e3c1e-8f0a-4b8e-9a51-2f4c2d3e9d10",
+            ),
+            ("svc:metering", "svc:metering"),
+        ] {
+            let resp = app
+                .put(
+                    &format!("/v1/admin/accounts/{account}/members/{}", good.0),
+                    &admin,
+                    json!({"role": "member"}),
+                )
+                .await;
+            assert_eq!(resp.status, 200, "{}: {}", good.0, resp.body);
+            assert_eq!(resp.body["user_id"], good.1);
+        }
+        let members = app
+            .get(&format!("/v1/admin/accounts/{account}/members"), &admin)
+            .await;
+        assert_eq!(members.body["data"].as_array().unwrap().len(), 4);
+
+        // A token whose subject is not a user id is refused.
+        let token = app.user_token("../x");
+        let resp = app.get("/v1/accounts", &token).await;
+        resp.assert_problem(401, "unauthenticated");
+    }
+);

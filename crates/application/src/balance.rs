@@ -103,9 +103,13 @@ where
                 )
                 .map_err(out_of_range)?;
                 // Only a negative adjustment could overdraw: refused as invalid, like a deposit
-                // of a negative amount.
-                let after = apply(before, new.kind, amount)
-                    .map_err(|e| AppError::validation("amount", &e))?;
+                // of a negative amount. A valid amount that would take the balance past the
+                // largest supported amount is a conflict with what the balance holds (409
+                // `amount-out-of-range`), as every sum past it is.
+                let after = apply(before, new.kind, amount).map_err(|e| match e {
+                    DomainError::AmountOutOfRange => out_of_range(e),
+                    other => AppError::validation("amount", &other),
+                })?;
                 let entry = Entry {
                     id: BalanceEntryId::from_uuid(uuid::Uuid::now_v7()),
                     account: account.id.clone(),

@@ -77,11 +77,20 @@ pub struct UserId(String);
 
 impl UserId {
     pub const MAX_CHARS: usize = 255;
+    /// The characters a user id may hold after its first, which is a letter or a digit.
+    pub const PUNCTUATION: &'static [u8] = b"._~@+:|=-";
 
+    /// A user id, the `sub` of its tokens (docs/access.md): 1 to 255 characters, a letter or a
+    /// digit first, then letters, digits and `. _ ~ @ + : | = -`. That admits e-mail
+    /// addresses, UUIDs, `auth0|...` and `svc:name`, and never `/`, `%`, `.` or `..` alone,
+    /// spaces or control characters: an id is one path segment that means itself.
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let ok = !text.is_empty()
-            && text.len() <= Self::MAX_CHARS
-            && text.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
+        let bytes = text.as_bytes();
+        let ok = bytes.len() <= Self::MAX_CHARS
+            && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || Self::PUNCTUATION.contains(b));
         if ok {
             Ok(Self(text.to_owned()))
         } else {
@@ -262,9 +271,22 @@ mod tests {
     fn user_ids_and_emails_validate() {
         assert!(UserId::parse("alice@example.com").is_ok());
         assert!(UserId::parse("svc:metering").is_ok());
-        assert!(UserId::parse("has space").is_err());
-        assert!(UserId::parse("a/b").is_err());
-        assert!(UserId::parse("").is_err());
+        assert!(UserId::parse("auth0|5f7c8ec7c33c6c004bbafe82").is_ok());
+        assert!(UserId::parse("alice+billing@example.com").is_ok());
+        for bad in [
+            "has space",
+            "a/b",
+            "",
+            "..",
+            ".",
+            "../x",
+            "a%2Fb",
+            "-x",
+            "a\0b",
+            "é",
+        ] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?}");
+        }
         assert!(EmailAddress::parse("billing@example.com").is_ok());
         assert!(EmailAddress::parse("not-an-email").is_err());
     }

@@ -530,6 +530,8 @@ pub const CONFLICTS: &[(&str, &[ConflictKind])] = {
         ("get_daily_usage", &[UsageOutOfRange]),
         ("get_metering", &[UsageOutOfRange]),
         ("get_billing_channels", &[UsageOutOfRange, AmountOutOfRange]),
+        ("preview_invoice", &[UsageOutOfRange, AmountOutOfRange]),
+        ("admin_deposit", &[AmountOutOfRange]),
         ("put_payment_method", &[UnknownCardToken]),
         ("pay_invoice", &[InvoicePaid, PaymentInProgress]),
         ("admin_create_promotion", &[PromotionCodeExists]),

@@ -22,8 +22,9 @@ pub const NAME_PATTERN: &str =
 pub const OFFSET_PATTERN: &str = r"^(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)$";
 /// A tax rate: a decimal fraction from 0 to 1 with at most 6 decimal places.
 pub const TAX_RATE_PATTERN: &str = r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$";
-/// A user id (the `sub` of its token): visible ASCII without `/`.
-pub const USER_ID_PATTERN: &str = r"^[!-.0-~]{1,255}$";
+/// A user id (the `sub` of its token): a letter or a digit, then up to 254 letters, digits and
+/// `. _ ~ @ + : | = -` (`UserId::parse`).
+pub const USER_ID_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._~@+:|=-]{0,254}$";
 pub const ACCOUNT_ID_PATTERN: &str = r"^acct_[0-9a-f]{32}$";
 pub const PROJECT_ID_PATTERN: &str = r"^proj_[0-9a-f]{32}$";
 /// A payment gateway's card token.
@@ -101,8 +102,9 @@ pub struct AccountUserPath {
     /// Account id.
     #[param(pattern = r"^acct_[0-9a-f]{32}$")]
     pub account_id: String,
-    /// User id: the `sub` of the user's tokens.
-    #[param(pattern = r"^[!-.0-~]{1,255}$")]
+    /// User id: the `sub` of the user's tokens (docs/access.md: a letter or a digit, then
+    /// letters, digits and `. _ ~ @ + : | = -`; percent-encode `|` and `+`).
+    #[param(pattern = r"^[A-Za-z0-9][A-Za-z0-9._~@+:|=-]{0,254}$")]
     pub user_id: String,
 }
 
@@ -112,8 +114,9 @@ pub struct ProjectUserPath {
     /// Project id.
     #[param(pattern = r"^proj_[0-9a-f]{32}$")]
     pub project_id: String,
-    /// User id: the `sub` of the user's tokens.
-    #[param(pattern = r"^[!-.0-~]{1,255}$")]
+    /// User id: the `sub` of the user's tokens (docs/access.md: a letter or a digit, then
+    /// letters, digits and `. _ ~ @ + : | = -`; percent-encode `|` and `+`).
+    #[param(pattern = r"^[A-Za-z0-9][A-Za-z0-9._~@+:|=-]{0,254}$")]
     pub user_id: String,
 }
 

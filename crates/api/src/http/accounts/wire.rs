@@ -182,7 +182,10 @@ pub struct MemberResponse {
         example = "acct_0193a4f06c1e7c529a433f6a3a1b2c4d"
     )]
     pub account_id: String,
-    #[schema(pattern = r"^[!-.0-~]{1,255}$", example = "alice@acme.example")]
+    #[schema(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._~@+:|=-]{0,254}$",
+        example = "alice@acme.example"
+    )]
     pub user_id: String,
     pub role: RoleDto,
     #[serde(with = "time::serde::rfc3339")]
@@ -307,7 +310,10 @@ pub struct ParticipantResponse {
         example = "proj_0193a4f06c1e7c529a433f6a3a1b2c4d"
     )]
     pub project_id: String,
-    #[schema(pattern = r"^[!-.0-~]{1,255}$", example = "bob@acme.example")]
+    #[schema(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._~@+:|=-]{0,254}$",
+        example = "bob@acme.example"
+    )]
     pub user_id: String,
     /// Whether the participant sees the project's costs.
     pub billing_permission: bool,
