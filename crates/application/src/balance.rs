@@ -13,10 +13,10 @@ use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::balance::Entry;
 
 use crate::accounts::{billing_reader, Reader};
+use crate::error::out_of_range;
 use crate::error::AppError;
 use crate::idempotency::{self, Answer, Done, Idempotent};
 use crate::state::AppState;
-use crate::usage::reads::out_of_range;
 
 /// The balance, the unpaid amount, and a page of the ledger.
 pub struct Balance {

@@ -27,10 +27,10 @@ use billing_persistence::repo::credits::{Code, Credit};
 use time::{Duration, OffsetDateTime};
 
 use crate::accounts::{billing_reader, Reader};
+use crate::error::out_of_range;
 use crate::error::{AppError, ConflictKind, FieldError};
 use crate::idempotency::{self, Answer, Done, Idempotent};
 use crate::state::AppState;
-use crate::usage::reads::out_of_range;
 
 /// Failed registrations an account may make in [`ATTEMPT_WINDOW`].
 pub const MAX_FAILED_ATTEMPTS: usize = 10;

@@ -233,6 +233,24 @@ pub fn checked<T>(value: Option<T>) -> Result<T, AppError> {
     value.ok_or_else(|| AppError::Internal("a checked field was missing".into()))
 }
 
+/// What a domain rule's refusal means where a sum is computed: usage or amounts summing past
+/// the largest quantity or amount are the customer's data (a conflict with its own type, 409);
+/// anything else (a plan missing from the catalog, amounts in two currencies) is corrupt
+/// data, an internal error.
+pub fn out_of_range(error: DomainError) -> AppError {
+    match error {
+        DomainError::QuantityOutOfRange => AppError::conflict(
+            ConflictKind::UsageOutOfRange,
+            "the usage exceeds the largest supported quantity",
+        ),
+        DomainError::AmountOutOfRange => AppError::conflict(
+            ConflictKind::AmountOutOfRange,
+            "the charges exceed the largest supported amount",
+        ),
+        other => AppError::Internal(format!("a stored sum: {other}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +263,28 @@ mod tests {
         slugs.dedup();
         assert_eq!(slugs.len(), count, "two conflict kinds share a type");
         assert!(ConflictKind::ALL.len() >= 13);
+    }
+
+    #[test]
+    fn each_read_error_keeps_its_own_kind() {
+        let usage = out_of_range(DomainError::QuantityOutOfRange);
+        assert!(matches!(
+            usage,
+            AppError::Conflict {
+                kind: ConflictKind::UsageOutOfRange,
+                ..
+            }
+        ));
+        let amount = out_of_range(DomainError::AmountOutOfRange);
+        assert!(matches!(
+            amount,
+            AppError::Conflict {
+                kind: ConflictKind::AmountOutOfRange,
+                ..
+            }
+        ));
+        // A plan missing from the catalog is corrupt data: ours to fix, not a conflict.
+        let corrupt = out_of_range(DomainError::UnknownPlan);
+        assert!(matches!(corrupt, AppError::Internal(_)));
     }
 }

@@ -23,8 +23,9 @@ pub mod invoices;
 pub mod mail;
 pub mod payments;
 pub mod promotions;
+pub mod rating;
 pub mod state;
 pub mod usage;
 
-pub use error::{AppError, ConflictKind, FieldCheck, FieldError};
+pub use error::{out_of_range, AppError, ConflictKind, FieldCheck, FieldError};
 pub use state::AppState;

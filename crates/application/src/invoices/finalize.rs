@@ -32,11 +32,12 @@ use billing_persistence::repo::invoices::NewInvoice;
 use time::OffsetDateTime;
 
 use crate::credits::available_for;
+use crate::error::out_of_range;
 use crate::error::{AppError, FieldError};
 use crate::invoices::assemble_charged;
 use crate::promotions::discounts_for;
+use crate::rating::{charge_periods, Catalog};
 use crate::state::AppState;
-use crate::usage::reads::{charge_periods, out_of_range, Catalog};
 
 /// One invoice a run finalized.
 #[derive(Clone, Debug)]

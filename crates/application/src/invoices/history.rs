@@ -11,10 +11,10 @@ use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 
 use crate::accounts::{billing_reader, Reader};
+use crate::error::out_of_range;
 use crate::error::AppError;
 use crate::invoices::{with_payments, Finalized};
 use crate::state::AppState;
-use crate::usage::reads::out_of_range;
 
 /// A page of the history and what the account still owes.
 pub struct History {

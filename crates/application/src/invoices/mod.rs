@@ -25,11 +25,13 @@ use billing_persistence::repo::payments::Payment;
 use billing_persistence::ConnectionTrait;
 
 use crate::credits::available_for;
+use crate::error::out_of_range;
 use crate::error::AppError;
 use crate::payments::{attempt_count, last_card_attempt};
 use crate::promotions::discounts_for;
+use crate::rating::{charge_periods_with, Catalog, Charged};
 use crate::state::AppState;
-use crate::usage::reads::{charge_periods_with, out_of_range, Billed, Catalog, Charged};
+use crate::usage::reads::Billed;
 
 /// An invoice assembled from these projects' charges, with the projects by id.
 pub struct Assembled {
@@ -70,7 +72,7 @@ pub async fn assemble_open<C: ConnectionTrait>(
 
 /// The invoice of an account's projects, charged (see [`charge_periods`] for many at once).
 ///
-/// [`charge_periods`]: crate::usage::reads::charge_periods
+/// [`charge_periods`]: crate::rating::charge_periods
 pub fn assemble_charged(
     account: &Account,
     charged: Vec<Charged>,

@@ -26,10 +26,11 @@ use billing_persistence::repo;
 use billing_persistence::repo::invoices::StoredInvoice;
 
 use crate::accounts::Reader;
+use crate::error::out_of_range;
 use crate::error::AppError;
 use crate::invoices::assemble_open;
 use crate::state::AppState;
-use crate::usage::reads::{billed_projects, out_of_range};
+use crate::usage::reads::billed_projects;
 
 /// The finalized invoice a preview answers with.
 pub struct FinalizedRef {

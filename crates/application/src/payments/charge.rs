@@ -28,11 +28,11 @@ use billing_persistence::repo::payments::{Card, Payment, Settlement};
 use billing_persistence::DatabaseTransaction;
 use time::OffsetDateTime;
 
+use crate::error::out_of_range;
 use crate::error::{AppError, ConflictKind};
 use crate::payments::gateway::{ChargeOutcome, ChargeRequest, GatewayError};
 use crate::payments::last_card_attempt;
 use crate::state::AppState;
-use crate::usage::reads::out_of_range;
 
 /// Why an invoice is being charged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

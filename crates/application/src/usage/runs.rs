@@ -9,8 +9,8 @@ use billing_persistence::repo::usage::{RollupQuery, StoredRollup};
 use billing_persistence::DatabaseTransaction;
 use time::OffsetDateTime;
 
+use crate::error::out_of_range;
 use crate::error::AppError;
-use crate::usage::reads::out_of_range;
 
 /// Cuts the plan runs of the billing period a plan change at `at` lies in again, from the
 /// project's hourly rollups, after the change was stored in `txn`. The caller holds the
