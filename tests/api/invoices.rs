@@ -811,3 +811,30 @@ db_test!(
         resp.assert_problem(403, "forbidden");
     }
 );
+
+db_test!(
+    billing_run_prints_what_the_http_run_answers,
+    async |app: &TestApp| {
+        // `billing run` prints the run's summary; `POST /v1/admin/billing-runs` answers its
+        // wire type. The two are the same JSON, field for field.
+        let shop = taxed_shop(app).await;
+        app.clock.set(time::macros::datetime!(2026-12-02 00:00 UTC));
+        let run = billing_application::billing_run::run(
+            &app.state(),
+            time::macros::datetime!(2026-12-02 00:00 UTC),
+        )
+        .await
+        .unwrap();
+        let printed = serde_json::to_value(run.summary()).unwrap();
+        let answered =
+            serde_json::to_value(billing_api::http::invoices::run_response(&run)).unwrap();
+        assert_eq!(printed, answered);
+        // 165,335 + 16,534 tax = 181,869 (the preview test has the arithmetic).
+        assert_eq!(printed["finalized"][0]["account_id"], shop.account.as_str());
+        assert_eq!(printed["finalized"][0]["invoices"][0]["total"], "181869");
+        assert_eq!(
+            printed["finalized"][0]["invoices"][0]["number"],
+            "INV-000001"
+        );
+    }
+);

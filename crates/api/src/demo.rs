@@ -19,9 +19,9 @@ use billing_domain::money::{Currency, TaxRate, UnitPrice};
 use billing_domain::names::{
     AccountId, AccountName, CatalogName, EmailAddress, ProjectId, ProjectName, UserId,
 };
+use billing_domain::page::PageRequest;
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::DomainError;
-use billing_persistence::page::PageRequest;
 use billing_persistence::repo;
 use rust_decimal::Decimal;
 use time::{Duration, OffsetDateTime};

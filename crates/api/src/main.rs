@@ -177,8 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ),
                     other => anyhow::anyhow!("billing run: {other}"),
                 })?;
-            let answer = billing_api::http::invoices::run_response(&report);
-            print_line(&serde_json::to_string_pretty(&answer)?);
+            print_line(&serde_json::to_string_pretty(&report.summary())?);
             Ok(())
         }
         Command::Openapi { output } => {

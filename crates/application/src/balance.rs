@@ -3,14 +3,14 @@
 //! each. Operators deposit (a customer's transfer) and adjust; payments deduct.
 
 use billing_domain::accounts::Account;
+use billing_domain::balance::Entry;
 use billing_domain::balance::{apply, EntryKind};
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, BalanceEntryId};
+use billing_domain::page::{Page, PageRequest};
 use billing_domain::DomainError;
-use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
-use billing_persistence::repo::balance::Entry;
 
 use crate::accounts::{billing_reader, Reader};
 use crate::error::out_of_range;

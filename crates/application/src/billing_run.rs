@@ -8,6 +8,8 @@
 //! [`invoices::finalize`]: crate::invoices::finalize
 //! [`payments::charge`]: crate::payments::charge
 
+use billing_domain::payments::{PaymentMethodKind, PaymentStatus};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::AppError;
@@ -20,6 +22,101 @@ use crate::state::AppState;
 pub struct BillingRun {
     pub finalized: RunReport,
     pub charged: ChargeReport,
+}
+
+/// What a run did, as plain data: what `billing run` prints as JSON, field for field what
+/// `POST /v1/admin/billing-runs` answers (a test of the HTTP layer keeps the two equal).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    #[serde(with = "time::serde::rfc3339")]
+    pub as_of: OffsetDateTime,
+    /// How many accounts the run looked at.
+    pub accounts_examined: u64,
+    /// The accounts for which it finalized invoices.
+    pub finalized: Vec<AccountSummary>,
+    /// The payments it made or settled, in order.
+    pub payments: Vec<PaymentSummary>,
+}
+
+/// The invoices a run finalized for one account.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub account_id: String,
+    pub invoices: Vec<InvoiceSummary>,
+}
+
+/// One invoice a run finalized.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct InvoiceSummary {
+    pub period: String,
+    pub invoice_id: String,
+    pub number: String,
+    pub currency: String,
+    pub total: String,
+}
+
+/// One payment a run made or settled.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PaymentSummary {
+    pub payment_id: String,
+    pub account_id: String,
+    pub invoice_id: String,
+    #[serde(serialize_with = "method_name")]
+    pub method: PaymentMethodKind,
+    #[serde(serialize_with = "status_name")]
+    pub status: PaymentStatus,
+    pub currency: String,
+    pub amount: String,
+}
+
+fn method_name<S: serde::Serializer>(kind: &PaymentMethodKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.as_str())
+}
+
+fn status_name<S: serde::Serializer>(status: &PaymentStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_str())
+}
+
+impl BillingRun {
+    pub fn summary(&self) -> Summary {
+        let report = &self.finalized;
+        Summary {
+            as_of: report.as_of,
+            accounts_examined: report.accounts_examined,
+            finalized: report
+                .finalized
+                .iter()
+                .map(|(account, invoices)| AccountSummary {
+                    account_id: account.to_string(),
+                    invoices: invoices
+                        .iter()
+                        .map(|f| InvoiceSummary {
+                            period: f.period.to_string(),
+                            invoice_id: f.invoice.to_string(),
+                            number: f.number.clone(),
+                            currency: f.total.currency().code().to_owned(),
+                            total: f.total.to_string(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            payments: self
+                .charged
+                .reconciled
+                .iter()
+                .chain(&self.charged.payments)
+                .map(|p| PaymentSummary {
+                    payment_id: p.id.to_string(),
+                    account_id: p.account.to_string(),
+                    invoice_id: p.invoice.to_string(),
+                    method: p.method,
+                    status: p.status,
+                    currency: p.amount.currency().code().to_owned(),
+                    amount: p.amount.to_string(),
+                })
+                .collect(),
+        }
+    }
 }
 
 pub async fn run(state: &AppState, as_of: OffsetDateTime) -> Result<BillingRun, AppError> {

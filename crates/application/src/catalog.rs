@@ -1,12 +1,14 @@
 //! The catalog: products, plans, and which plan a project is on.
 
+use billing_domain::catalog::PlanRecord;
+use billing_domain::catalog::ProductRecord;
 use billing_domain::catalog::{Code, Plan, PlanAssignment, Product};
 use billing_domain::instant::normalize;
 use billing_domain::names::ProjectId;
-use billing_persistence::page::{Page, PageRequest};
+use billing_domain::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
-use billing_persistence::repo::catalog::{PlanRecord, ProductRecord};
+
 use billing_persistence::{DatabaseTransaction, PersistenceError};
 use time::OffsetDateTime;
 

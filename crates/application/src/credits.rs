@@ -11,6 +11,8 @@
 //! 429 until the oldest of them is 15 minutes old.
 
 use billing_domain::accounts::Account;
+use billing_domain::credits::Credit;
+use billing_domain::credits::IssuedCode;
 use billing_domain::credits::{
     check_registration, counts_for, expiring, CodeState, CreditCode, EntryKind, Refusal, Standing,
     Status, Validity,
@@ -18,12 +20,12 @@ use billing_domain::credits::{
 use billing_domain::invoices::assembly;
 use billing_domain::money::{Currency, Money};
 use billing_domain::names::{AccountId, CreditCodeId, CreditId};
+use billing_domain::page::{Page, PageRequest};
 use billing_domain::period::BillingPeriod;
 use billing_persistence::db::begin_write;
-use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
-use billing_persistence::repo::credits::{Code, Credit};
+
 use time::{Duration, OffsetDateTime};
 
 use crate::accounts::{billing_reader, Reader};
@@ -65,9 +67,9 @@ pub async fn issue<R>(
     new: NewCodes,
     request: Idempotent,
     render: R,
-) -> Result<Done<Vec<Code>>, AppError>
+) -> Result<Done<Vec<IssuedCode>>, AppError>
 where
-    R: FnOnce(&Vec<Code>) -> Result<Answer, AppError>,
+    R: FnOnce(&Vec<IssuedCode>) -> Result<Answer, AppError>,
 {
     let mut errors = Vec::new();
     let currency = Currency::parse(&new.currency)
@@ -108,8 +110,8 @@ where
         return Err(AppError::Validation(errors));
     };
     let now = state.clock.now();
-    let codes: Vec<Code> = (0..new.count)
-        .map(|_| Code {
+    let codes: Vec<IssuedCode> = (0..new.count)
+        .map(|_| IssuedCode {
             id: CreditCodeId::from_uuid(uuid::Uuid::now_v7()).to_string(),
             code: random_code(),
             name: name.clone(),
@@ -135,13 +137,16 @@ where
     .await
 }
 
-pub async fn list_codes(state: &AppState, page: &PageRequest) -> Result<Page<Code>, AppError> {
+pub async fn list_codes(
+    state: &AppState,
+    page: &PageRequest,
+) -> Result<Page<IssuedCode>, AppError> {
     Ok(repo::credits::list_codes(&state.db, page).await?)
 }
 
 /// Revokes a code (credits registered with it stay): 404 for an unknown one; revoking twice
 /// changes nothing.
-pub async fn revoke(state: &AppState, id: &CreditCodeId) -> Result<Code, AppError> {
+pub async fn revoke(state: &AppState, id: &CreditCodeId) -> Result<IssuedCode, AppError> {
     repo::credits::revoke(&state.db, id.as_str(), state.clock.now()).await?;
     repo::credits::find_code_by_id(&state.db, id.as_str())
         .await?

@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod clock;
 pub mod credits;
 pub mod error;
+pub mod health;
 pub mod idempotency;
 pub mod invoices;
 pub mod mail;

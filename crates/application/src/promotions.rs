@@ -6,20 +6,22 @@
 //! Each finalized invoice records what each active promotion discounted it (zero included), in
 //! its transaction: a promotion lasting N months discounts N invoices, however runs overlap.
 
+use billing_domain::promotions::Applied;
+use billing_domain::promotions::Offer;
 use std::collections::HashMap;
 
 use billing_domain::catalog::Code as ProductCode;
 use billing_domain::invoices::assembly::{self, DiscountValue};
 use billing_domain::money::{Currency, Money};
 use billing_domain::names::{AccountId, AppliedPromotionId, PromotionId};
+use billing_domain::page::{Page, PageRequest};
 use billing_domain::period::BillingPeriod;
 use billing_domain::promotions::{
     check_apply, discounts, ApplyState, Lasting, PromotionCode, Refusal,
 };
-use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
-use billing_persistence::repo::promotions::{Applied, Offer};
+
 use billing_persistence::PersistenceError;
 use rust_decimal::Decimal;
 use time::Date;

@@ -5,6 +5,8 @@
 
 use crate::error::DomainError;
 use crate::money::Money;
+use crate::names::{AccountId, BalanceEntryId, PaymentId};
+use time::OffsetDateTime;
 
 /// What a ledger entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,6 +79,20 @@ pub fn running(start: Money, amounts: &[Money]) -> Result<Vec<Money>, DomainErro
         after.push(balance);
     }
     Ok(after)
+}
+
+/// A ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub id: BalanceEntryId,
+    pub account: AccountId,
+    pub kind: EntryKind,
+    /// Signed: deposits and refunds add, deductions take away.
+    pub amount: Money,
+    /// The payment a deduction paid.
+    pub payment: Option<PaymentId>,
+    pub description: String,
+    pub created_at: OffsetDateTime,
 }
 
 #[cfg(test)]

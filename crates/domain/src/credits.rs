@@ -14,6 +14,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::error::DomainError;
 use crate::money::{Currency, Money};
+use crate::names::AccountId;
 use crate::period::{BillingOffset, BillingPeriod};
 
 /// The symbols of a code: digits and capitals without `0`, `1`, `I` and `O`, 32 of them, so each
@@ -290,6 +291,34 @@ pub fn expiring(
     now: OffsetDateTime,
 ) -> Option<Money> {
     (now >= expires_at && !standing.available.is_zero()).then_some(standing.available)
+}
+
+/// A credit code as issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedCode {
+    pub id: String,
+    pub code: CreditCode,
+    pub name: String,
+    pub amount: Money,
+    pub validity: Validity,
+    pub max_registrations: u32,
+    pub registrations: u32,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A credit of an account, with its sums.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credit {
+    pub id: String,
+    pub account: AccountId,
+    pub code_id: String,
+    pub name: String,
+    pub charged: Money,
+    pub used: Money,
+    pub expired: Money,
+    pub registered_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::error::DomainError;
 use crate::money::Money;
+use crate::names::{AccountId, InvoiceId, PaymentId, PaymentMethodId, ReceiptId};
 use crate::period::BillingPeriod;
 
 /// How a payment was paid.
@@ -255,6 +256,46 @@ pub fn forecast(balance: Money, owed_before: Money, owed: Money) -> Result<Split
 /// attempt (a retry after a crash, a reconciliation), different for the next attempt.
 pub fn gateway_key(invoice: &str, attempt: u32) -> String {
     format!("{invoice}-attempt-{attempt}")
+}
+
+/// A registered card, as kept: never its number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Card {
+    pub id: PaymentMethodId,
+    pub account: AccountId,
+    /// The gateway's token for the card: what a charge is made with.
+    pub token: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub created_at: OffsetDateTime,
+}
+
+/// A payment of an invoice: by the balance or by the card, one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub account: AccountId,
+    pub invoice: InvoiceId,
+    pub receipt: ReceiptId,
+    pub method: PaymentMethodKind,
+    pub payment_method: Option<PaymentMethodId>,
+    /// What the customer sees of the card ("visa ending 4242, 12/2030"), or `None` for the
+    /// balance.
+    pub method_label: Option<String>,
+    /// 1 for the first attempt at the invoice, then one more per retry.
+    pub attempt: u32,
+    /// The gateway's idempotency key of a card payment.
+    pub gateway_key: Option<String>,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    pub failure_code: Option<String>,
+    pub decline: Option<Decline>,
+    /// When a softly declined payment is tried again.
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub paid_at: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]

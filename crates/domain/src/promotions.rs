@@ -9,7 +9,10 @@
 
 use time::{Date, OffsetDateTime};
 
+use crate::catalog::Code as ProductCode;
 use crate::error::DomainError;
+use crate::invoices::assembly::DiscountValue;
+use crate::names::{AccountId, AppliedPromotionId, PromotionId};
 use crate::period::{BillingOffset, BillingPeriod};
 
 /// A promotion's code, as operators choose it and customers type it: 3 to 32 letters, digits
@@ -145,6 +148,32 @@ pub fn discounts(
     period: &BillingPeriod,
 ) -> bool {
     period.end() > applied_at && lasting.remaining(discounted) != Some(0)
+}
+
+/// A promotion as offered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub id: PromotionId,
+    pub code: PromotionCode,
+    pub name: String,
+    pub value: DiscountValue,
+    /// Only these products' usage, if set.
+    pub products: Option<Vec<ProductCode>>,
+    pub lasting: Lasting,
+    pub last_day: Option<Date>,
+    pub redemption_limit: Option<u32>,
+    pub redemptions: u32,
+    pub created_at: OffsetDateTime,
+}
+
+/// A promotion an account applied, with its offer and how many invoices it discounted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub id: AppliedPromotionId,
+    pub account: AccountId,
+    pub offer: Offer,
+    pub applied_at: OffsetDateTime,
+    pub discounted: u32,
 }
 
 #[cfg(test)]

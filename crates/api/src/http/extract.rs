@@ -317,7 +317,7 @@ impl PageQuery {
     pub fn to_request(
         &self,
         key: CursorKey,
-    ) -> Result<billing_persistence::page::PageRequest, ApiError> {
+    ) -> Result<billing_domain::page::PageRequest, ApiError> {
         let limit = page_limit(self.limit.as_deref())?;
         let after = match &self.starting_after {
             None => None,
@@ -329,12 +329,12 @@ impl PageQuery {
                 )])
             })?),
         };
-        Ok(billing_persistence::page::PageRequest { limit, after })
+        Ok(billing_domain::page::PageRequest { limit, after })
     }
 }
 
 fn page_limit(limit: Option<&str>) -> Result<u64, ApiError> {
-    let max = billing_persistence::page::MAX_PAGE_SIZE;
+    let max = billing_domain::page::MAX_PAGE_SIZE;
     match limit.map(str::parse::<u64>) {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(Ok(n)) if (1..=max).contains(&n) => Ok(n),

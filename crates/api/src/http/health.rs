@@ -1,8 +1,6 @@
 //! Liveness and readiness.
 
 use actix_web::{get, web, HttpResponse};
-use billing_persistence::db;
-use billing_persistence::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -43,14 +41,9 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::ping(&state.db)
+    let backend = billing_application::health::ready(&state)
         .await
-        .map_err(|e| ApiError::NotReady(e.to_string()))?;
-    let backend = match state.db.get_database_backend() {
-        billing_persistence::DbBackend::Postgres => "postgresql",
-        billing_persistence::DbBackend::Sqlite => "sqlite",
-        billing_persistence::DbBackend::MySql => "mysql",
-    };
+        .map_err(ApiError::NotReady)?;
     Ok(HttpResponse::Ok().json(HealthResponse {
         status: "ready".into(),
         database: Some(backend.into()),

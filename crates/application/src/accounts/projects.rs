@@ -3,7 +3,7 @@
 use billing_domain::accounts::access::{project_access, ProjectAccess};
 use billing_domain::accounts::{Participant, Project};
 use billing_domain::names::{AccountId, ProjectId, ProjectName, UserId};
-use billing_persistence::page::{Page, PageRequest};
+use billing_domain::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::projects::ProjectFilter;
 use billing_persistence::DatabaseTransaction;

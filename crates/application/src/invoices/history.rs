@@ -7,7 +7,7 @@
 use billing_domain::accounts::Account;
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, InvoiceId};
-use billing_persistence::page::{Page, PageRequest};
+use billing_domain::page::{Page, PageRequest};
 use billing_persistence::repo;
 
 use crate::accounts::{billing_reader, Reader};

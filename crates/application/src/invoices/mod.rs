@@ -17,11 +17,11 @@ use billing_domain::invoices::assembly::{
     assemble, Credit, Discount, Inputs, Invoice, ProjectCharges,
 };
 use billing_domain::invoices::status::PaymentState;
+use billing_domain::invoices::FinalizedInvoice;
 use billing_domain::names::{InvoiceId, ProjectId};
+use billing_domain::payments::Payment;
 use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
-use billing_persistence::repo::invoices::StoredInvoice;
-use billing_persistence::repo::payments::Payment;
 use billing_persistence::ConnectionTrait;
 
 use crate::credits::available_for;
@@ -106,7 +106,7 @@ pub fn assemble_charged(
 /// A finalized invoice with what was paid of it and how, and when it is charged next.
 #[derive(Clone, Debug)]
 pub struct Finalized {
-    pub invoice: StoredInvoice,
+    pub invoice: FinalizedInvoice,
     pub payment: PaymentState,
 }
 
@@ -114,7 +114,7 @@ pub struct Finalized {
 pub async fn with_payments<C: ConnectionTrait>(
     state: &AppState,
     db: &C,
-    invoices: Vec<StoredInvoice>,
+    invoices: Vec<FinalizedInvoice>,
 ) -> Result<Vec<Finalized>, AppError> {
     let ids: Vec<&InvoiceId> = invoices.iter().map(|i| &i.id).collect();
     let payments = repo::payments::of_invoices(db, &ids).await?;
@@ -134,7 +134,7 @@ pub async fn with_payments<C: ConnectionTrait>(
 /// What was paid of `invoice` and how, from its `payments`.
 pub fn payment_state(
     state: &AppState,
-    invoice: &StoredInvoice,
+    invoice: &FinalizedInvoice,
     payments: &[&Payment],
 ) -> Result<PaymentState, AppError> {
     PaymentState::of(

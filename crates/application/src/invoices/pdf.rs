@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use billing_domain::accounts::Account;
 use billing_domain::invoices::assembly::InvoiceLineKind;
-use billing_persistence::repo::invoices::StoredInvoice;
-use billing_persistence::repo::payments::Payment;
+use billing_domain::invoices::FinalizedInvoice;
+use billing_domain::payments::Payment;
 use krilla::geom::Point;
 use krilla::page::PageSettings;
 use krilla::text::{Font, TextDirection};
@@ -224,7 +224,7 @@ pub fn render(seller: &str, account: &Account, found: &Finalized) -> Result<Vec<
 pub fn render_receipt(
     seller: &str,
     account: &Account,
-    stored: &StoredInvoice,
+    stored: &FinalizedInvoice,
     payment: &Payment,
 ) -> Result<Vec<u8>, AppError> {
     let font = font()?;

@@ -18,12 +18,12 @@ use billing_domain::accounts::Account;
 use billing_domain::invoices::assembly::{assemble, Inputs, Invoice, ProjectCharges};
 use billing_domain::invoices::finalization::may_be_finalized;
 use billing_domain::invoices::groups::{group, Group, GroupBy};
+use billing_domain::invoices::FinalizedInvoice;
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, InvoiceId, ProjectId};
 use billing_domain::payments::forecast;
 use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
-use billing_persistence::repo::invoices::StoredInvoice;
 
 use crate::accounts::Reader;
 use crate::error::out_of_range;
@@ -162,7 +162,7 @@ pub async fn preview(
 }
 
 /// What a finalized invoice itself still owes (counted in the account's unpaid amount).
-fn still_owed(stored: &StoredInvoice) -> Result<i64, AppError> {
+fn still_owed(stored: &FinalizedInvoice) -> Result<i64, AppError> {
     stored
         .status
         .still_owed(stored.invoice.total, stored.paid)
@@ -172,7 +172,7 @@ fn still_owed(stored: &StoredInvoice) -> Result<i64, AppError> {
 
 /// The finalized invoice as the caller may see it: whole when every project on it is visible,
 /// else the frozen lines of the visible projects totalled again with the invoice's tax rate.
-fn part_of(stored: StoredInvoice, visible: &HashSet<ProjectId>) -> Result<Invoice, AppError> {
+fn part_of(stored: FinalizedInvoice, visible: &HashSet<ProjectId>) -> Result<Invoice, AppError> {
     let invoice = stored.invoice;
     let all_visible = invoice
         .lines

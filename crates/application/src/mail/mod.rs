@@ -13,15 +13,16 @@
 
 pub mod smtp;
 
+use billing_domain::invoices::FinalizedInvoice;
 use std::future::Future;
 
 use billing_domain::accounts::Account;
 use billing_domain::names::AccountId;
 use billing_domain::payments::ChargeDay;
+use billing_domain::payments::Payment;
 use billing_persistence::repo;
-use billing_persistence::repo::invoices::{NewInvoice, StoredInvoice};
+use billing_persistence::repo::invoices::NewInvoice;
 use billing_persistence::repo::mail::{NewMail, QueuedMail};
-use billing_persistence::repo::payments::Payment;
 use billing_persistence::ConnectionTrait;
 use time::{Duration, OffsetDateTime};
 
@@ -139,7 +140,7 @@ pub async fn queue_invoices<C: ConnectionTrait>(
 pub async fn queue_receipt<C: ConnectionTrait>(
     db: &C,
     account: &Account,
-    invoice: &StoredInvoice,
+    invoice: &FinalizedInvoice,
     payment: &Payment,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {

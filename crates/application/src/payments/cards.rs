@@ -3,10 +3,10 @@
 //! another replaces it.
 
 use billing_domain::names::{AccountId, PaymentMethodId};
+use billing_domain::payments::Card;
 use billing_persistence::db::begin_write;
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
-use billing_persistence::repo::payments::Card;
 
 use crate::accounts::{billing_reader, Reader};
 use crate::error::{AppError, ConflictKind};

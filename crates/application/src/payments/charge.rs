@@ -12,19 +12,21 @@
 //! balance, the pending payment and the invoice's paid amount change together).
 
 use billing_domain::accounts::Account;
+use billing_domain::balance::Entry;
 use billing_domain::balance::EntryKind;
 use billing_domain::invoices::status::InvoiceStatus;
+use billing_domain::invoices::FinalizedInvoice;
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, BalanceEntryId, InvoiceId, PaymentId, ReceiptId};
+use billing_domain::payments::Card;
+use billing_domain::payments::Payment;
 use billing_domain::payments::{
     gateway_key, is_due, split, Decline, PaymentMethodKind, PaymentStatus,
 };
 use billing_persistence::db::begin_write;
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
-use billing_persistence::repo::balance::Entry;
-use billing_persistence::repo::invoices::StoredInvoice;
-use billing_persistence::repo::payments::{Card, Payment, Settlement};
+use billing_persistence::repo::payments::Settlement;
 use billing_persistence::DatabaseTransaction;
 use time::OffsetDateTime;
 
@@ -280,7 +282,12 @@ pub async fn charge(
 }
 
 /// Whether the charge run charges `invoice` now (see [`is_due`]).
-fn due(state: &AppState, invoice: &StoredInvoice, earlier: &[Payment], at: OffsetDateTime) -> bool {
+fn due(
+    state: &AppState,
+    invoice: &FinalizedInvoice,
+    earlier: &[Payment],
+    at: OffsetDateTime,
+) -> bool {
     is_due(
         state.charge_day.of(&invoice.period),
         last_card_attempt(earlier.iter()),
@@ -299,7 +306,7 @@ fn first_attempt_at(earlier: &[Payment], now: OffsetDateTime) -> OffsetDateTime 
 
 fn new_payment(
     account: &Account,
-    invoice: &StoredInvoice,
+    invoice: &FinalizedInvoice,
     method: PaymentMethodKind,
     attempt: u32,
     at: OffsetDateTime,
@@ -335,7 +342,7 @@ pub fn label(card: &Card) -> String {
 /// Records what `method` paid of `invoice` (zero to change only its status).
 async fn record_paid(
     txn: &DatabaseTransaction,
-    invoice: &StoredInvoice,
+    invoice: &FinalizedInvoice,
     amount: Money,
     method: PaymentMethodKind,
     status: InvoiceStatus,

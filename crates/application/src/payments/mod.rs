@@ -12,12 +12,12 @@ pub mod charge;
 pub mod gateway;
 
 use billing_domain::accounts::Account;
+use billing_domain::invoices::FinalizedInvoice;
 use billing_domain::names::{AccountId, InvoiceId, PaymentId};
+use billing_domain::page::{Page, PageRequest};
+use billing_domain::payments::Payment;
 use billing_domain::payments::{LastAttempt, PaymentMethodKind, PaymentStatus};
-use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
-use billing_persistence::repo::invoices::StoredInvoice;
-use billing_persistence::repo::payments::Payment;
 
 use crate::accounts::{billing_reader, Reader};
 use crate::error::AppError;
@@ -44,7 +44,7 @@ pub fn attempt_count<'p>(payments: impl Iterator<Item = &'p Payment>) -> u32 {
 /// A payment with the invoice it paid (the history shows the invoice's amounts beside it).
 pub struct PaymentWithInvoice {
     pub payment: Payment,
-    pub invoice: StoredInvoice,
+    pub invoice: FinalizedInvoice,
 }
 
 /// The account's payments, in the order they were made, each with its invoice.
@@ -61,7 +61,7 @@ pub async fn list(
             Ok::<_, AppError>(repo::payments::list(&state.db, account_id, page).await?)
         },)?;
     let ids: Vec<&InvoiceId> = payments.items.iter().map(|p| &p.invoice).collect();
-    let invoices: std::collections::HashMap<InvoiceId, StoredInvoice> =
+    let invoices: std::collections::HashMap<InvoiceId, FinalizedInvoice> =
         repo::invoices::find_all(&state.db, &account.id, &ids, account.billing_offset)
             .await?
             .into_iter()
@@ -133,7 +133,7 @@ pub async fn receipt_pdf(
 /// What paying now did: the payments made, and the invoice after them.
 pub struct Paid {
     pub account: Account,
-    pub invoice: StoredInvoice,
+    pub invoice: FinalizedInvoice,
     pub payments: Vec<Payment>,
 }
 

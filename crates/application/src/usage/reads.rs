@@ -13,12 +13,12 @@ use billing_domain::accounts::{Account, Project};
 use billing_domain::catalog::rating::Rating;
 use billing_domain::catalog::{Code, FeeGroup, PlanAssignment, Product};
 use billing_domain::names::{AccountId, ProjectId};
+use billing_domain::page::{Page, PageRequest};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::reads::{
     charged_for, summarize, total, ProjectRollups, Summary, Totals,
 };
 use billing_domain::usage::{day_bucket, Grain, Rollup};
-use billing_persistence::page::{Page, PageRequest};
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::projects::{
     list_with_plans, ProjectFilter, ProjectQuery, ProjectWithPlans,
@@ -65,7 +65,7 @@ async fn visible_projects(
     account: &AccountId,
 ) -> Result<(Account, Role, Vec<(ProjectWithPlans, ProjectAccess)>), AppError> {
     let first = PageRequest {
-        limit: billing_persistence::page::MAX_PAGE_SIZE,
+        limit: billing_domain::page::MAX_PAGE_SIZE,
         after: None,
     };
     let member = member_reading(reader, account)?;

@@ -389,6 +389,22 @@ pub fn tiers_from_widths(
     Ok(tiers)
 }
 
+/// A stored product.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProductRecord {
+    pub product: Product,
+    pub created_at: OffsetDateTime,
+}
+
+/// A stored plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanRecord {
+    pub plan: Plan,
+    pub created_at: OffsetDateTime,
+    /// Set once an invoice used the plan; its prices can no longer change.
+    pub locked_at: Option<OffsetDateTime>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,26 +5,12 @@ use billing_domain::money::{Currency, Money};
 use billing_domain::names::{AccountId, BalanceEntryId, PaymentId};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ConnectionTrait, Statement};
-use time::OffsetDateTime;
 
 use super::sql::{a, build, get};
 use super::utc;
 use crate::error::PersistenceError;
-use crate::page::{Page, PageRequest};
-
-/// A ledger entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub id: BalanceEntryId,
-    pub account: AccountId,
-    pub kind: EntryKind,
-    /// Signed: deposits and refunds add, deductions take away.
-    pub amount: Money,
-    /// The payment a deduction paid.
-    pub payment: Option<PaymentId>,
-    pub description: String,
-    pub created_at: OffsetDateTime,
-}
+use billing_domain::balance::Entry;
+use billing_domain::page::{Page, PageRequest};
 
 /// The account's balance in minor units: the sum of its entries.
 pub async fn total_minor<C: ConnectionTrait>(

@@ -20,23 +20,9 @@ use uuid::Uuid;
 use super::utc;
 use crate::entities::{plan_prices, plans, products, project_plans};
 use crate::error::{unique_or_db, PersistenceError};
-use crate::page::{Page, PageRequest};
-
-/// A stored product.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProductRecord {
-    pub product: Product,
-    pub created_at: OffsetDateTime,
-}
-
-/// A stored plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlanRecord {
-    pub plan: Plan,
-    pub created_at: OffsetDateTime,
-    /// Set once an invoice used the plan; its prices can no longer change.
-    pub locked_at: Option<OffsetDateTime>,
-}
+use billing_domain::catalog::PlanRecord;
+use billing_domain::catalog::ProductRecord;
+use billing_domain::page::{Page, PageRequest};
 
 fn product_to_domain(row: products::Model) -> Result<ProductRecord, PersistenceError> {
     let bad = PersistenceError::corrupt("products", &row.code);

@@ -10,21 +10,9 @@ use time::OffsetDateTime;
 use super::sql::{a, build, date, get};
 use super::utc;
 use crate::error::{unique_or_db, PersistenceError};
-use crate::page::{Page, PageRequest};
-
-/// A credit code as issued.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Code {
-    pub id: String,
-    pub code: CreditCode,
-    pub name: String,
-    pub amount: Money,
-    pub validity: Validity,
-    pub max_registrations: u32,
-    pub registrations: u32,
-    pub revoked_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
-}
+use billing_domain::credits::Credit;
+use billing_domain::credits::IssuedCode;
+use billing_domain::page::{Page, PageRequest};
 
 const CODE_COLUMNS: [&str; 10] = [
     "id",
@@ -39,7 +27,7 @@ const CODE_COLUMNS: [&str; 10] = [
     "created_at",
 ];
 
-fn code_of(row: &sea_orm::QueryResult) -> Result<Code, PersistenceError> {
+fn code_of(row: &sea_orm::QueryResult) -> Result<IssuedCode, PersistenceError> {
     let id = get::<String>(row, "id")?;
     let bad = PersistenceError::corrupt("credit_codes", &id);
     let currency = Currency::parse(&get::<String>(row, "currency")?).map_err(&bad)?;
@@ -60,7 +48,7 @@ fn code_of(row: &sea_orm::QueryResult) -> Result<Code, PersistenceError> {
         u32::try_from(get::<i32>(row, column)?)
             .map_err(|_| bad(billing_domain::DomainError::InvalidId("registrations")))
     };
-    Ok(Code {
+    Ok(IssuedCode {
         code: CreditCode::parse(&get::<String>(row, "code")?).map_err(&bad)?,
         name: get(row, "name")?,
         amount: Money::from_minor(get::<i64>(row, "amount_minor")?, currency).map_err(&bad)?,
@@ -86,7 +74,7 @@ fn code_columns() -> Vec<sea_orm::sea_query::Alias> {
 /// (100 random bits: it does not happen).
 pub async fn insert_codes<C: ConnectionTrait>(
     db: &C,
-    codes: &[Code],
+    codes: &[IssuedCode],
 ) -> Result<(), PersistenceError> {
     for chunk in codes.chunks(1000) {
         let mut insert = Query::insert();
@@ -121,7 +109,7 @@ pub async fn insert_codes<C: ConnectionTrait>(
 async fn codes_where<C: ConnectionTrait>(
     db: &C,
     condition: SimpleExpr,
-) -> Result<Option<Code>, PersistenceError> {
+) -> Result<Option<IssuedCode>, PersistenceError> {
     let select = Query::select()
         .columns(code_columns())
         .from(a("credit_codes"))
@@ -138,7 +126,7 @@ async fn codes_where<C: ConnectionTrait>(
 pub async fn find_code<C: ConnectionTrait>(
     db: &C,
     code: &CreditCode,
-) -> Result<Option<Code>, PersistenceError> {
+) -> Result<Option<IssuedCode>, PersistenceError> {
     codes_where(db, Expr::col(a("code")).eq(code.as_str())).await
 }
 
@@ -146,7 +134,7 @@ pub async fn find_code<C: ConnectionTrait>(
 pub async fn find_code_by_id<C: ConnectionTrait>(
     db: &C,
     id: &str,
-) -> Result<Option<Code>, PersistenceError> {
+) -> Result<Option<IssuedCode>, PersistenceError> {
     codes_where(db, Expr::col(a("id")).eq(id)).await
 }
 
@@ -154,7 +142,7 @@ pub async fn find_code_by_id<C: ConnectionTrait>(
 pub async fn list_codes<C: ConnectionTrait>(
     db: &C,
     page: &PageRequest,
-) -> Result<Page<Code>, PersistenceError> {
+) -> Result<Page<IssuedCode>, PersistenceError> {
     let mut select = Query::select();
     select
         .columns(code_columns())
@@ -199,20 +187,6 @@ pub async fn take_registration<C: ConnectionTrait>(
         .and_where(Expr::col(a("registrations")).lt(Expr::col(a("max_registrations"))))
         .to_owned();
     Ok(db.execute(build(db, &update)).await?.rows_affected() == 1)
-}
-
-/// A credit of an account, with its sums.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credit {
-    pub id: String,
-    pub account: AccountId,
-    pub code_id: String,
-    pub name: String,
-    pub charged: Money,
-    pub used: Money,
-    pub expired: Money,
-    pub registered_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
 }
 
 const CREDIT_COLUMNS: [&str; 10] = [

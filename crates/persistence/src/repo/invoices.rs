@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use super::sql::{a, build, get};
 use super::utc;
 use crate::error::{unique_or_db, PersistenceError};
+use billing_domain::invoices::FinalizedInvoice;
 
 /// The account's unpaid amount, in minor units: what its finalized invoices still owe (the
 /// amount each asks for less what was paid). With `before`, only what the invoices finalized
@@ -340,25 +341,6 @@ fn line_values(
     ])
 }
 
-/// A stored invoice, rebuilt: its header and the assembled invoice with its frozen lines.
-#[derive(Clone, Debug)]
-pub struct StoredInvoice {
-    pub id: InvoiceId,
-    pub account: AccountId,
-    pub period: BillingPeriod,
-    pub number: String,
-    pub status: InvoiceStatus,
-    pub invoice: Invoice,
-    /// What the balance and the card have paid of it.
-    pub paid: billing_domain::money::Money,
-    /// What the prepaid balance has paid of it (the card paid the rest of `paid`).
-    pub paid_from_balance: billing_domain::money::Money,
-    pub billing_date: OffsetDateTime,
-    pub finalized_at: OffsetDateTime,
-    /// The projects' names at finalization, by id.
-    pub project_names: HashMap<ProjectId, String>,
-}
-
 /// The columns of an invoice line, in the order it is written and read.
 const LINE_COLUMNS: [&str; 15] = [
     "invoice_id",
@@ -405,8 +387,8 @@ pub async fn list<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
     offset: BillingOffset,
-    page: &crate::page::PageRequest,
-) -> Result<crate::page::Page<StoredInvoice>, PersistenceError> {
+    page: &billing_domain::page::PageRequest,
+) -> Result<billing_domain::page::Page<FinalizedInvoice>, PersistenceError> {
     let mut select = Query::select();
     select
         .columns(HEADER_COLUMNS.map(a))
@@ -418,7 +400,7 @@ pub async fn list<C: ConnectionTrait>(
         select.and_where(Expr::col(a("id")).gt(after.as_str()));
     }
     let rows = db.query_all(build(db, &select)).await?;
-    let page_rows = crate::page::Page::from_overfetch(rows, page.limit);
+    let page_rows = billing_domain::page::Page::from_overfetch(rows, page.limit);
     let ids: Vec<String> = page_rows
         .items
         .iter()
@@ -438,7 +420,7 @@ pub async fn find<C: ConnectionTrait>(
     account: &AccountId,
     id: &InvoiceId,
     offset: BillingOffset,
-) -> Result<Option<StoredInvoice>, PersistenceError> {
+) -> Result<Option<FinalizedInvoice>, PersistenceError> {
     find_where(db, account, Expr::col(a("id")).eq(id.as_str()), offset).await
 }
 
@@ -448,7 +430,7 @@ pub async fn find_all<C: ConnectionTrait>(
     account: &AccountId,
     ids: &[&InvoiceId],
     offset: BillingOffset,
-) -> Result<Vec<StoredInvoice>, PersistenceError> {
+) -> Result<Vec<FinalizedInvoice>, PersistenceError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -475,7 +457,7 @@ pub async fn find_by_period<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
     period: &BillingPeriod,
-) -> Result<Option<StoredInvoice>, PersistenceError> {
+) -> Result<Option<FinalizedInvoice>, PersistenceError> {
     let condition = Expr::col(a("period")).eq(period.to_string());
     find_where(db, account, condition, period.offset()).await
 }
@@ -485,7 +467,7 @@ async fn find_where<C: ConnectionTrait>(
     account: &AccountId,
     condition: SimpleExpr,
     offset: BillingOffset,
-) -> Result<Option<StoredInvoice>, PersistenceError> {
+) -> Result<Option<FinalizedInvoice>, PersistenceError> {
     let select = Query::select()
         .columns(HEADER_COLUMNS.map(a))
         .from(a("invoices"))
@@ -527,7 +509,7 @@ fn stored_of(
     row: &sea_orm::QueryResult,
     lines: Vec<sea_orm::QueryResult>,
     offset: BillingOffset,
-) -> Result<StoredInvoice, PersistenceError> {
+) -> Result<FinalizedInvoice, PersistenceError> {
     use billing_domain::catalog::rating::{Line, LineKind};
     use billing_domain::catalog::{Code, Quantity};
     use billing_domain::invoices::assembly::InvoiceLine;
@@ -630,7 +612,7 @@ fn stored_of(
         tax: money("tax_minor")?,
         total: money("total_minor")?,
     };
-    Ok(StoredInvoice {
+    Ok(FinalizedInvoice {
         id: InvoiceId::parse(&id_text).map_err(&bad)?,
         account: AccountId::parse(&get::<String>(row, "account_id")?).map_err(&bad)?,
         period: BillingPeriod::parse(&get::<String>(row, "period")?, offset).map_err(&bad)?,

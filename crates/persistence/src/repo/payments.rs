@@ -11,21 +11,9 @@ use time::OffsetDateTime;
 use super::sql::{a, build, get};
 use super::utc;
 use crate::error::PersistenceError;
-use crate::page::{Page, PageRequest};
-
-/// A registered card, as kept: never its number.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Card {
-    pub id: PaymentMethodId,
-    pub account: AccountId,
-    /// The gateway's token for the card: what a charge is made with.
-    pub token: String,
-    pub brand: String,
-    pub last4: String,
-    pub exp_month: u8,
-    pub exp_year: u16,
-    pub created_at: OffsetDateTime,
-}
+use billing_domain::page::{Page, PageRequest};
+use billing_domain::payments::Card;
+use billing_domain::payments::Payment;
 
 const CARD_COLUMNS: [&str; 8] = [
     "id",
@@ -138,32 +126,6 @@ pub async fn replace_card<C: ConnectionTrait>(db: &C, card: &Card) -> Result<(),
         .to_owned();
     db.execute(build(db, &insert)).await?;
     Ok(())
-}
-
-/// A payment of an invoice: by the balance or by the card, one attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Payment {
-    pub id: PaymentId,
-    pub account: AccountId,
-    pub invoice: InvoiceId,
-    pub receipt: ReceiptId,
-    pub method: PaymentMethodKind,
-    pub payment_method: Option<PaymentMethodId>,
-    /// What the customer sees of the card ("visa ending 4242, 12/2030"), or `None` for the
-    /// balance.
-    pub method_label: Option<String>,
-    /// 1 for the first attempt at the invoice, then one more per retry.
-    pub attempt: u32,
-    /// The gateway's idempotency key of a card payment.
-    pub gateway_key: Option<String>,
-    pub status: PaymentStatus,
-    pub amount: Money,
-    pub failure_code: Option<String>,
-    pub decline: Option<Decline>,
-    /// When a softly declined payment is tried again.
-    pub next_attempt_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
-    pub paid_at: Option<OffsetDateTime>,
 }
 
 const PAYMENT_COLUMNS: [&str; 16] = [

@@ -9,28 +9,13 @@ use billing_domain::promotions::{Lasting, PromotionCode};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, JoinType, Order, Query, SimpleExpr};
 use sea_orm::ConnectionTrait;
-use time::{Date, OffsetDateTime};
 
 use super::sql::{a, build, date, get};
 use super::utc;
 use crate::error::{unique_or_db, PersistenceError};
-use crate::page::{Page, PageRequest};
-
-/// A promotion as offered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Offer {
-    pub id: PromotionId,
-    pub code: PromotionCode,
-    pub name: String,
-    pub value: DiscountValue,
-    /// Only these products' usage, if set.
-    pub products: Option<Vec<ProductCode>>,
-    pub lasting: Lasting,
-    pub last_day: Option<Date>,
-    pub redemption_limit: Option<u32>,
-    pub redemptions: u32,
-    pub created_at: OffsetDateTime,
-}
+use billing_domain::page::{Page, PageRequest};
+use billing_domain::promotions::Applied;
+use billing_domain::promotions::Offer;
 
 const OFFER_COLUMNS: [&str; 14] = [
     "id",
@@ -212,16 +197,6 @@ pub async fn take_redemption<C: ConnectionTrait>(
         ))
         .to_owned();
     Ok(db.execute(build(db, &update)).await?.rows_affected() == 1)
-}
-
-/// A promotion an account applied, with its offer and how many invoices it discounted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Applied {
-    pub id: AppliedPromotionId,
-    pub account: AccountId,
-    pub offer: Offer,
-    pub applied_at: OffsetDateTime,
-    pub discounted: u32,
 }
 
 /// Stores an applied promotion; applying a code twice is [`PersistenceError::AlreadyExists`].

@@ -27,7 +27,7 @@ use super::catalog::ProductRef;
 use super::sql::{a, build, get};
 use super::utc;
 use crate::error::PersistenceError;
-use crate::page::{Page, PageRequest};
+use billing_domain::page::{Page, PageRequest};
 
 /// An event to store: the validated event, its product's id and its raw properties (JSON text).
 pub struct NewEvent<'a> {

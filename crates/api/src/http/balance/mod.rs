@@ -3,9 +3,9 @@
 pub mod wire;
 
 use actix_web::{get, post, web, HttpResponse};
+use billing_domain::balance::Entry;
 use billing_domain::balance::EntryKind;
 use billing_domain::money::Money;
-use billing_persistence::repo::balance::Entry;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::answer::respond;

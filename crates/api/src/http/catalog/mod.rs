@@ -1,12 +1,14 @@
 //! Operator endpoints of the catalog: products, plans, and the plan each project is on.
 
+use billing_domain::catalog::PlanRecord;
+use billing_domain::catalog::ProductRecord;
 use std::collections::BTreeMap;
 
 use actix_web::{get, post, web, HttpResponse};
 use billing_domain::catalog::{Code, Plan, PlanAssignment};
 use billing_domain::money::{Currency, UnitPrice};
 use billing_domain::names::CatalogName;
-use billing_persistence::repo::catalog::{PlanRecord, ProductRecord};
+
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;

@@ -4,9 +4,11 @@
 pub mod wire;
 
 use actix_web::{get, post, web, HttpResponse};
+use billing_domain::credits::Credit;
+use billing_domain::credits::IssuedCode;
 use billing_domain::credits::{Status, Validity};
 use billing_domain::period::BillingOffset;
-use billing_persistence::repo::credits::{Code, Credit};
+
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::answer::respond;
@@ -31,7 +33,7 @@ pub fn configure_admin(cfg: &mut ServiceConfig) {
         .service(revoke_credit_code);
 }
 
-fn code_response(code: &Code) -> CreditCodeResponse {
+fn code_response(code: &IssuedCode) -> CreditCodeResponse {
     let (expires_on, valid_days) = match code.validity {
         Validity::Until(date) => (Some(date.to_string()), None),
         Validity::Days(days) => (None, Some(days)),

@@ -19,7 +19,6 @@ use crate::http::extract::{
     AccountParam, CursorKey, Idempotency, IdempotencyKeyHeader, InvoiceParam, PageQuery, ValidJson,
 };
 use crate::http::invoices::wire::*;
-use crate::http::payments::wire::{PaymentMethodKindDto, PaymentStatusDto};
 use crate::http::problem::ApiError;
 use crate::http::usage::wire::RatedLineResponse;
 use crate::http::wire::{AccountPath, CurrencyCode};
@@ -227,39 +226,39 @@ async fn get_invoice_pdf(
     Ok(crate::http::answer::pdf(&name, bytes))
 }
 
+/// The answer of a billing run: its summary, the same fields `billing run` prints.
 pub fn run_response(run: &BillingRun) -> BillingRunResponse {
-    let report = &run.finalized;
+    let summary = run.summary();
     BillingRunResponse {
-        as_of: report.as_of,
-        accounts_examined: report.accounts_examined,
-        payments: run
-            .charged
-            .reconciled
-            .iter()
-            .chain(&run.charged.payments)
+        as_of: summary.as_of,
+        accounts_examined: summary.accounts_examined,
+        payments: summary
+            .payments
+            .into_iter()
             .map(|p| RunPaymentResponse {
-                payment_id: p.id.to_string(),
-                account_id: p.account.to_string(),
-                invoice_id: p.invoice.to_string(),
-                method: PaymentMethodKindDto::from(p.method),
-                status: PaymentStatusDto::from(p.status),
-                currency: CurrencyCode(p.amount.currency().code().to_owned()),
-                amount: p.amount.to_string(),
+                payment_id: p.payment_id,
+                account_id: p.account_id,
+                invoice_id: p.invoice_id,
+                method: p.method.into(),
+                status: p.status.into(),
+                currency: CurrencyCode(p.currency),
+                amount: p.amount,
             })
             .collect(),
-        finalized: report
+        finalized: summary
             .finalized
-            .iter()
-            .map(|(account, invoices)| AccountRunResponse {
-                account_id: account.to_string(),
-                invoices: invoices
-                    .iter()
+            .into_iter()
+            .map(|a| AccountRunResponse {
+                account_id: a.account_id,
+                invoices: a
+                    .invoices
+                    .into_iter()
                     .map(|f| FinalizedInvoiceResponse {
-                        period: f.period.to_string(),
-                        invoice_id: f.invoice.to_string(),
-                        number: f.number.clone(),
-                        currency: CurrencyCode(f.total.currency().code().to_owned()),
-                        total: f.total.to_string(),
+                        period: f.period,
+                        invoice_id: f.invoice_id,
+                        number: f.number,
+                        currency: CurrencyCode(f.currency),
+                        total: f.total,
                     })
                     .collect(),
             })

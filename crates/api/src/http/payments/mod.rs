@@ -3,8 +3,10 @@
 pub mod wire;
 
 use actix_web::{delete, get, post, put, web, HttpResponse};
+use billing_domain::payments::Card;
+use billing_domain::payments::Payment;
 use billing_domain::period::BillingOffset;
-use billing_persistence::repo::payments::{Card, Payment};
+
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::answer::respond;

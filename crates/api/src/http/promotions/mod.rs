@@ -5,8 +5,10 @@ pub mod wire;
 
 use actix_web::{get, post, web, HttpResponse};
 use billing_domain::invoices::assembly::DiscountValue;
+use billing_domain::promotions::Applied;
 use billing_domain::promotions::Lasting;
-use billing_persistence::repo::promotions::{Applied, Offer};
+use billing_domain::promotions::Offer;
+
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::answer::respond;

@@ -16,7 +16,7 @@ use sea_orm::{
 use super::utc;
 use crate::entities::{account_members, accounts};
 use crate::error::PersistenceError;
-use crate::page::{Page, PageRequest};
+use billing_domain::page::{Page, PageRequest};
 
 fn to_domain(row: accounts::Model) -> Result<Account, PersistenceError> {
     let bad = PersistenceError::corrupt("accounts", &row.id);

@@ -15,9 +15,9 @@ use sea_orm::{
 
 use crate::entities::{project_participants as pp, projects};
 use crate::error::PersistenceError;
-use crate::page::{Page, PageRequest};
 use crate::repo::catalog::{assignment_of_row, in_time_order};
 use crate::repo::utc;
+use billing_domain::page::{Page, PageRequest};
 
 fn to_domain(row: projects::Model) -> Result<Project, PersistenceError> {
     let bad = PersistenceError::corrupt("projects", &row.id);
