@@ -18,8 +18,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use billing_domain::accounts::Account;
+use billing_domain::accounts::{Account, Project};
 use billing_domain::credits::EntryKind;
+use billing_domain::invoices::assembly::Invoice;
 use billing_domain::invoices::finalization::{periods_due, ProjectHistory};
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, AppliedPromotionId, InvoiceId, ProjectId};
@@ -29,6 +30,7 @@ use billing_persistence::db::begin_write;
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::invoices::NewInvoice;
+use billing_persistence::DatabaseTransaction;
 use time::OffsetDateTime;
 
 use crate::credits::available_for;
@@ -36,7 +38,7 @@ use crate::error::out_of_range;
 use crate::error::{AppError, FieldError};
 use crate::invoices::assemble_charged;
 use crate::promotions::discounts_for;
-use crate::rating::{charge_periods, Catalog};
+use crate::rating::{charge_periods, Catalog, Charged};
 use crate::state::AppState;
 
 /// One invoice a run finalized.
@@ -163,6 +165,11 @@ async fn due_in_page(
 /// Finalizes these periods of these accounts (ids in ascending order) in one transaction:
 /// each period that has no invoice yet once its accounts are locked (another run may have got
 /// there first). Answers what it finalized, per account, leaving out accounts with none.
+///
+/// The steps, each its own function: [`lock`] the accounts and keep the periods still without
+/// an invoice, [`price`] their usage, [`apply_discounts_and_credits`] (the assembly),
+/// [`number_and_insert`], then [`record_side_effects`] (what promotions and credits gave, the
+/// mail), all before the one commit.
 pub async fn finalize_accounts(
     state: &AppState,
     due: Vec<(AccountId, Vec<BillingPeriod>)>,
@@ -172,16 +179,53 @@ pub async fn finalize_accounts(
         return Ok(Vec::new());
     }
     let txn = begin_write(&state.db).await?;
+    let todo = lock(&txn, &due).await?;
+    if todo.is_empty() {
+        return Ok(Vec::new());
+    }
+    let charged = price(state, &txn, &todo).await?;
+    let drafts = apply_discounts_and_credits(&txn, todo, charged, as_of).await?;
+    let numbers = number_and_insert(&txn, &drafts, as_of).await?;
+    record_side_effects(state, &txn, &drafts, &numbers, as_of).await?;
+    txn.commit()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(by_account(drafts, numbers))
+}
+
+/// A period to finalize: its account (locked) and the account's projects.
+struct Due {
+    account: Account,
+    period: BillingPeriod,
+    projects: Vec<Project>,
+}
+
+/// An invoice assembled and not yet stored.
+struct Draft {
+    account: Account,
+    period: BillingPeriod,
+    id: InvoiceId,
+    invoice: Invoice,
+    /// The projects' names at finalization.
+    names: HashMap<ProjectId, String>,
+    /// The applied promotions active for it (each counts against its months).
+    promotions: Vec<AppliedPromotionId>,
+}
+
+/// Locks the accounts (in id order) and answers every period still without its invoice,
+/// oldest first per account, with the account's projects.
+async fn lock(
+    txn: &DatabaseTransaction,
+    due: &[(AccountId, Vec<BillingPeriod>)],
+) -> Result<Vec<Due>, AppError> {
     let ids: Vec<&AccountId> = due.iter().map(|(id, _)| id).collect();
-    let accounts = repo::accounts::find_all_locked(&txn, &ids, AccountLock::Update).await?;
+    let accounts = repo::accounts::find_all_locked(txn, &ids, AccountLock::Update).await?;
     let offsets: Vec<_> = accounts.iter().map(|a| (&a.id, a.billing_offset)).collect();
-    let invoiced = repo::invoices::invoiced_periods_of(&txn, &offsets).await?;
-    let mut projects = repo::accounts::projects::all_of_accounts(&txn, &ids).await?;
+    let invoiced = repo::invoices::invoiced_periods_of(txn, &offsets).await?;
+    let mut projects = repo::accounts::projects::all_of_accounts(txn, &ids).await?;
     let wanted: HashMap<&AccountId, &Vec<BillingPeriod>> =
         due.iter().map(|(id, periods)| (id, periods)).collect();
-    // Every period still without its invoice, oldest first per account, with its projects.
-    let mut todo: Vec<(&Account, BillingPeriod)> = Vec::new();
-    let mut sets = Vec::new();
+    let mut todo = Vec::new();
     for account in &accounts {
         let done = invoiced.get(&account.id);
         let its = projects.remove(&account.id).unwrap_or_default();
@@ -189,46 +233,74 @@ pub async fn finalize_accounts(
             if done.is_some_and(|d| d.contains(period)) {
                 continue;
             }
-            todo.push((account, *period));
-            sets.push((*period, its.clone()));
+            todo.push(Due {
+                account: account.clone(),
+                period: *period,
+                projects: its.clone(),
+            });
         }
     }
-    if todo.is_empty() {
-        return Ok(Vec::new());
-    }
+    Ok(todo)
+}
+
+/// Rates every period's usage, in as many statements as one period.
+async fn price(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    todo: &[Due],
+) -> Result<Vec<Vec<Charged>>, AppError> {
+    let sets = todo
+        .iter()
+        .map(|d| (d.period, d.projects.clone()))
+        .collect();
     let mut catalog = Catalog::cached(state).await?;
-    let charged = charge_periods(state, &txn, &mut catalog, sets).await?;
-    // Credits, consumed period after period (an account may have several due): what earlier
-    // invoices of this page took is taken off before the next.
-    let credits = repo::credits::of_accounts(&txn, &ids).await?;
+    charge_periods(state, txn, &mut catalog, sets).await
+}
+
+/// Assembles each invoice with its discounts and credits. Credits are consumed period after
+/// period (an account may have several due): what earlier invoices of this page took is taken
+/// off before the next; each invoice a promotion discounts counts against its months likewise.
+async fn apply_discounts_and_credits(
+    txn: &DatabaseTransaction,
+    todo: Vec<Due>,
+    charged: Vec<Vec<Charged>>,
+    as_of: OffsetDateTime,
+) -> Result<Vec<Draft>, AppError> {
+    let ids: Vec<&AccountId> = todo.iter().map(|d| &d.account.id).collect();
+    let (credits, applied) = futures_util::try_join!(
+        repo::credits::of_accounts(txn, &ids),
+        repo::promotions::applied_of(txn, &ids),
+    )?;
     let mut spent: HashMap<String, Money> = HashMap::new();
-    // Promotions likewise: each invoice it discounts counts against its months.
-    let applied = repo::promotions::applied_of(&txn, &ids).await?;
     let mut counted: HashMap<AppliedPromotionId, u32> = HashMap::new();
-    let mut active: Vec<Vec<AppliedPromotionId>> = Vec::with_capacity(todo.len());
-    let mut assembled = Vec::with_capacity(todo.len());
-    for ((account, period), charged) in todo.iter().zip(charged) {
+    let mut drafts = Vec::with_capacity(todo.len());
+    for (
+        Due {
+            account, period, ..
+        },
+        charged,
+    ) in todo.into_iter().zip(charged)
+    {
         let theirs: Vec<_> = credits
             .iter()
             .filter(|c| c.account == account.id)
             .cloned()
             .collect();
-        let usable = available_for(&theirs, period, as_of, &spent)?;
+        let usable = available_for(&theirs, &period, as_of, &spent)?;
         let their_promotions: Vec<_> = applied
             .iter()
             .filter(|p| p.account == account.id)
             .cloned()
             .collect();
-        let discounts = discounts_for(&their_promotions, period, &counted);
-        let ids_of: Vec<AppliedPromotionId> = discounts
+        let discounts = discounts_for(&their_promotions, &period, &counted);
+        let promotions: Vec<AppliedPromotionId> = discounts
             .iter()
             .filter_map(|d| AppliedPromotionId::parse(&d.id).ok())
             .collect();
-        for id in &ids_of {
+        for id in &promotions {
             *counted.entry(id.clone()).or_insert(0) += 1;
         }
-        active.push(ids_of);
-        let a = assemble_charged(account, charged, &discounts, &usable)?;
+        let a = assemble_charged(&account, charged, &discounts, &usable)?;
         for (credit, used) in a.invoice.credit_used() {
             let total = match spent.get(credit) {
                 Some(before) => before.checked_add(used).map_err(out_of_range)?,
@@ -236,101 +308,132 @@ pub async fn finalize_accounts(
             };
             spent.insert(credit.to_owned(), total);
         }
-        let names: HashMap<ProjectId, String> = a
+        let names = a
             .projects
             .iter()
             .map(|(id, project)| (id.clone(), project.name.to_string()))
             .collect();
-        assembled.push((
-            *account,
-            *period,
-            InvoiceId::from_uuid(uuid::Uuid::now_v7()),
-            a.invoice,
+        drafts.push(Draft {
+            account,
+            period,
+            id: InvoiceId::from_uuid(uuid::Uuid::now_v7()),
+            invoice: a.invoice,
             names,
-        ));
+            promotions,
+        });
     }
-    // The numbers last, just before the commit: the counter row is locked until then.
-    let count = u32::try_from(assembled.len())
+    Ok(drafts)
+}
+
+/// The invoice to store of a draft numbered `number`.
+fn new_invoice<'a>(draft: &'a Draft, number: &'a str, as_of: OffsetDateTime) -> NewInvoice<'a> {
+    NewInvoice {
+        id: &draft.id,
+        account: &draft.account.id,
+        period: &draft.period,
+        number,
+        invoice: &draft.invoice,
+        project_names: &draft.names,
+        // The invoice is for the period: it is billed as of the period's end, whenever the run
+        // happens to finalize it.
+        billing_date: draft.period.end(),
+        finalized_at: as_of,
+    }
+}
+
+/// Takes the invoices' gap-free numbers and stores them. The numbers come last, just before
+/// the commit: the counter row is locked until then.
+async fn number_and_insert(
+    txn: &DatabaseTransaction,
+    drafts: &[Draft],
+    as_of: OffsetDateTime,
+) -> Result<Vec<String>, AppError> {
+    let count = u32::try_from(drafts.len())
         .map_err(|_| AppError::Internal("too many invoices in one page".into()))?;
-    let first = repo::invoices::take_numbers(&txn, count).await?;
+    let first = repo::invoices::take_numbers(txn, count).await?;
     let numbers: Vec<String> = (first..)
-        .take(assembled.len())
+        .take(drafts.len())
         .map(|n| format!("INV-{n:06}"))
         .collect();
-    let new: Vec<NewInvoice<'_>> = assembled
+    let new: Vec<NewInvoice<'_>> = drafts
         .iter()
         .zip(&numbers)
-        .map(
-            |((account, period, id, invoice, names), number)| NewInvoice {
-                id,
-                account: &account.id,
-                period,
-                number,
-                invoice,
-                project_names: names,
-                // The invoice is for the period: it is billed as of the period's end, whenever the
-                // run happens to finalize it.
-                billing_date: period.end(),
-                finalized_at: as_of,
-            },
-        )
+        .map(|(draft, number)| new_invoice(draft, number, as_of))
         .collect();
     // The accounts are locked and their invoiced periods checked: a second invoice of a period
     // here is a fault, and the whole page rolls back.
-    repo::invoices::insert_all(&txn, &new).await?;
+    repo::invoices::insert_all(txn, &new).await?;
+    Ok(numbers)
+}
+
+/// What finalizing the invoices did besides storing them, in their transaction: what each
+/// active promotion discounted, what each credit gave, and the mail to the billing email.
+async fn record_side_effects(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    drafts: &[Draft],
+    numbers: &[String],
+    as_of: OffsetDateTime,
+) -> Result<(), AppError> {
     // What each active promotion discounted each invoice (zero included: the invoice counts
     // against its months).
-    for (invoice, promotions) in new.iter().zip(&active) {
-        for promotion in promotions {
-            let given = invoice
+    for draft in drafts {
+        for promotion in &draft.promotions {
+            let given = draft
                 .invoice
                 .discount_given()
                 .filter(|(id, _)| *id == promotion.as_str())
                 .map(|(_, amount)| amount)
                 .next()
-                .unwrap_or(Money::zero(invoice.invoice.currency));
-            repo::promotions::record_discount(&txn, promotion, invoice.id, given).await?;
+                .unwrap_or(Money::zero(draft.invoice.currency));
+            repo::promotions::record_discount(txn, promotion, &draft.id, given).await?;
         }
     }
     // What each invoice used of each credit, beside it (the database refuses a credit used
     // past what it was charged).
-    for invoice in &new {
-        for (credit, used) in invoice.invoice.credit_used() {
+    for draft in drafts {
+        for (credit, used) in draft.invoice.credit_used() {
             let entry = format!("cre_{}", uuid::Uuid::now_v7().simple());
             repo::credits::record(
-                &txn,
+                txn,
                 &entry,
                 credit,
                 EntryKind::Used,
                 used,
-                Some(invoice.id),
+                Some(&draft.id),
                 as_of,
             )
             .await?;
         }
     }
     // Their mail to the billing email, in the same transaction: both or neither.
-    let mail: Vec<_> = assembled
+    let new: Vec<NewInvoice<'_>> = drafts
+        .iter()
+        .zip(numbers)
+        .map(|(draft, number)| new_invoice(draft, number, as_of))
+        .collect();
+    let mail: Vec<_> = drafts
         .iter()
         .zip(&new)
-        .map(|((account, ..), new)| (*account, new))
+        .map(|(draft, new)| (&draft.account, new))
         .collect();
-    crate::mail::queue_invoices(&txn, &mail, state.charge_day, state.clock.now()).await?;
-    txn.commit()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    crate::mail::queue_invoices(txn, &mail, state.charge_day, state.clock.now()).await
+}
+
+/// What was finalized, per account in order.
+fn by_account(drafts: Vec<Draft>, numbers: Vec<String>) -> Vec<(AccountId, Vec<Finalized>)> {
     let mut by_account: Vec<(AccountId, Vec<Finalized>)> = Vec::new();
-    for ((account, period, id, invoice, _), number) in assembled.into_iter().zip(numbers) {
+    for (draft, number) in drafts.into_iter().zip(numbers) {
         let finalized = Finalized {
-            period,
-            invoice: id,
+            period: draft.period,
+            invoice: draft.id,
             number,
-            total: invoice.total,
+            total: draft.invoice.total,
         };
         match by_account.last_mut() {
-            Some((last, list)) if *last == account.id => list.push(finalized),
-            _ => by_account.push((account.id.clone(), vec![finalized])),
+            Some((last, list)) if *last == draft.account.id => list.push(finalized),
+            _ => by_account.push((draft.account.id, vec![finalized])),
         }
     }
-    Ok(by_account)
+    by_account
 }

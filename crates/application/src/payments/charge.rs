@@ -142,6 +142,11 @@ pub async fn reconcile(state: &AppState, at: OffsetDateTime) -> Result<Vec<Payme
 /// Charges what `invoice` still owes: the prepaid balance first, then the card. Answers the
 /// payments made (none when nothing was due yet). A conflict when the invoice owes nothing or
 /// a payment of it is under way.
+///
+/// The steps: [`owing`] (the account locked, what the invoice owes and how it splits),
+/// [`pay_from_balance`], then, for what is left, [`no_card`] when there is none, or the card
+/// payment written pending and committed ([`pending_card_payment`]) before the gateway is
+/// called, and its outcome recorded ([`record_outcome`]).
 pub async fn charge(
     state: &AppState,
     account_id: &AccountId,
@@ -150,115 +155,38 @@ pub async fn charge(
     at: OffsetDateTime,
 ) -> Result<Vec<Payment>, AppError> {
     let txn = begin_write(&state.db).await?;
-    let account = repo::accounts::find_locked(&txn, account_id, AccountLock::Update)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let invoice = repo::invoices::find(&txn, &account.id, invoice_id, account.billing_offset)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let owed = invoice
-        .status
-        .still_owed(invoice.invoice.total, invoice.paid)
-        .map_err(out_of_range)?;
-    if owed.is_zero() || owed.is_negative() {
-        return Err(AppError::conflict(
-            ConflictKind::InvoicePaid,
-            "the invoice owes nothing",
-        ));
-    }
-    let earlier = repo::payments::of_invoices(&txn, &[&invoice.id]).await?;
-    if earlier.iter().any(|p| p.status == PaymentStatus::Pending) {
-        return Err(AppError::conflict(
-            ConflictKind::PaymentInProgress,
-            "a payment of this invoice is under way",
-        ));
-    }
-    if trigger == Trigger::Schedule && !due(state, &invoice, &earlier, at) {
+    let Some(owing) = owing(state, &txn, account_id, invoice_id, trigger, at).await? else {
         return Ok(Vec::new());
-    }
-    let attempt = earlier.iter().map(|p| p.attempt).max().unwrap_or(0) + 1;
-    let balance = Money::from_minor(
-        repo::balance::total_minor(&txn, &account.id).await?,
-        account.currency,
-    )
-    .map_err(out_of_range)?;
-    let split = split(owed, balance).map_err(out_of_range)?;
+    };
     let mut made = Vec::new();
-    let mut paid_now = Money::zero(account.currency);
-    if !split.from_balance.is_zero() {
-        // The ledger's rule: a deduction never takes the balance below zero.
-        billing_domain::balance::apply(balance, EntryKind::Deduction, split.from_balance.negate())
-            .map_err(out_of_range)?;
-        let payment = new_payment(&account, &invoice, PaymentMethodKind::Balance, attempt, at);
-        let payment = Payment {
-            status: PaymentStatus::Successful,
-            amount: split.from_balance,
-            paid_at: Some(at),
-            ..payment
-        };
-        repo::payments::insert(&txn, &payment).await?;
-        repo::balance::insert(
-            &txn,
-            &Entry {
-                id: BalanceEntryId::from_uuid(uuid::Uuid::now_v7()),
-                account: account.id.clone(),
-                kind: EntryKind::Deduction,
-                amount: split.from_balance.negate(),
-                payment: Some(payment.id.clone()),
-                description: format!("Payment of invoice {}", invoice.number),
-                created_at: at,
-            },
-        )
-        .await?;
-        crate::mail::queue_receipt(&txn, &account, &invoice, &payment, at).await?;
-        paid_now = split.from_balance;
-        made.push(payment);
-    }
-    if split.from_card.is_zero() {
-        let status = invoice
+    let from_balance = pay_from_balance(&txn, &owing, at).await?;
+    let paid_now = from_balance
+        .as_ref()
+        .map_or(Money::zero(owing.account.currency), |p| p.amount);
+    made.extend(from_balance);
+    if owing.split.from_card.is_zero() {
+        let status = owing
+            .invoice
             .status
-            .after_paying(owed, paid_now)
+            .after_paying(owing.owed, paid_now)
             .map_err(out_of_range)?;
-        record_paid(&txn, &invoice, paid_now, PaymentMethodKind::Balance, status).await?;
-        txn.commit().await?;
-        return Ok(made);
-    }
-    let Some(card) = repo::payments::card(&txn, &account.id).await? else {
-        // No card to charge: a soft failure, retried on the schedule (a card may be added).
-        let first = first_attempt_at(&earlier, at);
-        let payment = Payment {
-            status: PaymentStatus::Failed,
-            amount: split.from_card,
-            failure_code: Some("no_payment_method".into()),
-            decline: Some(Decline::Soft),
-            next_attempt_at: state.retries.next_attempt(first, attempt, Decline::Soft),
-            ..new_payment(&account, &invoice, PaymentMethodKind::Card, attempt, at)
-        };
-        repo::payments::insert(&txn, &payment).await?;
-        let status = invoice.status.after_failed_charge();
-        record_paid(&txn, &invoice, paid_now, PaymentMethodKind::Balance, status).await?;
-        txn.commit().await?;
-        made.push(payment);
-        return Ok(made);
-    };
-    let payment = Payment {
-        payment_method: Some(card.id.clone()),
-        method_label: Some(label(&card)),
-        gateway_key: Some(gateway_key(invoice.id.as_str(), attempt)),
-        amount: split.from_card,
-        ..new_payment(&account, &invoice, PaymentMethodKind::Card, attempt, at)
-    };
-    repo::payments::insert(&txn, &payment).await?;
-    if !paid_now.is_zero() {
         record_paid(
             &txn,
-            &invoice,
+            &owing.invoice,
             paid_now,
             PaymentMethodKind::Balance,
-            invoice.status,
+            status,
         )
         .await?;
+        txn.commit().await?;
+        return Ok(made);
     }
+    let Some(card) = repo::payments::card(&txn, &owing.account.id).await? else {
+        made.push(no_card(state, &txn, &owing, paid_now, at).await?);
+        txn.commit().await?;
+        return Ok(made);
+    };
+    let payment = pending_card_payment(&txn, &owing, &card, paid_now, at).await?;
     // Pending, with its key, before the gateway is called.
     txn.commit().await?;
     let key = payment.gateway_key.clone().unwrap_or_default();
@@ -279,6 +207,173 @@ pub async fn charge(
             .unwrap_or(payment),
     );
     Ok(made)
+}
+
+/// An invoice being charged, with its account locked: what it owes, how that splits between
+/// the balance and the card, and which attempt this is.
+struct Owing {
+    account: Account,
+    invoice: FinalizedInvoice,
+    owed: Money,
+    earlier: Vec<Payment>,
+    attempt: u32,
+    /// The balance before this charge.
+    balance: Money,
+    split: billing_domain::payments::Split,
+}
+
+/// Locks the account and reads what the invoice owes: `None` when the charge run finds it not
+/// due yet; a conflict when it owes nothing or a payment of it is under way.
+async fn owing(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    account_id: &AccountId,
+    invoice_id: &InvoiceId,
+    trigger: Trigger,
+    at: OffsetDateTime,
+) -> Result<Option<Owing>, AppError> {
+    let account = repo::accounts::find_locked(txn, account_id, AccountLock::Update)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let invoice = repo::invoices::find(txn, &account.id, invoice_id, account.billing_offset)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let owed = invoice
+        .status
+        .still_owed(invoice.invoice.total, invoice.paid)
+        .map_err(out_of_range)?;
+    if owed.is_zero() || owed.is_negative() {
+        return Err(AppError::conflict(
+            ConflictKind::InvoicePaid,
+            "the invoice owes nothing",
+        ));
+    }
+    let earlier = repo::payments::of_invoices(txn, &[&invoice.id]).await?;
+    if earlier.iter().any(|p| p.status == PaymentStatus::Pending) {
+        return Err(AppError::conflict(
+            ConflictKind::PaymentInProgress,
+            "a payment of this invoice is under way",
+        ));
+    }
+    if trigger == Trigger::Schedule && !due(state, &invoice, &earlier, at) {
+        return Ok(None);
+    }
+    let attempt = earlier.iter().map(|p| p.attempt).max().unwrap_or(0) + 1;
+    let balance = Money::from_minor(
+        repo::balance::total_minor(txn, &account.id).await?,
+        account.currency,
+    )
+    .map_err(out_of_range)?;
+    let split = split(owed, balance).map_err(out_of_range)?;
+    Ok(Some(Owing {
+        account,
+        invoice,
+        owed,
+        earlier,
+        attempt,
+        balance,
+        split,
+    }))
+}
+
+/// The balance's part: a successful payment, its ledger deduction and its receipt's mail.
+async fn pay_from_balance(
+    txn: &DatabaseTransaction,
+    owing: &Owing,
+    at: OffsetDateTime,
+) -> Result<Option<Payment>, AppError> {
+    let amount = owing.split.from_balance;
+    if amount.is_zero() {
+        return Ok(None);
+    }
+    // The ledger's rule: a deduction never takes the balance below zero.
+    billing_domain::balance::apply(owing.balance, EntryKind::Deduction, amount.negate())
+        .map_err(out_of_range)?;
+    let payment = Payment {
+        status: PaymentStatus::Successful,
+        amount,
+        paid_at: Some(at),
+        ..new_payment(owing, PaymentMethodKind::Balance, at)
+    };
+    repo::payments::insert(txn, &payment).await?;
+    repo::balance::insert(
+        txn,
+        &Entry {
+            id: BalanceEntryId::from_uuid(uuid::Uuid::now_v7()),
+            account: owing.account.id.clone(),
+            kind: EntryKind::Deduction,
+            amount: amount.negate(),
+            payment: Some(payment.id.clone()),
+            description: format!("Payment of invoice {}", owing.invoice.number),
+            created_at: at,
+        },
+    )
+    .await?;
+    crate::mail::queue_receipt(txn, &owing.account, &owing.invoice, &payment, at).await?;
+    Ok(Some(payment))
+}
+
+/// No card to charge the rest to: a soft failure, retried on the schedule (a card may be
+/// added); what the balance paid stays paid.
+async fn no_card(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    owing: &Owing,
+    paid_now: Money,
+    at: OffsetDateTime,
+) -> Result<Payment, AppError> {
+    let first = first_attempt_at(&owing.earlier, at);
+    let payment = Payment {
+        status: PaymentStatus::Failed,
+        amount: owing.split.from_card,
+        failure_code: Some("no_payment_method".into()),
+        decline: Some(Decline::Soft),
+        next_attempt_at: state
+            .retries
+            .next_attempt(first, owing.attempt, Decline::Soft),
+        ..new_payment(owing, PaymentMethodKind::Card, at)
+    };
+    repo::payments::insert(txn, &payment).await?;
+    let status = owing.invoice.status.after_failed_charge();
+    record_paid(
+        txn,
+        &owing.invoice,
+        paid_now,
+        PaymentMethodKind::Balance,
+        status,
+    )
+    .await?;
+    Ok(payment)
+}
+
+/// The card's part, written pending with its gateway key (the invoice records what the
+/// balance paid beside it).
+async fn pending_card_payment(
+    txn: &DatabaseTransaction,
+    owing: &Owing,
+    card: &Card,
+    paid_now: Money,
+    at: OffsetDateTime,
+) -> Result<Payment, AppError> {
+    let payment = Payment {
+        payment_method: Some(card.id.clone()),
+        method_label: Some(label(card)),
+        gateway_key: Some(gateway_key(owing.invoice.id.as_str(), owing.attempt)),
+        amount: owing.split.from_card,
+        ..new_payment(owing, PaymentMethodKind::Card, at)
+    };
+    repo::payments::insert(txn, &payment).await?;
+    if !paid_now.is_zero() {
+        record_paid(
+            txn,
+            &owing.invoice,
+            paid_now,
+            PaymentMethodKind::Balance,
+            owing.invoice.status,
+        )
+        .await?;
+    }
+    Ok(payment)
 }
 
 /// Whether the charge run charges `invoice` now (see [`is_due`]).
@@ -304,25 +399,19 @@ fn first_attempt_at(earlier: &[Payment], now: OffsetDateTime) -> OffsetDateTime 
         .unwrap_or(now)
 }
 
-fn new_payment(
-    account: &Account,
-    invoice: &FinalizedInvoice,
-    method: PaymentMethodKind,
-    attempt: u32,
-    at: OffsetDateTime,
-) -> Payment {
+fn new_payment(owing: &Owing, method: PaymentMethodKind, at: OffsetDateTime) -> Payment {
     Payment {
         id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
-        account: account.id.clone(),
-        invoice: invoice.id.clone(),
+        account: owing.account.id.clone(),
+        invoice: owing.invoice.id.clone(),
         receipt: ReceiptId::from_uuid(uuid::Uuid::now_v7()),
         method,
         payment_method: None,
         method_label: None,
-        attempt,
+        attempt: owing.attempt,
         gateway_key: None,
         status: PaymentStatus::Pending,
-        amount: Money::zero(account.currency),
+        amount: Money::zero(owing.account.currency),
         failure_code: None,
         decline: None,
         next_attempt_at: None,

@@ -1,20 +1,20 @@
 //! Ingesting usage events: one transaction per batch; every event answered as accepted,
 //! duplicate or rejected with a reason; a bad event never sinks the batch.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use billing_domain::catalog::{Aggregation, Code};
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{
-    accumulate, accumulate_months, accumulate_runs, check_timestamp, judge, month_bucket,
-    parse_event_quantity, run_starts, EventContext, EventId, Grain, Rejection, RollupKey,
-    UsageEvent,
+    accumulate_runs, check_timestamp, fold_batch, judge, month_bucket, parse_event_quantity,
+    run_starts, EventContext, EventId, Folded, Grain, Rejection, Rollup, RollupKey, UsageEvent,
 };
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
-use billing_persistence::repo::usage::NewEvent;
-use billing_persistence::{ConnectionTrait, DbBackend, PersistenceError};
+use billing_persistence::repo::catalog::ProductRef;
+use billing_persistence::repo::usage::{Locked, NewEvent};
+use billing_persistence::{ConnectionTrait, DatabaseTransaction, DbBackend, PersistenceError};
 use time::OffsetDateTime;
 
 use crate::error::AppError;
@@ -96,6 +96,12 @@ pub async fn ingest(
     }
 }
 
+/// One try at a batch, careful or optimistic (see [`ingest`]), as its steps: [`lock_account`],
+/// [`parse_all`], [`judge_all`] (unknown projects and products, closed periods), for the
+/// careful way [`mark_stored`] (duplicates of earlier batches), [`fold`] (the rollups the batch
+/// adds, and what would overflow), [`insert`], [`runs_of`] (the plan-run rollups) and
+/// [`write_rollups`]. `Err(Retry)` when the optimistic try met what only the careful way
+/// handles.
 async fn ingest_once(
     state: &AppState,
     account_id: &AccountId,
@@ -104,47 +110,125 @@ async fn ingest_once(
 ) -> Result<Result<Vec<EventOutcome>, Retry>, AppError> {
     let now = state.clock.now();
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    // The account's row, first: its offset cannot change under this batch. An optimistic try
-    // shares it with the account's other optimistic batches, which write rollups in one order
-    // (hours, days, months; each in key order) and so never wait on each other in a circle.
-    // The careful way locks day and month rows before it writes hours, which an optimistic
-    // batch holding those hours and waiting for those days would deadlock with; so it takes the
-    // row alone, after every batch of the account in flight and before any new one.
+    let offset = lock_account(&txn, account_id, careful).await?;
+    let mut batch = parse_all(inputs, now, offset);
+    let products = judge_all(state, &txn, account_id, offset, &mut batch).await?;
+    if careful {
+        mark_stored(&txn, account_id, &mut batch).await?;
+    }
+    let Ok(folded) = fold(&txn, &mut batch, offset, &products, careful).await? else {
+        return Ok(Err(Retry));
+    };
+    if insert(&txn, account_id, &batch, &products, now, careful)
+        .await?
+        .is_err()
+    {
+        return Ok(Err(Retry));
+    }
+    let runs = runs_of(&txn, &batch, offset, &products).await?;
+    match write_rollups(&txn, offset, &folded, &runs, &products).await {
+        Ok(()) => {}
+        // Dropping the transaction rolls it back: nothing of this try is kept.
+        Err(e) if e.is_out_of_range() => return Ok(Err(Retry)),
+        Err(e) => return Err(e.into()),
+    }
+    txn.commit().await?;
+    batch.finish().map(Ok)
+}
+
+/// A batch on its way: each event's outcome once known, and the events still in the running.
+struct Batch {
+    outcomes: Vec<Option<EventOutcome>>,
+    candidates: Vec<Candidate>,
+}
+
+impl Batch {
+    /// Takes the candidates `keep` refuses out of the running, with the outcome it gives.
+    fn settle(&mut self, mut keep: impl FnMut(&Candidate) -> Result<(), EventOutcome>) {
+        let outcomes = &mut self.outcomes;
+        self.candidates.retain(|c| match keep(c) {
+            Ok(()) => true,
+            Err(outcome) => {
+                outcomes[c.index] = Some(outcome);
+                false
+            }
+        });
+    }
+
+    /// Every candidate left is accepted: the outcomes, in order.
+    fn finish(mut self) -> Result<Vec<EventOutcome>, AppError> {
+        for c in &self.candidates {
+            self.outcomes[c.index] = Some(EventOutcome::Accepted);
+        }
+        self.outcomes
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| AppError::Internal("an event was left without an outcome".into()))
+    }
+}
+
+/// The account's row, first: its offset cannot change under this batch. An optimistic try
+/// shares it with the account's other optimistic batches, which write rollups in one order
+/// (hours, days, months; each in key order) and so never wait on each other in a circle. The
+/// careful way locks day and month rows before it writes hours, which an optimistic batch
+/// holding those hours and waiting for those days would deadlock with; so it takes the row
+/// alone, after every batch of the account in flight and before any new one. Holding it alone
+/// also means no other batch of the account stores events meanwhile.
+async fn lock_account(
+    txn: &DatabaseTransaction,
+    account_id: &AccountId,
+    careful: bool,
+) -> Result<BillingOffset, AppError> {
     let lock = if careful {
         AccountLock::Update
     } else {
         AccountLock::Share
     };
-    let account = repo::accounts::find_locked(&txn, account_id, lock)
+    let account = repo::accounts::find_locked(txn, account_id, lock)
         .await?
         .ok_or(AppError::NotFound)?;
-    let offset = account.billing_offset;
+    Ok(account.billing_offset)
+}
 
-    let mut outcomes: Vec<Option<EventOutcome>> = vec![None; inputs.len()];
-    let mut candidates = Vec::with_capacity(inputs.len());
+/// Parses every event; a repeated id within the batch counts once: the first one.
+fn parse_all(inputs: &[EventInput], now: OffsetDateTime, offset: BillingOffset) -> Batch {
+    let mut batch = Batch {
+        outcomes: vec![None; inputs.len()],
+        candidates: Vec::with_capacity(inputs.len()),
+    };
     let mut seen = HashSet::new();
     for (index, input) in inputs.iter().enumerate() {
         match parse(input, now, offset) {
-            Err(reason) => outcomes[index] = Some(EventOutcome::Rejected(reason)),
-            // A repeated id within the batch counts once: the first one.
+            Err(reason) => batch.outcomes[index] = Some(EventOutcome::Rejected(reason)),
             Ok(event) if !seen.insert(event.id.clone()) => {
-                outcomes[index] = Some(EventOutcome::Duplicate)
+                batch.outcomes[index] = Some(EventOutcome::Duplicate)
             }
-            Ok(event) => candidates.push(Candidate {
+            Ok(event) => batch.candidates.push(Candidate {
                 index,
                 event,
                 properties: input.properties.clone(),
             }),
         }
     }
+    batch
+}
 
-    let project_ids: Vec<&ProjectId> = candidates.iter().map(|c| &c.event.project).collect();
-    let projects = repo::accounts::projects::find_many(&txn, account_id, &project_ids).await?;
-    let codes: Vec<&Code> = candidates.iter().map(|c| &c.event.product).collect();
-    let products = state.catalog.by_codes(&txn, &codes).await?;
-    let closed = repo::usage::closed_periods(&txn, account_id, offset).await?;
-
-    candidates.retain(|c| {
+/// Refuses the events of unknown or closed projects, of unknown products and of closed
+/// (invoiced) periods. Answers the batch's products.
+async fn judge_all(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    account_id: &AccountId,
+    offset: BillingOffset,
+    batch: &mut Batch,
+) -> Result<HashMap<Code, ProductRef>, AppError> {
+    let project_ids: Vec<&ProjectId> = batch.candidates.iter().map(|c| &c.event.project).collect();
+    let projects = repo::accounts::projects::find_many(txn, account_id, &project_ids).await?;
+    let codes: Vec<&Code> = batch.candidates.iter().map(|c| &c.event.product).collect();
+    let products = state.catalog.by_codes(txn, &codes).await?;
+    // A period is closed once it is invoiced.
+    let closed = repo::invoices::invoiced_periods(txn, account_id, offset).await?;
+    batch.settle(|c| {
         let e = &c.event;
         let context = EventContext {
             project: projects.get(&e.project).copied(),
@@ -152,54 +236,49 @@ async fn ingest_once(
             period_closed: BillingPeriod::containing(e.timestamp, offset)
                 .is_ok_and(|p| closed.contains(&p)),
         };
-        match judge(e, context) {
-            Ok(()) => true,
-            Err(reason) => {
-                outcomes[c.index] = Some(EventOutcome::Rejected(reason));
-                false
-            }
-        }
+        judge(e, context).map_err(EventOutcome::Rejected)
     });
+    Ok(products)
+}
 
-    let new_events: Vec<NewEvent> = candidates
+/// The careful way: the events an earlier batch stored are duplicates. (The account's row is
+/// held alone, so no batch stores one meanwhile.)
+async fn mark_stored(
+    txn: &DatabaseTransaction,
+    account_id: &AccountId,
+    batch: &mut Batch,
+) -> Result<(), AppError> {
+    let ids: Vec<&str> = batch
+        .candidates
         .iter()
-        .map(|c| NewEvent {
-            event: &c.event,
-            product_id: products
-                .get(&c.event.product)
-                .map(|p| p.id.as_str())
-                .unwrap_or_default(),
-            properties: c.properties.clone(),
-        })
+        .map(|c| c.event.id.as_str())
         .collect();
-    let inserted = if careful {
-        repo::usage::insert_events(&txn, account_id, &new_events, now).await?
-    } else {
-        match repo::usage::insert_new_events(&txn, account_id, &new_events, now).await {
-            Ok(inserted) => inserted,
-            Err(PersistenceError::AlreadyExists) => return Ok(Err(Retry)),
-            Err(e) => return Err(e.into()),
+    let stored = repo::usage::stored_event_ids(txn, account_id, &ids).await?;
+    batch.settle(|c| {
+        if stored.contains(c.event.id.as_str()) {
+            Err(EventOutcome::Duplicate)
+        } else {
+            Ok(())
         }
-    };
-    candidates.retain(|c| {
-        let new = inserted.contains(c.event.id.as_str());
-        if !new {
-            outcomes[c.index] = Some(EventOutcome::Duplicate);
-        }
-        new
     });
+    Ok(())
+}
 
-    // Fold the new events onto their stored day and month rollups (locked on PostgreSQL) and
-    // refuse those that would overflow a day or a month; an event that fits its day fits its
-    // hour.
-    let aggregation = |code: &Code| {
-        products
-            .get(code)
-            .map_or(Aggregation::Sum, |p| p.product.aggregation)
-    };
+/// Folds the new events into the rollups they add to, once. The careful way reads the stored
+/// day and month rollups under lock first and refuses the events that would overflow them; the
+/// optimistic try reads nothing (the database refuses an overflowing addition) and gives up on
+/// an event that overflows within the batch (`Err(Retry)`).
+async fn fold(
+    txn: &DatabaseTransaction,
+    batch: &mut Batch,
+    offset: BillingOffset,
+    products: &HashMap<Code, ProductRef>,
+    careful: bool,
+) -> Result<Result<Folded, Retry>, AppError> {
     let (days, months) = if careful {
         let keys = |bucket: &dyn Fn(OffsetDateTime) -> OffsetDateTime| -> BTreeSet<RollupKey> {
-            candidates
+            batch
+                .candidates
                 .iter()
                 .map(|c| RollupKey {
                     project: c.event.project.clone(),
@@ -211,69 +290,109 @@ async fn ingest_once(
         let day_keys = keys(&|at| Grain::Day.bucket(at, offset));
         let month_keys = keys(&|at| month_bucket(at, offset));
         let days = repo::usage::lock_rollups(
-            &txn,
-            Grain::Day,
+            txn,
+            Locked::Days,
             &day_keys.iter().collect::<Vec<_>>(),
-            &products,
+            products,
         )
         .await?;
-        let months = repo::usage::lock_monthly_rollups(
-            &txn,
-            offset,
+        let months = repo::usage::lock_rollups(
+            txn,
+            Locked::Months(offset),
             &month_keys.iter().collect::<Vec<_>>(),
-            &products,
+            products,
         )
         .await?;
         (days, months)
     } else {
         (BTreeMap::new(), BTreeMap::new())
     };
-    let (_, over_a_day) = accumulate(
-        candidates.iter().map(|c| (c.index, &c.event)),
+    let folded = fold_batch(
+        batch.candidates.iter().map(|c| (c.index, &c.event)),
         offset,
-        Grain::Day,
-        aggregation,
+        |code: &Code| aggregation(products, code),
         &days,
-    );
-    let mut refused: HashSet<usize> = over_a_day.into_iter().collect();
-    let (_, over_a_month) = accumulate_months(
-        candidates
-            .iter()
-            .filter(|c| !refused.contains(&c.index))
-            .map(|c| (c.index, &c.event)),
-        offset,
-        aggregation,
         &months,
     );
-    refused.extend(over_a_month);
-    let refused_ids: Vec<&str> = candidates
-        .iter()
-        .filter(|c| refused.contains(&c.index))
-        .map(|c| c.event.id.as_str())
-        .collect();
-    repo::usage::delete_events(&txn, account_id, &refused_ids).await?;
-    candidates.retain(|c| {
-        let over = refused.contains(&c.index);
-        if over {
-            outcomes[c.index] = Some(EventOutcome::Rejected(Rejection::QuantityOutOfRange));
+    if !careful && !folded.refused.is_empty() {
+        return Ok(Err(Retry));
+    }
+    let refused: HashSet<usize> = folded.refused.iter().copied().collect();
+    batch.settle(|c| {
+        if refused.contains(&c.index) {
+            Err(EventOutcome::Rejected(Rejection::QuantityOutOfRange))
+        } else {
+            Ok(())
         }
-        !over
     });
-    let accepted = || candidates.iter().map(|c| (c.index, &c.event));
-    let none = BTreeMap::new();
-    let (hours, _) = accumulate(accepted(), offset, Grain::Hour, aggregation, &none);
-    let (days, _) = accumulate(accepted(), offset, Grain::Day, aggregation, &none);
-    let (months, _) = accumulate_months(accepted(), offset, aggregation, &none);
-    // Periods plan changes cut keep a rollup per plan run too. The account's row, held, keeps
-    // plan changes out until this batch commits (a change cuts the runs again under it alone).
-    let mut batch_projects: Vec<ProjectId> =
-        candidates.iter().map(|c| c.event.project.clone()).collect();
+    Ok(Ok(folded))
+}
+
+fn aggregation(products: &HashMap<Code, ProductRef>, code: &Code) -> Aggregation {
+    products
+        .get(code)
+        .map_or(Aggregation::Sum, |p| p.product.aggregation)
+}
+
+/// Stores the accepted events. The careful way knows they are new (`ON CONFLICT DO NOTHING`
+/// backs it); the optimistic try inserts them plainly and meets a stored id as `Err(Retry)`.
+async fn insert(
+    txn: &DatabaseTransaction,
+    account_id: &AccountId,
+    batch: &Batch,
+    products: &HashMap<Code, ProductRef>,
+    now: OffsetDateTime,
+    careful: bool,
+) -> Result<Result<(), Retry>, AppError> {
+    let new_events: Vec<NewEvent> = batch
+        .candidates
+        .iter()
+        .map(|c| NewEvent {
+            event: &c.event,
+            product_id: products
+                .get(&c.event.product)
+                .map(|p| p.id.as_str())
+                .unwrap_or_default(),
+            properties: c.properties.clone(),
+        })
+        .collect();
+    let inserted = if careful {
+        repo::usage::insert_events(txn, account_id, &new_events, now).await?
+    } else {
+        match repo::usage::insert_new_events(txn, account_id, &new_events, now).await {
+            Ok(inserted) => inserted,
+            Err(PersistenceError::AlreadyExists) => return Ok(Err(Retry)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if inserted.len() != new_events.len() {
+        return Err(AppError::Internal(
+            "an event stored meanwhile although the account was held".into(),
+        ));
+    }
+    Ok(Ok(()))
+}
+
+/// The plan-run rollups the accepted events add to, for the periods plan changes cut. The
+/// account's row, held, keeps plan changes out until this batch commits (a change cuts the
+/// runs again under it alone).
+async fn runs_of(
+    txn: &DatabaseTransaction,
+    batch: &Batch,
+    offset: BillingOffset,
+    products: &HashMap<Code, ProductRef>,
+) -> Result<BTreeMap<RollupKey, Rollup>, AppError> {
+    let mut batch_projects: Vec<ProjectId> = batch
+        .candidates
+        .iter()
+        .map(|c| c.event.project.clone())
+        .collect();
     batch_projects.sort();
     batch_projects.dedup();
-    let histories = repo::catalog::assignments_of(&txn, &batch_projects).await?;
+    let histories = repo::catalog::assignments_of(txn, &batch_projects).await?;
     let mut run_starts_of: BTreeMap<(ProjectId, OffsetDateTime), Vec<OffsetDateTime>> =
         BTreeMap::new();
-    for c in &candidates {
+    for c in &batch.candidates {
         let e = &c.event;
         let (Some(history), Ok(period)) = (
             histories.get(&e.project),
@@ -285,36 +404,29 @@ async fn ingest_once(
             .entry((e.project.clone(), period.start()))
             .or_insert_with(|| run_starts(&period, history));
     }
-    let runs = accumulate_runs(
-        candidates.iter().map(|c| &c.event),
+    Ok(accumulate_runs(
+        batch.candidates.iter().map(|c| &c.event),
         offset,
-        aggregation,
+        |code: &Code| aggregation(products, code),
         |project, month| {
             run_starts_of
                 .get(&(project.clone(), month))
                 .map_or(&[][..], Vec::as_slice)
         },
-    );
-    let written = async {
-        repo::usage::add_to_rollups(&txn, Grain::Hour, &hours, &products).await?;
-        repo::usage::add_to_rollups(&txn, Grain::Day, &days, &products).await?;
-        repo::usage::add_to_monthly_rollups(&txn, offset, &months, &products).await?;
-        repo::usage::add_to_run_rollups(&txn, offset, &runs, &products).await
-    };
-    match written.await {
-        Ok(()) => {}
-        // Dropping the transaction rolls it back: nothing of this try is kept.
-        Err(e) if e.is_out_of_range() => return Ok(Err(Retry)),
-        Err(e) => return Err(e.into()),
-    }
-    txn.commit().await?;
+    ))
+}
 
-    for c in &candidates {
-        outcomes[c.index] = Some(EventOutcome::Accepted);
-    }
-    outcomes
-        .into_iter()
-        .collect::<Option<Vec<_>>>()
-        .map(Ok)
-        .ok_or_else(|| AppError::Internal("an event was left without an outcome".into()))
+/// Adds the batch to its hour, day, month and run rollups, in that order (see
+/// [`lock_account`]).
+async fn write_rollups(
+    txn: &DatabaseTransaction,
+    offset: BillingOffset,
+    folded: &Folded,
+    runs: &BTreeMap<RollupKey, Rollup>,
+    products: &HashMap<Code, ProductRef>,
+) -> Result<(), PersistenceError> {
+    repo::usage::add_to_rollups(txn, Grain::Hour, &folded.hours, products).await?;
+    repo::usage::add_to_rollups(txn, Grain::Day, &folded.days, products).await?;
+    repo::usage::add_to_monthly_rollups(txn, offset, &folded.months, products).await?;
+    repo::usage::add_to_run_rollups(txn, offset, runs, products).await
 }

@@ -418,6 +418,79 @@ pub fn runs_of_hours<K: Ord>(
         .collect())
 }
 
+/// A batch's new events folded once into what ingestion adds to each rollup, with the events
+/// that would take a stored rollup past the largest quantity refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// What the accepted events add to each hour, day and month rollup (the batch's own
+    /// rollups, keyed as [`accumulate`] and [`accumulate_months`] key them).
+    pub hours: BTreeMap<RollupKey, Rollup>,
+    pub days: BTreeMap<RollupKey, Rollup>,
+    pub months: BTreeMap<RollupKey, Rollup>,
+    /// The indexes of the refused events, in order.
+    pub refused: Vec<usize>,
+}
+
+/// Folds a batch's new events, in order, onto the stored day and month rollups they touch
+/// (`stored_days`, `stored_months`: what is stored for those keys, empty when not read). An
+/// event is accepted when its day and its month, with the stored rollup and the events
+/// accepted before it, stay within the largest quantity; a month holds its days and a day its
+/// hours, so its hour fits too. Each rollup is computed once: the accepted events' own day and
+/// month rollups (what is added to the stored ones) and their hour rollups.
+pub fn fold_batch<'e>(
+    events: impl IntoIterator<Item = (usize, &'e UsageEvent)>,
+    offset: BillingOffset,
+    aggregation: impl Fn(&Code) -> Aggregation,
+    stored_days: &BTreeMap<RollupKey, Rollup>,
+    stored_months: &BTreeMap<RollupKey, Rollup>,
+) -> Folded {
+    let mut folded = Folded::default();
+    let key = |event: &UsageEvent, bucket_start| RollupKey {
+        project: event.project.clone(),
+        product: event.product.clone(),
+        bucket_start,
+    };
+    // What a rollup holds after adding `one` to its batch part (and the stored part, when
+    // checking against it).
+    let add =
+        |batch: &BTreeMap<RollupKey, Rollup>, key: &RollupKey, one: &Rollup| match batch.get(key) {
+            Some(part) => part.merge(one),
+            None => Ok(*one),
+        };
+    let fits = |stored: &BTreeMap<RollupKey, Rollup>, key: &RollupKey, part: &Rollup| match stored
+        .get(key)
+    {
+        Some(existing) => existing.merge(part).is_ok(),
+        None => true,
+    };
+    for (index, event) in events {
+        let Ok(one) = Rollup::of(event.quantity, event.timestamp, aggregation(&event.product))
+        else {
+            folded.refused.push(index);
+            continue;
+        };
+        let day = key(event, Grain::Day.bucket(event.timestamp, offset));
+        let month = key(event, month_bucket(event.timestamp, offset));
+        let hour = key(event, Grain::Hour.bucket(event.timestamp, offset));
+        let (Ok(day_part), Ok(month_part), Ok(hour_part)) = (
+            add(&folded.days, &day, &one),
+            add(&folded.months, &month, &one),
+            add(&folded.hours, &hour, &one),
+        ) else {
+            folded.refused.push(index);
+            continue;
+        };
+        if !fits(stored_days, &day, &day_part) || !fits(stored_months, &month, &month_part) {
+            folded.refused.push(index);
+            continue;
+        }
+        folded.days.insert(day, day_part);
+        folded.months.insert(month, month_part);
+        folded.hours.insert(hour, hour_part);
+    }
+    folded
+}
+
 /// [`accumulate`] onto the run rollups of the periods plan changes split (keyed by the start of
 /// the event's run, see [`run_starts`]); `runs` gives the run starts of an event's project and
 /// period, empty when none split it. A run is part of its month, so an event that fits its
@@ -923,5 +996,111 @@ mod tests {
             Grain::Hour.ceil(datetime!(2026-11-23 18:31 UTC), india),
             datetime!(2026-11-23 19:30 UTC)
         );
+    }
+
+    #[test]
+    fn a_batch_is_folded_once_and_what_would_overflow_its_stored_day_or_month_is_refused() {
+        let offset = BillingOffset::UTC;
+        let noon = datetime!(2026-11-10 12:00 UTC);
+        let events = [
+            event("a", "5", noon),
+            event("b", "7", noon + time::Duration::minutes(30)),
+            event("c", "1", datetime!(2026-11-11 00:10 UTC)),
+        ];
+        let indexed = || events.iter().enumerate();
+        // Nothing stored: the batch's own rollups, as accumulate gives them.
+        let folded = fold_batch(indexed(), offset, sum, &BTreeMap::new(), &BTreeMap::new());
+        let none = BTreeMap::new();
+        assert_eq!(folded.refused, Vec::<usize>::new());
+        assert_eq!(
+            folded.hours,
+            accumulate(indexed(), offset, Grain::Hour, sum, &none).0
+        );
+        assert_eq!(
+            folded.days,
+            accumulate(indexed(), offset, Grain::Day, sum, &none).0
+        );
+        assert_eq!(
+            folded.months,
+            accumulate_months(indexed(), offset, sum, &none).0
+        );
+        // A stored month at the largest quantity less 6: "a" (5) fits, "b" (5 + 7 = 12) would
+        // not, "c" (5 + 1 = 6) fits exactly. "b" is refused and counted nowhere.
+        let max = crate::catalog::max_quantity();
+        let almost = Quantity::parse(&(max - Decimal::from(6)).to_string()).unwrap();
+        let stored_month = Rollup::of(almost, noon, Aggregation::Sum).unwrap();
+        let month_key = RollupKey {
+            project: events[0].project.clone(),
+            product: events[0].product.clone(),
+            bucket_start: month_bucket(noon, offset),
+        };
+        let months = BTreeMap::from([(month_key.clone(), stored_month)]);
+        let folded = fold_batch(indexed(), offset, sum, &BTreeMap::new(), &months);
+        assert_eq!(folded.refused, vec![1]);
+        let accepted = [(0, &events[0]), (2, &events[2])];
+        assert_eq!(
+            folded.days,
+            accumulate(accepted, offset, Grain::Day, sum, &none).0
+        );
+        assert_eq!(folded.months[&month_key].event_count, 2);
+    }
+
+    proptest! {
+        /// Folding a batch refuses exactly what would overflow and adds the rest as the
+        /// per-grain accumulations of the accepted events would.
+        #[test]
+        fn folding_adds_what_accumulating_the_accepted_events_adds(
+            quantities in proptest::collection::vec(0i64..4, 1..12),
+            minutes in proptest::collection::vec(0i64..(3 * 24 * 60), 12),
+            headroom in 0i64..12,
+        ) {
+            let offset = BillingOffset::from_minutes(540).unwrap();
+            let start = datetime!(2026-11-29 00:00 UTC);
+            let events: Vec<UsageEvent> = quantities
+                .iter()
+                .zip(&minutes)
+                .enumerate()
+                .map(|(i, (q, m))| event(&format!("e{i}"), &q.to_string(), start + time::Duration::minutes(*m)))
+                .collect();
+            // Every month this batch touches is stored at the largest quantity less `headroom`.
+            let max = crate::catalog::max_quantity();
+            let near = Quantity::parse(&(max - Decimal::from(headroom)).to_string()).unwrap();
+            let stored: BTreeMap<RollupKey, Rollup> = events
+                .iter()
+                .map(|e| (
+                    RollupKey {
+                        project: e.project.clone(),
+                        product: e.product.clone(),
+                        bucket_start: month_bucket(e.timestamp, offset),
+                    },
+                    Rollup::of(near, start, Aggregation::Sum).unwrap(),
+                ))
+                .collect();
+            let folded = fold_batch(events.iter().enumerate(), offset, sum, &BTreeMap::new(), &stored);
+            let accepted: Vec<(usize, &UsageEvent)> = events
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !folded.refused.contains(i))
+                .collect();
+            let none = BTreeMap::new();
+            prop_assert_eq!(&folded.hours, &accumulate(accepted.clone(), offset, Grain::Hour, sum, &none).0);
+            prop_assert_eq!(&folded.days, &accumulate(accepted.clone(), offset, Grain::Day, sum, &none).0);
+            prop_assert_eq!(&folded.months, &accumulate_months(accepted, offset, sum, &none).0);
+            // Nothing stored overflows with what was added; each refused event would have.
+            for (key, part) in &folded.months {
+                prop_assert!(stored[key].merge(part).is_ok());
+            }
+            for index in &folded.refused {
+                let e = &events[*index];
+                let key = RollupKey {
+                    project: e.project.clone(),
+                    product: e.product.clone(),
+                    bucket_start: month_bucket(e.timestamp, offset),
+                };
+                let one = Rollup::of(e.quantity, e.timestamp, Aggregation::Sum).unwrap();
+                let with = folded.months.get(&key).map_or(Ok(one), |part| part.merge(&one)).unwrap();
+                prop_assert!(stored[&key].merge(&with).is_err());
+            }
+        }
     }
 }

@@ -194,22 +194,26 @@ pub async fn insert_new_events<C: ConnectionTrait>(
         .collect())
 }
 
-/// Removes events of this account (those refused after insertion).
-pub async fn delete_events<C: ConnectionTrait>(
+/// Which of these event ids the account has stored already.
+pub async fn stored_event_ids<C: ConnectionTrait>(
     db: &C,
     account: &AccountId,
     ids: &[&str],
-) -> Result<(), PersistenceError> {
+) -> Result<HashSet<String>, PersistenceError> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(HashSet::new());
     }
-    let delete = Query::delete()
-        .from_table(a("usage_events"))
+    let select = Query::select()
+        .column(a("event_id"))
+        .from(a("usage_events"))
         .and_where(Expr::col(a("account_id")).eq(account.as_str()))
         .and_where(Expr::col(a("event_id")).is_in(ids.iter().copied()))
         .to_owned();
-    db.execute(build(db, &delete)).await?;
-    Ok(())
+    db.query_all(build(db, &select))
+        .await?
+        .iter()
+        .map(|row| get::<String>(row, "event_id"))
+        .collect()
 }
 
 /// The table and bucket column of rollups of a grain.
@@ -237,69 +241,6 @@ fn rollup_of(row: &sea_orm::QueryResult) -> Result<Rollup, PersistenceError> {
         latest_at: get(row, "latest_at")?,
         event_count: get(row, "event_count")?,
     })
-}
-
-/// The stored `grain` rollups of these keys, locked for this transaction on PostgreSQL (in key
-/// order). `products` maps each product code to its stored product.
-pub async fn lock_rollups<C: ConnectionTrait>(
-    db: &C,
-    grain: Grain,
-    keys: &[&RollupKey],
-    products: &HashMap<Code, ProductRef>,
-) -> Result<BTreeMap<RollupKey, Rollup>, PersistenceError> {
-    let mut found = BTreeMap::new();
-    if keys.is_empty() {
-        return Ok(found);
-    }
-    let (table, bucket) = rollup_table(grain);
-    let wanted: HashSet<(String, String, OffsetDateTime)> = keys
-        .iter()
-        .filter_map(|k| {
-            products
-                .get(&k.product)
-                .map(|p| (k.project.to_string(), p.id.clone(), utc(k.bucket_start)))
-        })
-        .collect();
-    let projects: BTreeSet<String> = wanted.iter().map(|w| w.0.clone()).collect();
-    let product_ids: BTreeSet<String> = wanted.iter().map(|w| w.1.clone()).collect();
-    let from = wanted.iter().map(|w| w.2).min();
-    let to = wanted.iter().map(|w| w.2).max();
-    let codes: HashMap<&String, &Code> = products.iter().map(|(c, p)| (&p.id, c)).collect();
-    let mut select = Query::select();
-    select
-        .columns(rollup_columns(bucket))
-        .from(a(table))
-        .and_where(Expr::col(a("project_id")).is_in(projects))
-        .and_where(Expr::col(a("product_id")).is_in(product_ids))
-        .and_where(Expr::col(a(bucket)).gte(Value::from(from)))
-        .and_where(Expr::col(a(bucket)).lte(Value::from(to)))
-        .order_by(a("project_id"), Order::Asc)
-        .order_by(a("product_id"), Order::Asc)
-        .order_by(a(bucket), Order::Asc);
-    if db.get_database_backend() == DbBackend::Postgres {
-        select.lock(LockType::Update);
-    }
-    for row in db.query_all(build(db, &select)).await? {
-        let project: String = get(&row, "project_id")?;
-        let product_id: String = get(&row, "product_id")?;
-        let start: OffsetDateTime = get(&row, bucket)?;
-        if !wanted.contains(&(project.clone(), product_id.clone(), utc(start))) {
-            continue;
-        }
-        let Some(code) = codes.get(&product_id) else {
-            continue;
-        };
-        let bad = PersistenceError::corrupt(table, &project);
-        found.insert(
-            RollupKey {
-                project: ProjectId::parse(&project).map_err(&bad)?,
-                product: (*code).clone(),
-                bucket_start: utc(start),
-            },
-            rollup_of(&row)?,
-        );
-    }
-    Ok(found)
 }
 
 /// Rows per rollup upsert statement (8 parameters each, well under both databases' limits).
@@ -338,7 +279,7 @@ pub async fn add_to_rollups<C: ConnectionTrait>(
 /// Adds each batch delta onto its month rollup (keyed by the start of its billing period, see
 /// `billing_domain::usage::month_bucket`), creating it when new, in key order like
 /// [`add_to_rollups`]. Ingestion refuses an event that would overflow its month first (against
-/// the locked month rows, [`lock_monthly_rollups`]); on PostgreSQL an overflow that slipped
+/// the locked month rows, [`lock_rollups`]); on PostgreSQL an overflow that slipped
 /// past it fails the statement.
 pub async fn add_to_monthly_rollups<C: ConnectionTrait>(
     db: &C,
@@ -456,13 +397,21 @@ fn period_name(key: &RollupKey, offset: BillingOffset) -> Result<String, Persist
         .map_err(PersistenceError::corrupt(MONTHLY, key.project.as_str()))
 }
 
-/// The stored month rollups of these keys (see [`add_to_monthly_rollups`]), locked for this
-/// transaction on PostgreSQL (in key order). A month whose sum is already past the largest
-/// quantity (only usage stored before month rollups were kept) is left out: its events are
-/// counted as they were before, and its reads answer out of range.
-pub async fn lock_monthly_rollups<C: ConnectionTrait>(
+/// Which stored rollups a careful batch reads under lock: its days, or its months (kept per
+/// period name in the account's offset, see [`add_to_monthly_rollups`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Locked {
+    Days,
+    Months(BillingOffset),
+}
+
+/// The stored day or month rollups of these keys, locked for this transaction on PostgreSQL
+/// (in key order). `products` maps each product code to its stored product. A month whose sum
+/// is already past the largest quantity (only usage stored before month rollups were kept) is
+/// left out: its events are counted as they were before, and its reads answer out of range.
+pub async fn lock_rollups<C: ConnectionTrait>(
     db: &C,
-    offset: BillingOffset,
+    which: Locked,
     keys: &[&RollupKey],
     products: &HashMap<Code, ProductRef>,
 ) -> Result<BTreeMap<RollupKey, Rollup>, PersistenceError> {
@@ -470,34 +419,63 @@ pub async fn lock_monthly_rollups<C: ConnectionTrait>(
     if keys.is_empty() {
         return Ok(found);
     }
+    let (table, bucket) = match which {
+        Locked::Days => rollup_table(Grain::Day),
+        Locked::Months(_) => (MONTHLY, "period"),
+    };
+    // Each key's row by project, product id and bucket: a day's start (in nanoseconds), or a
+    // month's period name.
+    let day = |start: OffsetDateTime| utc(start).unix_timestamp_nanos().to_string();
     let mut wanted: HashMap<(String, String, String), &RollupKey> = HashMap::new();
     for key in keys {
         if let Some(product) = products.get(&key.product) {
-            let name = period_name(key, offset)?;
-            wanted.insert((key.project.to_string(), product.id.clone(), name), key);
+            let bucket_value = match which {
+                Locked::Days => day(key.bucket_start),
+                Locked::Months(offset) => period_name(key, offset)?,
+            };
+            wanted.insert(
+                (key.project.to_string(), product.id.clone(), bucket_value),
+                key,
+            );
         }
     }
     let projects: BTreeSet<&str> = wanted.keys().map(|w| w.0.as_str()).collect();
     let product_ids: BTreeSet<&str> = wanted.keys().map(|w| w.1.as_str()).collect();
-    let periods: BTreeSet<&str> = wanted.keys().map(|w| w.2.as_str()).collect();
     let mut select = Query::select();
     select
-        .columns(rollup_columns("period"))
-        .from(a(MONTHLY))
+        .columns(rollup_columns(bucket))
+        .from(a(table))
         .and_where(Expr::col(a("project_id")).is_in(projects))
-        .and_where(Expr::col(a("period")).is_in(periods))
-        .and_where(Expr::col(a("product_id")).is_in(product_ids))
+        .and_where(Expr::col(a("product_id")).is_in(product_ids));
+    match which {
+        Locked::Days => {
+            let starts = wanted.values().map(|k| utc(k.bucket_start));
+            let (from, to) = (starts.clone().min(), starts.max());
+            select
+                .and_where(Expr::col(a(bucket)).gte(Value::from(from)))
+                .and_where(Expr::col(a(bucket)).lte(Value::from(to)));
+        }
+        Locked::Months(_) => {
+            let periods: BTreeSet<&str> = wanted.keys().map(|w| w.2.as_str()).collect();
+            select.and_where(Expr::col(a(bucket)).is_in(periods));
+        }
+    }
+    select
         .order_by(a("project_id"), Order::Asc)
-        .order_by(a("period"), Order::Asc)
-        .order_by(a("product_id"), Order::Asc);
+        .order_by(a("product_id"), Order::Asc)
+        .order_by(a(bucket), Order::Asc);
     if db.get_database_backend() == DbBackend::Postgres {
         select.lock(LockType::Update);
     }
     for row in db.query_all(build(db, &select)).await? {
+        let bucket_value = match which {
+            Locked::Days => day(get::<OffsetDateTime>(&row, bucket)?),
+            Locked::Months(_) => get::<String>(&row, bucket)?,
+        };
         let wanted_key = (
             get::<String>(&row, "project_id")?,
             get::<String>(&row, "product_id")?,
-            get::<String>(&row, "period")?,
+            bucket_value,
         );
         let Some(key) = wanted.get(&wanted_key) else {
             continue;
@@ -675,16 +653,6 @@ pub async fn has_usage<C: ConnectionTrait>(
         .limit(1)
         .to_owned();
     Ok(db.query_one(build(db, &select)).await?.is_some())
-}
-
-/// The periods of an account (in its billing offset) that are closed to usage: those with an
-/// invoice (every stored invoice is finalized).
-pub async fn closed_periods<C: ConnectionTrait>(
-    db: &C,
-    account: &AccountId,
-    offset: BillingOffset,
-) -> Result<HashSet<BillingPeriod>, PersistenceError> {
-    super::invoices::invoiced_periods(db, account, offset).await
 }
 
 /// Where a segment's rollups are read: the buckets of a grain starting in `[from, to)`, the
@@ -953,7 +921,7 @@ pub(crate) fn merged_rollup_of(
             PersistenceError::corrupt(table, key)(billing_domain::DomainError::QuantityOutOfRange)
         })?
     };
-    // A month rollup past the largest quantity (see [`lock_monthly_rollups`]).
+    // A month rollup past the largest quantity (see [`lock_rollups`]).
     let sum_micros = get::<Option<i64>>(row, "sum_micros")?.ok_or(PersistenceError::OutOfRange)?;
     Ok(Rollup {
         sum_micros,
@@ -980,7 +948,7 @@ fn latest_of_key(key: &str) -> Option<(i64, OffsetDateTime)> {
 /// A page of an account's projects, each with the reader's participation and its month rollup
 /// of the billing period named `period` (`YYYY-MM`) per product: the monthly usage read in one
 /// statement, one row per project and product. A month past the largest quantity (see
-/// [`lock_monthly_rollups`]) fails with an out-of-range error.
+/// [`lock_rollups`]) fails with an out-of-range error.
 pub async fn projects_with_usage<C: ConnectionTrait>(
     db: &C,
     query: &ProjectQuery<'_>,
