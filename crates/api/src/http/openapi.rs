@@ -107,7 +107,6 @@ pub fn document_for(server_url: &str) -> utoipa::openapi::OpenApi {
         .build()]);
     add_problem_responses(&mut doc);
     close_tagged_unions(&mut doc);
-    add_links(&mut doc);
     parameters_are_never_null(&mut doc);
     doc
 }
@@ -139,205 +138,6 @@ fn parameters_are_never_null(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// A link from an operation's success answer to an operation it lets a client call next
-/// (OpenAPI link objects: generated clients, the docs page and stateful contract tests follow
-/// them). Parameters are runtime expressions: the answer's body or the request's path.
-struct LinkSpec {
-    from: &'static str,
-    status: &'static str,
-    name: &'static str,
-    to: &'static str,
-    parameters: &'static [(&'static str, &'static str)],
-}
-
-const fn link(
-    from: &'static str,
-    status: &'static str,
-    name: &'static str,
-    to: &'static str,
-    parameters: &'static [(&'static str, &'static str)],
-) -> LinkSpec {
-    LinkSpec {
-        from,
-        status,
-        name,
-        to,
-        parameters,
-    }
-}
-
-const ACCOUNT_OF_BODY: &[(&str, &str)] = &[("account_id", "$response.body#/id")];
-const PROJECT_OF_BODY: &[(&str, &str)] = &[("project_id", "$response.body#/id")];
-const SAME_ACCOUNT: &[(&str, &str)] = &[("account_id", "$request.path.account_id")];
-
-/// Create, then read: every create answers with the id the next calls take.
-const LINKS: &[LinkSpec] = &[
-    link(
-        "admin_create_account",
-        "201",
-        "GetAccount",
-        "admin_get_account",
-        ACCOUNT_OF_BODY,
-    ),
-    link(
-        "admin_create_account",
-        "201",
-        "UpdateAccount",
-        "admin_update_account",
-        ACCOUNT_OF_BODY,
-    ),
-    link(
-        "admin_create_account",
-        "201",
-        "ListMembers",
-        "admin_list_members",
-        ACCOUNT_OF_BODY,
-    ),
-    link(
-        "admin_create_account",
-        "201",
-        "CreateProject",
-        "admin_create_project",
-        ACCOUNT_OF_BODY,
-    ),
-    link(
-        "admin_create_account",
-        "201",
-        "ListProjects",
-        "admin_list_projects",
-        ACCOUNT_OF_BODY,
-    ),
-    link(
-        "admin_create_account",
-        "201",
-        "Deposit",
-        "admin_deposit",
-        ACCOUNT_OF_BODY,
-    ),
-    link(
-        "admin_set_member",
-        "200",
-        "ListMembers",
-        "admin_list_members",
-        &[("account_id", "$response.body#/account_id")],
-    ),
-    link(
-        "admin_create_project",
-        "201",
-        "GetProject",
-        "admin_get_project",
-        PROJECT_OF_BODY,
-    ),
-    link(
-        "admin_create_project",
-        "201",
-        "UpdateProject",
-        "admin_update_project",
-        PROJECT_OF_BODY,
-    ),
-    link(
-        "admin_create_project",
-        "201",
-        "ListParticipants",
-        "admin_list_participants",
-        PROJECT_OF_BODY,
-    ),
-    link(
-        "admin_create_project",
-        "201",
-        "ListPlans",
-        "admin_list_project_plans",
-        PROJECT_OF_BODY,
-    ),
-    link(
-        "admin_create_project",
-        "201",
-        "AssignPlan",
-        "admin_assign_plan",
-        PROJECT_OF_BODY,
-    ),
-    link(
-        "admin_set_participant",
-        "200",
-        "ListParticipants",
-        "admin_list_participants",
-        &[("project_id", "$response.body#/project_id")],
-    ),
-    link(
-        "admin_assign_plan",
-        "201",
-        "ListPlans",
-        "admin_list_project_plans",
-        &[("project_id", "$response.body#/project_id")],
-    ),
-    link(
-        "admin_create_product",
-        "201",
-        "GetProduct",
-        "admin_get_product",
-        &[("code", "$response.body#/code")],
-    ),
-    link(
-        "admin_create_plan",
-        "201",
-        "GetPlan",
-        "admin_get_plan",
-        &[("code", "$response.body#/code")],
-    ),
-    link(
-        "admin_issue_credit_codes",
-        "201",
-        "RevokeCreditCode",
-        "admin_revoke_credit_code",
-        &[("code_id", "$response.body#/data/0/id")],
-    ),
-    link(
-        "admin_deposit",
-        "201",
-        "GetBalance",
-        "get_balance",
-        SAME_ACCOUNT,
-    ),
-    link(
-        "register_credit",
-        "201",
-        "ListCredits",
-        "list_credits",
-        SAME_ACCOUNT,
-    ),
-    link(
-        "apply_promotion",
-        "201",
-        "ListAppliedPromotions",
-        "list_applied_promotions",
-        SAME_ACCOUNT,
-    ),
-    link(
-        "put_payment_method",
-        "200",
-        "GetPaymentMethod",
-        "get_payment_method",
-        SAME_ACCOUNT,
-    ),
-    link(
-        "pay_invoice",
-        "200",
-        "GetInvoice",
-        "get_invoice",
-        &[
-            ("account_id", "$request.path.account_id"),
-            ("invoice_id", "$response.body#/invoice_id"),
-        ],
-    ),
-    link(
-        "pay_invoice",
-        "200",
-        "ListPayments",
-        "list_payments",
-        SAME_ACCOUNT,
-    ),
-];
-
 fn operations_mut(doc: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
     doc.paths.paths.values_mut().flat_map(|item| {
         [
@@ -350,28 +150,6 @@ fn operations_mut(doc: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &m
         .into_iter()
         .flatten()
     })
-}
-
-fn add_links(doc: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::link::LinkBuilder;
-    for operation in operations_mut(doc) {
-        let Some(id) = operation.operation_id.clone() else {
-            continue;
-        };
-        for spec in LINKS.iter().filter(|l| l.from == id) {
-            let Some(RefOr::T(response)) = operation.responses.responses.get_mut(spec.status)
-            else {
-                continue;
-            };
-            let mut built = LinkBuilder::new().operation_id(spec.to);
-            for (name, expression) in spec.parameters {
-                built = built.parameter(*name, *expression);
-            }
-            response
-                .links
-                .insert(spec.name.to_owned(), RefOr::T(built.build()));
-        }
-    }
 }
 
 /// Tagged unions whose variants refuse unknown fields (`#[serde(deny_unknown_fields)]`). utoipa
@@ -510,83 +288,46 @@ fn add_problem_responses(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The conflicts each operation can answer (409), each kind with its own problem `type`.
-/// Every key-taking POST can also answer the two idempotency conflicts.
-pub const CONFLICTS: &[(&str, &[ConflictKind])] = {
-    use ConflictKind::*;
-    &[
-        ("admin_create_account", &[]),
-        ("admin_update_account", &[BillingOffsetLocked]),
-        ("admin_create_project", &[]),
-        ("admin_update_project", &[ProjectClosed]),
-        ("admin_set_participant", &[NotAMember]),
-        ("admin_create_product", &[ProductExists]),
-        ("admin_create_plan", &[PlanExists, UnknownProduct]),
-        (
-            "admin_assign_plan",
-            &[UnknownPlan, CurrencyMismatch, PlanChangeExists],
-        ),
-        ("get_monthly_usage", &[UsageOutOfRange]),
-        ("get_daily_usage", &[UsageOutOfRange]),
-        ("get_metering", &[UsageOutOfRange]),
-        ("get_billing_channels", &[UsageOutOfRange, AmountOutOfRange]),
-        ("preview_invoice", &[UsageOutOfRange, AmountOutOfRange]),
-        ("admin_deposit", &[AmountOutOfRange]),
-        ("put_payment_method", &[UnknownCardToken]),
-        ("pay_invoice", &[InvoicePaid, PaymentInProgress]),
-        ("admin_create_promotion", &[PromotionCodeExists]),
-        (
-            "apply_promotion",
-            &[
-                PromotionCodeUnknown,
-                PaymentMethodRequired,
-                PromotionExpired,
-                PromotionLimitReached,
-                PromotionAlreadyApplied,
-                PromotionCurrencyMismatch,
-            ],
-        ),
-        (
-            "register_credit",
-            &[
-                CreditCodeUnknown,
-                CreditCodeRevoked,
-                CreditCodeExpired,
-                CreditCodeUsedUp,
-                CreditCodeAlreadyRegistered,
-                CreditCodeCurrencyMismatch,
-            ],
-        ),
-    ]
-};
+/// The extension by which a handler declares, in its `#[utoipa::path]`, the conflicts it can
+/// answer: `extensions(("x-conflicts" = json!([ConflictKind::PlanExists.slug(), ...])))`. It is
+/// read here into the operation's 409 (or 422) answer and taken out of the document.
+pub const CONFLICTS_EXTENSION: &str = "x-conflicts";
 
-/// Operations that take an `Idempotency-Key`.
-const IDEMPOTENT: &[&str] = &[
-    "admin_create_account",
-    "admin_create_project",
-    "admin_create_product",
-    "admin_create_plan",
-    "admin_assign_plan",
-    "admin_deposit",
-    "pay_invoice",
-    "admin_run_billing",
-    "admin_issue_credit_codes",
-    "register_credit",
-    "admin_create_promotion",
-    "apply_promotion",
-];
+/// The conflicts an operation declared (see [`CONFLICTS_EXTENSION`]), taken out of it.
+fn declared_conflicts(operation: &mut Operation) -> Vec<ConflictKind> {
+    let Some(extensions) = operation.extensions.as_mut() else {
+        return Vec::new();
+    };
+    let declared = extensions.remove(CONFLICTS_EXTENSION);
+    if extensions.is_empty() {
+        operation.extensions = None;
+    }
+    declared
+        .and_then(|v| v.as_array().cloned())
+        .into_iter()
+        .flatten()
+        .filter_map(|slug| {
+            ConflictKind::ALL
+                .iter()
+                .copied()
+                .find(|k| slug.as_str() == Some(k.slug()))
+        })
+        .collect()
+}
+
+/// Whether an operation takes an `Idempotency-Key` (its handler documents the header).
+fn takes_idempotency_key(operation: &Operation) -> bool {
+    operation.parameters.iter().flatten().any(|p| {
+        matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"
+            && matches!(p.parameter_in, ParameterIn::Header))
+    })
+}
 
 fn add_conflicts(operation: &mut Operation) {
     use utoipa::openapi::example::ExampleBuilder;
-    let Some(id) = operation.operation_id.as_deref() else {
-        return;
-    };
-    let mut kinds: Vec<ConflictKind> = CONFLICTS
-        .iter()
-        .filter(|(op, _)| *op == id)
-        .flat_map(|(_, kinds)| kinds.iter().copied())
-        .collect();
-    if IDEMPOTENT.contains(&id) {
+    let mut kinds = declared_conflicts(operation);
+    // Every key-taking operation can also answer the two idempotency conflicts.
+    if takes_idempotency_key(operation) {
         kinds.push(ConflictKind::IdempotencyKeyReused);
         kinds.push(ConflictKind::IdempotencyKeyInProgress);
     }
@@ -703,10 +444,10 @@ mod tests {
         }
     }
 
-    /// Every link starts at a documented success answer and names an operation that exists,
-    /// with parameters that operation takes.
+    /// Every link (declared beside its handler) names an operation that exists, with
+    /// parameters that operation takes; and the creates link to what they let a client do next.
     #[test]
-    fn every_link_is_attached_and_resolves() {
+    fn every_link_resolves() {
         let doc = serde_json::to_value(document()).unwrap_or_default();
         let mut operations = std::collections::HashMap::new();
         for item in doc["paths"]
@@ -720,19 +461,31 @@ mod tests {
                 }
             }
         }
-        for spec in LINKS {
-            let from = &operations[spec.from];
-            let link = &from["responses"][spec.status]["links"][spec.name];
-            assert_eq!(link["operationId"], spec.to, "{} {}", spec.from, spec.name);
-            let target = &operations[spec.to];
-            for (name, _) in spec.parameters {
-                let takes = target["parameters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|p| p["name"] == *name);
-                assert!(takes, "{} does not take {name}", spec.to);
+        let mut count = 0;
+        for op in operations.values() {
+            for response in op["responses"]
+                .as_object()
+                .into_iter()
+                .flat_map(|r| r.values())
+            {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    count += 1;
+                    let to = link["operationId"].as_str().unwrap_or_default();
+                    let target = operations.get(to);
+                    assert!(target.is_some(), "{name} names no operation: {to}");
+                    for (parameter, _) in link["parameters"].as_object().into_iter().flatten() {
+                        let takes = target
+                            .and_then(|t| t["parameters"].as_array())
+                            .into_iter()
+                            .flatten()
+                            .any(|p| p["name"] == *parameter);
+                        assert!(takes, "{to} does not take {parameter}");
+                    }
+                }
             }
         }
+        assert_eq!(count, 23, "the links declared beside the handlers");
+        // No declaration of a handler's is left in the document.
+        assert!(!doc.to_string().contains(CONFLICTS_EXTENSION));
     }
 }

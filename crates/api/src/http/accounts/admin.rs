@@ -17,7 +17,7 @@ use crate::http::wire::*;
 use billing_application::accounts::{self, projects};
 use billing_application::error::{checked, AppError, FieldCheck};
 use billing_application::idempotency::{Answer, KeyScope};
-use billing_application::AppState;
+use billing_application::{AppState, ConflictKind};
 
 pub fn configure_admin(cfg: &mut ServiceConfig) {
     cfg.service(create_account)
@@ -99,7 +99,16 @@ fn account_changes(body: &UpdateAccountRequest) -> Result<AccountChanges, AppErr
         "tax_rate": "0.1", "billing_email": "billing@acme.example"
     })),
     responses(
-        (status = 201, description = "The new account", body = AccountResponse)
+        (status = 201, description = "The new account", body = AccountResponse,
+        links(
+            ("GetAccount" = (operation_id = "admin_get_account", parameters(("account_id" = "$response.body#/id")))),
+            ("UpdateAccount" = (operation_id = "admin_update_account", parameters(("account_id" = "$response.body#/id")))),
+            ("ListMembers" = (operation_id = "admin_list_members", parameters(("account_id" = "$response.body#/id")))),
+            ("CreateProject" = (operation_id = "admin_create_project", parameters(("account_id" = "$response.body#/id")))),
+            ("ListProjects" = (operation_id = "admin_list_projects", parameters(("account_id" = "$response.body#/id")))),
+            ("Deposit" = (operation_id = "admin_deposit", parameters(("account_id" = "$response.body#/id"))))
+        )
+    )
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -171,6 +180,7 @@ async fn get_account(
 #[utoipa::path(
     tag = "accounts",
     operation_id = "admin_update_account",
+    extensions(("x-conflicts" = json!([ConflictKind::BillingOffsetLocked.slug()]))),
     params(AccountPath),
     request_body(content = UpdateAccountRequest, example = json!({"tax_rate": "0.1"})),
     responses((status = 200, description = "The changed account", body = AccountResponse)),
@@ -221,7 +231,11 @@ async fn list_members(
     operation_id = "admin_set_member",
     params(AccountUserPath),
     request_body(content = SetMemberRequest, example = json!({"role": "billing_admin"})),
-    responses((status = 200, description = "The membership", body = MemberResponse)),
+    responses((status = 200, description = "The membership", body = MemberResponse,
+        links(
+            ("ListMembers" = (operation_id = "admin_list_members", parameters(("account_id" = "$response.body#/account_id"))))
+        )
+    )),
     security(("bearer" = ["admin"]))
 )]
 #[put("/admin/accounts/{account_id}/members/{user_id}")]
@@ -266,7 +280,15 @@ async fn remove_member(
     params(AccountPath, IdempotencyKeyHeader),
     request_body(content = CreateProjectRequest, example = json!({"name": "Production"})),
     responses(
-        (status = 201, description = "The new project", body = ProjectResponse)
+        (status = 201, description = "The new project", body = ProjectResponse,
+        links(
+            ("GetProject" = (operation_id = "admin_get_project", parameters(("project_id" = "$response.body#/id")))),
+            ("UpdateProject" = (operation_id = "admin_update_project", parameters(("project_id" = "$response.body#/id")))),
+            ("ListParticipants" = (operation_id = "admin_list_participants", parameters(("project_id" = "$response.body#/id")))),
+            ("ListPlans" = (operation_id = "admin_list_project_plans", parameters(("project_id" = "$response.body#/id")))),
+            ("AssignPlan" = (operation_id = "admin_assign_plan", parameters(("project_id" = "$response.body#/id"))))
+        )
+    )
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -336,6 +358,7 @@ async fn get_project(
 #[utoipa::path(
     tag = "projects",
     operation_id = "admin_update_project",
+    extensions(("x-conflicts" = json!([ConflictKind::ProjectClosed.slug()]))),
     params(ProjectPath),
     request_body(content = UpdateProjectRequest, example = json!({"name": "Production (EU)"})),
     responses(
@@ -393,10 +416,15 @@ async fn list_participants(
 #[utoipa::path(
     tag = "participants",
     operation_id = "admin_set_participant",
+    extensions(("x-conflicts" = json!([ConflictKind::NotAMember.slug()]))),
     params(ProjectUserPath),
     request_body(content = SetParticipantRequest, example = json!({"billing_permission": true})),
     responses(
-        (status = 200, description = "The participant", body = ParticipantResponse)
+        (status = 200, description = "The participant", body = ParticipantResponse,
+        links(
+            ("ListParticipants" = (operation_id = "admin_list_participants", parameters(("project_id" = "$response.body#/project_id"))))
+        )
+    )
     ),
     security(("bearer" = ["admin"]))
 )]

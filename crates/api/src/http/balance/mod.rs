@@ -18,7 +18,7 @@ use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, CurrencyCode};
 use billing_application::balance::{self, NewEntry};
 use billing_application::idempotency::{Answer, KeyScope};
-use billing_application::AppState;
+use billing_application::{AppState, ConflictKind};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(get_balance);
@@ -94,9 +94,14 @@ async fn get_balance(
 #[utoipa::path(
     tag = "balance",
     operation_id = "admin_deposit",
+    extensions(("x-conflicts" = json!([ConflictKind::AmountOutOfRange.slug()]))),
     params(AccountPath, IdempotencyKeyHeader),
     request_body(content = DepositRequest, example = json!({"amount": "10000", "description": "Bank transfer 2026-11-02"})),
-    responses((status = 201, description = "The deposit, with the balance after it", body = BalanceEntryResponse)),
+    responses((status = 201, description = "The deposit, with the balance after it", body = BalanceEntryResponse,
+        links(
+            ("GetBalance" = (operation_id = "get_balance", parameters(("account_id" = "$request.path.account_id"))))
+        )
+    )),
     security(("bearer" = ["admin"]))
 )]
 #[post("/admin/accounts/{account_id}/balance/deposits")]

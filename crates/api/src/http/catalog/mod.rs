@@ -24,7 +24,7 @@ use crate::http::problem::ApiError;
 use crate::http::wire::{CurrencyCode, ProjectPath};
 use billing_application::catalog;
 use billing_application::idempotency::{Answer, KeyScope};
-use billing_application::AppState;
+use billing_application::{AppState, ConflictKind};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_product)
@@ -108,12 +108,17 @@ fn plan_from(body: &PlanRequest) -> Result<Plan, ApiError> {
 #[utoipa::path(
     tag = "catalog",
     operation_id = "admin_create_product",
+    extensions(("x-conflicts" = json!([ConflictKind::ProductExists.slug()]))),
     params(IdempotencyKeyHeader),
     request_body(content = ProductRequest, example = json!({
         "code": "api_calls", "name": "API calls", "unit": "call", "aggregation": "sum"
     })),
     responses(
-        (status = 201, description = "The new product", body = ProductResponse)
+        (status = 201, description = "The new product", body = ProductResponse,
+        links(
+            ("GetProduct" = (operation_id = "admin_get_product", parameters(("code" = "$response.body#/code"))))
+        )
+    )
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -183,6 +188,7 @@ async fn get_product(
 #[utoipa::path(
     tag = "catalog",
     operation_id = "admin_create_plan",
+    extensions(("x-conflicts" = json!([ConflictKind::PlanExists.slug(), ConflictKind::UnknownProduct.slug()]))),
     params(IdempotencyKeyHeader),
     request_body(content = PlanRequest, example = json!({
         "code": "standard-2026", "name": "Standard", "currency": "KRW", "base_fee": "30000",
@@ -196,7 +202,11 @@ async fn get_product(
         }
     })),
     responses(
-        (status = 201, description = "The published plan", body = PlanResponse)
+        (status = 201, description = "The published plan", body = PlanResponse,
+        links(
+            ("GetPlan" = (operation_id = "admin_get_plan", parameters(("code" = "$response.body#/code"))))
+        )
+    )
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -265,12 +275,17 @@ async fn get_plan(
 #[utoipa::path(
     tag = "catalog",
     operation_id = "admin_assign_plan",
+    extensions(("x-conflicts" = json!([ConflictKind::UnknownPlan.slug(), ConflictKind::CurrencyMismatch.slug(), ConflictKind::PlanChangeExists.slug()]))),
     params(ProjectPath, IdempotencyKeyHeader),
     request_body(content = AssignPlanRequest, example = json!({
         "plan": "standard-2026", "effective_from": "2026-11-11T00:00:00+09:00"
     })),
     responses(
-        (status = 201, description = "The plan change", body = PlanAssignmentResponse)
+        (status = 201, description = "The plan change", body = PlanAssignmentResponse,
+        links(
+            ("ListPlans" = (operation_id = "admin_list_project_plans", parameters(("project_id" = "$response.body#/project_id"))))
+        )
+    )
     ),
     security(("bearer" = ["admin"]))
 )]

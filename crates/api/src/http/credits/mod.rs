@@ -21,6 +21,7 @@ use crate::http::problem::ApiError;
 use crate::http::wire::{date_field, AccountPath, CurrencyCode};
 use billing_application::credits::{self, CreditView, NewCodes};
 use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::ConflictKind;
 use billing_application::{AppState, FieldError};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -78,7 +79,11 @@ fn validity(body: &IssueCreditCodesRequest) -> Result<Validity, ApiError> {
     request_body(content = IssueCreditCodesRequest, example = json!({
         "name": "Welcome credit", "amount": "30000", "currency": "KRW", "valid_days": 90
     })),
-    responses((status = 201, description = "The codes issued", body = CreditCodeList)),
+    responses((status = 201, description = "The codes issued", body = CreditCodeList,
+        links(
+            ("RevokeCreditCode" = (operation_id = "admin_revoke_credit_code", parameters(("code_id" = "$response.body#/data/0/id"))))
+        )
+    )),
     security(("bearer" = ["admin"]))
 )]
 #[post("/admin/credit-codes")]
@@ -193,10 +198,15 @@ fn credit_response(view: &CreditView, offset: BillingOffset) -> CreditResponse {
 #[utoipa::path(
     tag = "credits",
     operation_id = "register_credit",
+    extensions(("x-conflicts" = json!([ConflictKind::CreditCodeUnknown.slug(), ConflictKind::CreditCodeRevoked.slug(), ConflictKind::CreditCodeExpired.slug(), ConflictKind::CreditCodeUsedUp.slug(), ConflictKind::CreditCodeAlreadyRegistered.slug(), ConflictKind::CreditCodeCurrencyMismatch.slug()]))),
     params(AccountPath, IdempotencyKeyHeader),
     request_body(content = RegisterCreditRequest, example = json!({"code": "K7QX-M2PD-9HTV-A4WE-3NRC"})),
     responses(
-        (status = 201, description = "The credit", body = CreditResponse),
+        (status = 201, description = "The credit", body = CreditResponse,
+        links(
+            ("ListCredits" = (operation_id = "list_credits", parameters(("account_id" = "$request.path.account_id"))))
+        )
+    ),
         (status = 429, description = "Too many failed attempts (`/problems/too-many-attempts`); `Retry-After` says when to try again", body = crate::http::problem::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))

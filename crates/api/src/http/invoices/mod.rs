@@ -26,7 +26,7 @@ use billing_application::billing_run::{self, BillingRun};
 use billing_application::idempotency::{Answer, KeyScope};
 use billing_application::invoices::preview::{self, Preview};
 use billing_application::invoices::{history, Finalized};
-use billing_application::AppState;
+use billing_application::{AppState, ConflictKind};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // The preview before the detail: `preview` is not an invoice id.
@@ -281,6 +281,7 @@ pub fn run_response(run: &BillingRun) -> BillingRunResponse {
 #[utoipa::path(
     tag = "invoices",
     operation_id = "preview_invoice",
+    extensions(("x-conflicts" = json!([ConflictKind::UsageOutOfRange.slug(), ConflictKind::AmountOutOfRange.slug()]))),
     params(AccountPath, InvoicePreviewQuery),
     responses((status = 200, description = "The period's invoice as it stands", body = InvoicePreviewResponse)),
     security(("bearer" = []))

@@ -21,7 +21,7 @@ use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, CurrencyCode};
 use billing_application::idempotency::{Answer, KeyScope};
 use billing_application::payments::{self, cards, PaymentWithInvoice};
-use billing_application::AppState;
+use billing_application::{AppState, ConflictKind};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(put_payment_method)
@@ -54,9 +54,14 @@ fn card_response(card: &Card) -> PaymentMethodResponse {
 #[utoipa::path(
     tag = "payments",
     operation_id = "put_payment_method",
+    extensions(("x-conflicts" = json!([ConflictKind::UnknownCardToken.slug()]))),
     params(AccountPath),
     request_body(content = PaymentMethodRequest, example = json!({"token": "tok_sandbox_visa"})),
-    responses((status = 200, description = "The registered card", body = PaymentMethodResponse)),
+    responses((status = 200, description = "The registered card", body = PaymentMethodResponse,
+        links(
+            ("GetPaymentMethod" = (operation_id = "get_payment_method", parameters(("account_id" = "$request.path.account_id"))))
+        )
+    )),
     security(("bearer" = []))
 )]
 #[put("/accounts/{account_id}/payment-method")]
@@ -262,8 +267,14 @@ async fn get_receipt_pdf(
 #[utoipa::path(
     tag = "payments",
     operation_id = "pay_invoice",
+    extensions(("x-conflicts" = json!([ConflictKind::InvoicePaid.slug(), ConflictKind::PaymentInProgress.slug()]))),
     params(AccountInvoicePath, IdempotencyKeyHeader),
-    responses((status = 200, description = "The payments made", body = PayResponse)),
+    responses((status = 200, description = "The payments made", body = PayResponse,
+        links(
+            ("GetInvoice" = (operation_id = "get_invoice", parameters(("account_id" = "$request.path.account_id"), ("invoice_id" = "$response.body#/invoice_id")))),
+            ("ListPayments" = (operation_id = "list_payments", parameters(("account_id" = "$request.path.account_id"))))
+        )
+    )),
     security(("bearer" = []))
 )]
 #[post("/accounts/{account_id}/invoices/{invoice_id}/pay")]

@@ -21,6 +21,7 @@ use crate::http::promotions::wire::*;
 use crate::http::wire::{date_field, AccountPath, CurrencyCode};
 use billing_application::idempotency::{Answer, KeyScope};
 use billing_application::promotions::{self, NewOffer, NewValue};
+use billing_application::ConflictKind;
 use billing_application::{AppState, FieldError};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -131,6 +132,7 @@ fn new_offer(body: &CreatePromotionRequest) -> Result<NewOffer, ApiError> {
 #[utoipa::path(
     tag = "promotions",
     operation_id = "admin_create_promotion",
+    extensions(("x-conflicts" = json!([ConflictKind::PromotionCodeExists.slug()]))),
     params(IdempotencyKeyHeader),
     request_body(content = CreatePromotionRequest, example = json!({
         "code": "SPRING-20", "name": "Spring 20 % off", "percent_off": "20",
@@ -193,9 +195,14 @@ async fn list_promotions(
 #[utoipa::path(
     tag = "promotions",
     operation_id = "apply_promotion",
+    extensions(("x-conflicts" = json!([ConflictKind::PromotionCodeUnknown.slug(), ConflictKind::PaymentMethodRequired.slug(), ConflictKind::PromotionExpired.slug(), ConflictKind::PromotionLimitReached.slug(), ConflictKind::PromotionAlreadyApplied.slug(), ConflictKind::PromotionCurrencyMismatch.slug()]))),
     params(AccountPath, IdempotencyKeyHeader),
     request_body(content = ApplyPromotionRequest, example = json!({"code": "SPRING-20"})),
-    responses((status = 201, description = "The applied promotion", body = AppliedPromotionResponse)),
+    responses((status = 201, description = "The applied promotion", body = AppliedPromotionResponse,
+        links(
+            ("ListAppliedPromotions" = (operation_id = "list_applied_promotions", parameters(("account_id" = "$request.path.account_id"))))
+        )
+    )),
     security(("bearer" = []))
 )]
 #[post("/accounts/{account_id}/promotions")]

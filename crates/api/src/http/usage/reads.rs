@@ -15,7 +15,7 @@ use crate::http::problem::{ApiError, FieldError};
 use crate::http::usage::wire::*;
 use crate::http::wire::{AccountPath, AccountProjectPath, CurrencyCode};
 use billing_application::usage::reads::{self, Channel};
-use billing_application::AppState;
+use billing_application::{AppState, ConflictKind};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(get_monthly_usage)
@@ -63,6 +63,7 @@ fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
 #[utoipa::path(
     tag = "usage",
     operation_id = "get_monthly_usage",
+    extensions(("x-conflicts" = json!([ConflictKind::UsageOutOfRange.slug()]))),
     params(AccountPath, PeriodQuery, SearchQuery, PageQuery),
     responses((status = 200, description = "Usage per project and product", body = MonthlyUsageResponse)),
     security(("bearer" = []))
@@ -113,6 +114,7 @@ async fn get_monthly_usage(
 #[utoipa::path(
     tag = "usage",
     operation_id = "get_daily_usage",
+    extensions(("x-conflicts" = json!([ConflictKind::UsageOutOfRange.slug()]))),
     params(AccountProjectPath, PeriodQuery),
     responses((status = 200, description = "Usage per day", body = DailyUsageResponse)),
     security(("bearer" = []))
@@ -155,6 +157,7 @@ async fn get_daily_usage(
 #[utoipa::path(
     tag = "usage",
     operation_id = "get_metering",
+    extensions(("x-conflicts" = json!([ConflictKind::UsageOutOfRange.slug()]))),
     params(AccountProjectPath, MeteringQuery),
     responses((status = 200, description = "Usage per date and hour", body = MeteringResponse)),
     security(("bearer" = []))
@@ -268,6 +271,7 @@ fn channel_response(channel: &Channel) -> ChannelBillingResponse {
 #[utoipa::path(
     tag = "usage",
     operation_id = "get_billing_channels",
+    extensions(("x-conflicts" = json!([ConflictKind::UsageOutOfRange.slug(), ConflictKind::AmountOutOfRange.slug()]))),
     params(AccountPath, PeriodQuery, PageQuery),
     responses((status = 200, description = "Charges per project", body = BillingChannelsResponse)),
     security(("bearer" = []))
