@@ -10,7 +10,6 @@ use billing_domain::names::{AccountId, BalanceEntryId};
 use billing_domain::page::{Page, PageRequest};
 use billing_domain::DomainError;
 use billing_persistence::repo;
-use billing_persistence::repo::accounts::AccountLock;
 
 use crate::accounts::{billing_reader, Reader};
 use crate::error::out_of_range;
@@ -85,16 +84,13 @@ where
             },
         ));
     }
-    let account_id = account_id.clone();
     let now = state.clock.now();
-    idempotency::run(
+    idempotency::run_locked(
         state,
+        account_id,
         request,
-        move |txn| {
+        Box::new(move |txn, account| {
             Box::pin(async move {
-                let account = repo::accounts::find_locked(txn, &account_id, AccountLock::Update)
-                    .await?
-                    .ok_or(AppError::NotFound)?;
                 let amount = Money::parse(&new.amount, account.currency)
                     .map_err(|e| AppError::validation("amount", &e))?;
                 let before = Money::from_minor(
@@ -122,7 +118,7 @@ where
                 repo::balance::insert(txn, &entry).await?;
                 Ok((entry, after))
             })
-        },
+        }),
         render,
     )
     .await

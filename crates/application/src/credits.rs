@@ -205,16 +205,12 @@ where
         });
     }
     let typed = CreditCode::parse(code);
-    let account_for_work = account.clone();
-    let outcome = idempotency::run(
+    let outcome = idempotency::run_locked(
         state,
+        &account.id,
         request,
-        move |txn| {
+        Box::new(move |txn, account| {
             Box::pin(async move {
-                let account =
-                    repo::accounts::find_locked(txn, &account_for_work.id, AccountLock::Update)
-                        .await?
-                        .ok_or(AppError::NotFound)?;
                 let typed = typed.map_err(|_| refused(Refusal::Unknown))?;
                 let code = repo::credits::find_code(txn, &typed)
                     .await?
@@ -248,7 +244,7 @@ where
                 repo::credits::insert_credit(txn, &credit, &entry).await?;
                 Ok(credit)
             })
-        },
+        }),
         render,
     )
     .await;

@@ -13,8 +13,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use billing_domain::accounts::Account;
+use billing_domain::names::AccountId;
+use billing_persistence::repo;
+use billing_persistence::repo::accounts::AccountLock;
 use billing_persistence::repo::idempotency::{self, Claim};
-use billing_persistence::DatabaseTransaction;
+use billing_persistence::{ConnectionTrait, DatabaseTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, ConflictKind};
@@ -153,30 +157,57 @@ where
 {
     let txn = billing_persistence::db::begin_write(&state.db).await?;
     if let Some(key) = &request.key {
-        let claim = idempotency::claim(
-            &txn,
-            &request.scope,
-            key,
-            &request.fingerprint,
-            state.clock.now(),
-        )
-        .await?;
-        if let Some(done) = settled_claim(claim, &request.fingerprint)? {
+        if let Some(done) = claim(state, &txn, &request, key).await? {
             return Ok(done);
         }
     }
     let done = work(&txn).await?;
     let answer = render(&done)?;
     if let Some(key) = &request.key {
-        let stored =
-            serde_json::to_string(&answer).map_err(|e| AppError::Internal(e.to_string()))?;
-        idempotency::complete(&txn, &request.scope, key, answer.status, &stored).await?;
+        settle(&txn, &request, key, &answer).await?;
     }
     txn.commit().await?;
     Ok(Done {
         value: Some(done),
         answer,
     })
+}
+
+/// The writes of an idempotent use case on one account, run inside its transaction with the
+/// account's row held.
+pub type AccountWork<T> =
+    Box<dyn for<'c> FnOnce(&'c DatabaseTransaction, Account) -> Work<'c, T> + Send>;
+
+/// [`run`] for a use case that changes one account's money (a deposit, a credit, a promotion):
+/// the key is claimed, then the account's row is held for update (so the account's balance,
+/// credits and promotions change one request at a time) and `work` runs with the account as
+/// locked. 404 when there is no such account.
+pub async fn run_locked<T, R>(
+    state: &AppState,
+    account_id: &AccountId,
+    request: Idempotent,
+    work: AccountWork<T>,
+    render: R,
+) -> Result<Done<T>, AppError>
+where
+    T: Send + 'static,
+    R: FnOnce(&T) -> Result<Answer, AppError>,
+{
+    let account_id = account_id.clone();
+    run(
+        state,
+        request,
+        move |txn| {
+            Box::pin(async move {
+                let account = repo::accounts::find_locked(txn, &account_id, AccountLock::Update)
+                    .await?
+                    .ok_or(AppError::NotFound)?;
+                work(txn, account).await
+            })
+        },
+        render,
+    )
+    .await
 }
 
 /// Like [`run`], for work that calls the outside world (a payment gateway) and so cannot sit in
@@ -205,15 +236,7 @@ where
         });
     };
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    let claim = idempotency::claim(
-        &txn,
-        &request.scope,
-        key,
-        &request.fingerprint,
-        state.clock.now(),
-    )
-    .await?;
-    if let Some(done) = settled_claim(claim, &request.fingerprint)? {
+    if let Some(done) = claim(state, &txn, &request, key).await? {
         return Ok(done);
     }
     txn.commit().await?;
@@ -223,9 +246,7 @@ where
     };
     match outcome {
         Ok((done, answer)) => {
-            let stored =
-                serde_json::to_string(&answer).map_err(|e| AppError::Internal(e.to_string()))?;
-            idempotency::complete(&state.db, &request.scope, key, answer.status, &stored).await?;
+            settle(&state.db, &request, key, &answer).await?;
             Ok(Done {
                 value: Some(done),
                 answer,
@@ -236,6 +257,38 @@ where
             Err(error)
         }
     }
+}
+
+/// Claims the request's key in `txn`: `None` when the claim is fresh (the work is the
+/// caller's to do), else what the key answers by itself: the stored answer replayed, or a
+/// conflict.
+async fn claim<T>(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    request: &Idempotent,
+    key: &str,
+) -> Result<Option<Done<T>>, AppError> {
+    let claim = idempotency::claim(
+        txn,
+        &request.scope,
+        key,
+        &request.fingerprint,
+        state.clock.now(),
+    )
+    .await?;
+    settled_claim(claim, &request.fingerprint)
+}
+
+/// Stores the answer of a claimed key, to replay to its retries.
+async fn settle<C: ConnectionTrait>(
+    db: &C,
+    request: &Idempotent,
+    key: &str,
+    answer: &Answer,
+) -> Result<(), AppError> {
+    let stored = serde_json::to_string(answer).map_err(|e| AppError::Internal(e.to_string()))?;
+    idempotency::complete(db, &request.scope, key, answer.status, &stored).await?;
+    Ok(())
 }
 
 /// What a claim that was not fresh answers: the stored answer replayed, or a conflict. `None`

@@ -20,7 +20,6 @@ use billing_domain::promotions::{
     check_apply, discounts, ApplyState, Lasting, PromotionCode, Refusal,
 };
 use billing_persistence::repo;
-use billing_persistence::repo::accounts::AccountLock;
 
 use billing_persistence::PersistenceError;
 use rust_decimal::Decimal;
@@ -201,14 +200,12 @@ where
     let account = billing_reader(state, reader, account_id).await?;
     let typed = PromotionCode::parse(code);
     let now = state.clock.now();
-    idempotency::run(
+    idempotency::run_locked(
         state,
+        &account.id,
         request,
-        move |txn| {
+        Box::new(move |txn, account| {
             Box::pin(async move {
-                let account = repo::accounts::find_locked(txn, &account.id, AccountLock::Update)
-                    .await?
-                    .ok_or(AppError::NotFound)?;
                 let typed = typed.map_err(|_| refused(Refusal::Unknown))?;
                 let offer = repo::promotions::find_offer(txn, &typed)
                     .await?
@@ -239,7 +236,7 @@ where
                 repo::promotions::insert_applied(txn, &applied).await?;
                 Ok(applied)
             })
-        },
+        }),
         render,
     )
     .await

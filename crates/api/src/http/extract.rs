@@ -291,6 +291,12 @@ impl CursorKey {
         }
     }
 
+    /// The `next_cursor` of a page: after its `last` item's key when another page follows,
+    /// else none. Every list answers it this way.
+    pub fn after(self, has_more: bool, last: Option<&str>) -> Option<String> {
+        last.filter(|_| has_more).map(|key| self.encode(key))
+    }
+
     /// The cursor that points after the item whose key is `key`.
     pub fn encode(self, key: &str) -> String {
         use base64::Engine;

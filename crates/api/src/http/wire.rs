@@ -31,6 +31,35 @@ pub const PROJECT_ID_PATTERN: &str = r"^proj_[0-9a-f]{32}$";
 pub const CARD_TOKEN_PATTERN: &str = r"^tok_[A-Za-z0-9_]{1,60}$";
 
 pub(crate) static NAME_RE: LazyLock<Regex> = LazyLock::new(|| compile(NAME_PATTERN));
+
+/// The one check of a display name (an account's, a project's, a product's, a plan's, a
+/// credit code's, a promotion's): 1 to 200 characters, none a control character, not only
+/// spaces. Its schema says the same with `min_length`, `max_length` and [`NAME_PATTERN`].
+pub fn display_name(text: &str) -> Result<(), validator::ValidationError> {
+    text_field(text, 200)
+}
+
+/// The one check of a description (a balance entry's): as [`display_name`], up to 400
+/// characters.
+pub fn description(text: &str) -> Result<(), validator::ValidationError> {
+    text_field(text, 400)
+}
+
+fn text_field(text: &str, max: usize) -> Result<(), validator::ValidationError> {
+    let refused = |code: &'static str, message: String| {
+        Err(validator::ValidationError::new(code).with_message(message.into()))
+    };
+    if !(1..=max).contains(&text.chars().count()) {
+        return refused("length", format!("must be 1 to {max} characters"));
+    }
+    if !NAME_RE.is_match(text) {
+        return refused(
+            "regex",
+            "must not be only spaces or contain control characters".to_owned(),
+        );
+    }
+    Ok(())
+}
 pub(crate) static OFFSET_RE: LazyLock<Regex> = LazyLock::new(|| compile(OFFSET_PATTERN));
 pub(crate) static TAX_RATE_RE: LazyLock<Regex> = LazyLock::new(|| compile(TAX_RATE_PATTERN));
 pub(crate) static CARD_TOKEN_RE: LazyLock<Regex> = LazyLock::new(|| compile(CARD_TOKEN_PATTERN));
@@ -144,11 +173,7 @@ macro_rules! list_type {
                 key: $crate::http::extract::CursorKey,
                 cursor: impl Fn(&$item) -> String,
             ) -> Self {
-                let next_cursor = if has_more {
-                    data.last().map(|item| key.encode(&cursor(item)))
-                } else {
-                    None
-                };
+                let next_cursor = key.after(has_more, data.last().map(&cursor).as_deref());
                 Self { data, has_more, next_cursor }
             }
         }

@@ -75,6 +75,27 @@ impl Layout {
         }
     }
 
+    /// A document's title, then its fields as label and value, then a blank line.
+    fn header(&mut self, title: String, fields: &[(&str, String)]) {
+        self.put(MARGIN, 20.0, title);
+        self.down(30.0);
+        for (label, value) in fields {
+            self.put(MARGIN, BODY, *label);
+            self.put(150.0, BODY, value.as_str());
+            self.down(LINE);
+        }
+        self.down(LINE);
+    }
+
+    /// Amounts as label and amount in `currency`, right of the middle.
+    fn amounts(&mut self, currency: &str, rows: &[(&str, String)]) {
+        for (label, amount) in rows {
+            self.put(300.0, BODY, *label);
+            self.put(COLUMNS[3], BODY, format!("{amount} {currency}"));
+            self.down(LINE);
+        }
+    }
+
     fn row(&mut self, cells: [&str; 4], size: f32) {
         let widths = [22, 36, 16, 18];
         for ((x, cell), width) in COLUMNS.iter().zip(cells).zip(widths) {
@@ -115,22 +136,18 @@ pub fn render(seller: &str, account: &Account, found: &Finalized) -> Result<Vec<
     let date = |instant: time::OffsetDateTime| offset.date_of(instant).to_string();
 
     let mut l = Layout::new();
-    l.put(MARGIN, 20.0, format!("Invoice {}", stored.number));
-    l.down(30.0);
-    for (label, value) in [
-        ("Seller", seller.to_owned()),
-        ("Customer", account.name.to_string()),
-        ("Account", account.id.to_string()),
-        ("Period", format!("{} (UTC{offset})", stored.period)),
-        ("Billing date", date(stored.billing_date)),
-        ("Status", stored.status.as_str().to_owned()),
-        ("Currency", currency.to_owned()),
-    ] {
-        l.put(MARGIN, BODY, label);
-        l.put(150.0, BODY, value);
-        l.down(LINE);
-    }
-    l.down(LINE);
+    l.header(
+        format!("Invoice {}", stored.number),
+        &[
+            ("Seller", seller.to_owned()),
+            ("Customer", account.name.to_string()),
+            ("Account", account.id.to_string()),
+            ("Period", format!("{} (UTC{offset})", stored.period)),
+            ("Billing date", date(stored.billing_date)),
+            ("Status", stored.status.as_str().to_owned()),
+            ("Currency", currency.to_owned()),
+        ],
+    );
     l.row(["Project", "Item", "Quantity", "Amount"], SMALL);
     for line in &invoice.lines {
         let project = line
@@ -164,18 +181,17 @@ pub fn render(seller: &str, account: &Account, found: &Finalized) -> Result<Vec<
         "Tax ({}%)",
         (invoice.tax_rate.value() * rust_decimal::Decimal::ONE_HUNDRED).normalize()
     );
-    for (label, amount) in [
-        ("Usage amount", invoice.usage_amount.to_string()),
-        ("Discounts", deducted(invoice.discount)),
-        ("Credit", deducted(invoice.credit)),
-        ("Determined amount", invoice.determined_amount.to_string()),
-        (tax_label.as_str(), invoice.tax.to_string()),
-        ("Total", invoice.total.to_string()),
-    ] {
-        l.put(300.0, BODY, label);
-        l.put(COLUMNS[3], BODY, format!("{amount} {currency}"));
-        l.down(LINE);
-    }
+    l.amounts(
+        currency,
+        &[
+            ("Usage amount", invoice.usage_amount.to_string()),
+            ("Discounts", deducted(invoice.discount)),
+            ("Credit", deducted(invoice.credit)),
+            ("Determined amount", invoice.determined_amount.to_string()),
+            (tax_label.as_str(), invoice.tax.to_string()),
+            ("Total", invoice.total.to_string()),
+        ],
+    );
     l.down(LINE);
     let payment = &found.payment;
     if payment.attempt_count == 0 {
@@ -193,23 +209,22 @@ pub fn render(seller: &str, account: &Account, found: &Finalized) -> Result<Vec<
         l.put(MARGIN, BODY, "the card the rest.");
         l.down(LINE);
     } else {
-        for (label, amount) in [
-            ("Paid from the balance", payment.paid_from_balance),
-            ("Paid by card", payment.paid_by_card),
-            ("Amount paid", payment.amount_paid),
-        ] {
-            l.put(300.0, BODY, label);
-            l.put(COLUMNS[3], BODY, format!("{amount} {currency}"));
-            l.down(LINE);
-        }
+        l.amounts(
+            currency,
+            &[
+                (
+                    "Paid from the balance",
+                    payment.paid_from_balance.to_string(),
+                ),
+                ("Paid by card", payment.paid_by_card.to_string()),
+                ("Amount paid", payment.amount_paid.to_string()),
+            ],
+        );
     }
-    l.put(300.0, BODY, "Amount remaining");
-    l.put(
-        COLUMNS[3],
-        BODY,
-        format!("{} {currency}", payment.amount_remaining),
+    l.amounts(
+        currency,
+        &[("Amount remaining", payment.amount_remaining.to_string())],
     );
-    l.down(LINE);
     if let (Some(next), true) = (payment.next_payment_attempt, payment.attempt_count > 0) {
         l.put(300.0, BODY, "Next attempt");
         l.put(COLUMNS[3], BODY, date(next));
@@ -232,45 +247,40 @@ pub fn render_receipt(
     let currency = invoice.currency.code();
     let offset = account.billing_offset;
     let date = |instant: time::OffsetDateTime| offset.date_of(instant).to_string();
-    let mut l = Layout::new();
-    l.put(MARGIN, 20.0, format!("Receipt {}", payment.receipt));
-    l.down(30.0);
     let method = payment
         .method_label
         .clone()
         .unwrap_or_else(|| "prepaid balance".to_owned());
-    for (label, value) in [
-        ("Seller", seller.to_owned()),
-        ("Customer", account.name.to_string()),
-        ("Account", account.id.to_string()),
-        ("Payment", payment.id.to_string()),
-        (
-            "Payment date",
-            payment.paid_at.map(date).unwrap_or_default(),
-        ),
-        ("Payment method", method),
-        ("Status", payment.status.as_str().to_owned()),
-        ("Invoice", stored.number.clone()),
-        ("Period", format!("{} (UTC{offset})", stored.period)),
-        ("Billing date", date(stored.billing_date)),
-    ] {
-        l.put(MARGIN, BODY, label);
-        l.put(150.0, BODY, value);
-        l.down(LINE);
-    }
-    l.down(LINE);
-    for (label, amount) in [
-        ("Usage amount", invoice.usage_amount.to_string()),
-        ("Credit", deducted(invoice.credit)),
-        ("Determined amount", invoice.determined_amount.to_string()),
-        ("Tax", invoice.tax.to_string()),
-        ("Invoice total", invoice.total.to_string()),
-        ("Paid now", payment.amount.to_string()),
-    ] {
-        l.put(300.0, BODY, label);
-        l.put(COLUMNS[3], BODY, format!("{amount} {currency}"));
-        l.down(LINE);
-    }
+    let mut l = Layout::new();
+    l.header(
+        format!("Receipt {}", payment.receipt),
+        &[
+            ("Seller", seller.to_owned()),
+            ("Customer", account.name.to_string()),
+            ("Account", account.id.to_string()),
+            ("Payment", payment.id.to_string()),
+            (
+                "Payment date",
+                payment.paid_at.map(date).unwrap_or_default(),
+            ),
+            ("Payment method", method),
+            ("Status", payment.status.as_str().to_owned()),
+            ("Invoice", stored.number.clone()),
+            ("Period", format!("{} (UTC{offset})", stored.period)),
+            ("Billing date", date(stored.billing_date)),
+        ],
+    );
+    l.amounts(
+        currency,
+        &[
+            ("Usage amount", invoice.usage_amount.to_string()),
+            ("Credit", deducted(invoice.credit)),
+            ("Determined amount", invoice.determined_amount.to_string()),
+            ("Tax", invoice.tax.to_string()),
+            ("Invoice total", invoice.total.to_string()),
+            ("Paid now", payment.amount.to_string()),
+        ],
+    );
     write(l, &font)
 }
 

@@ -284,17 +284,10 @@ async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, Ap
         "receipt" => {
             let id = billing_domain::names::PaymentId::parse(&mail.subject_id)
                 .map_err(|e| AppError::Internal(format!("outbox: {e}")))?;
-            let payment = repo::payments::find(&state.db, &account.id, &id)
-                .await?
-                .ok_or_else(|| AppError::Internal("outbox: the payment is gone".into()))?;
-            let invoice = repo::invoices::find(
-                &state.db,
-                &account.id,
-                &payment.invoice,
-                account.billing_offset,
-            )
-            .await?
-            .ok_or_else(|| AppError::Internal("outbox: the invoice is gone".into()))?;
+            let crate::payments::PaymentWithInvoice { payment, invoice } =
+                crate::payments::with_invoice(state, &account, &id)
+                    .await?
+                    .ok_or_else(|| AppError::Internal("outbox: the payment is gone".into()))?;
             let pdf = crate::invoices::pdf::render_receipt(
                 &state.seller_name,
                 &account,

@@ -85,9 +85,22 @@ pub async fn detail(
     payment_id: &PaymentId,
 ) -> Result<(Account, PaymentWithInvoice), AppError> {
     let account = billing_reader(state, reader, account_id).await?;
-    let payment = repo::payments::find(&state.db, &account.id, payment_id)
+    let found = with_invoice(state, &account, payment_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    Ok((account, found))
+}
+
+/// A payment of the account with the invoice it paid; `None` when the account has no such
+/// payment.
+pub async fn with_invoice(
+    state: &AppState,
+    account: &Account,
+    payment_id: &PaymentId,
+) -> Result<Option<PaymentWithInvoice>, AppError> {
+    let Some(payment) = repo::payments::find(&state.db, &account.id, payment_id).await? else {
+        return Ok(None);
+    };
     let invoice = repo::invoices::find(
         &state.db,
         &account.id,
@@ -96,7 +109,7 @@ pub async fn detail(
     )
     .await?
     .ok_or_else(|| AppError::Internal("a payment of no invoice".into()))?;
-    Ok((account, PaymentWithInvoice { payment, invoice }))
+    Ok(Some(PaymentWithInvoice { payment, invoice }))
 }
 
 /// The receipt of a successful payment: 404 for one that did not succeed (it has none yet).

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::http::wire::{list_type, CurrencyCode, NAME_RE, OFFSET_RE, TAX_RATE_RE};
+use crate::http::wire::{list_type, CurrencyCode, OFFSET_RE, TAX_RATE_RE};
 
 /// A user's role in an account.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
@@ -91,10 +91,7 @@ impl From<&Account> for AccountResponse {
 #[derive(Clone, Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::display_name"))]
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -122,10 +119,7 @@ pub struct CreateAccountRequest {
 #[derive(Clone, Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccountRequest {
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::display_name"))]
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -268,10 +262,7 @@ impl MyProjectResponse {
 #[derive(Clone, Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectRequest {
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::display_name"))]
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -285,10 +276,7 @@ pub struct CreateProjectRequest {
 #[derive(Clone, Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::display_name"))]
     #[schema(
         min_length = 1,
         max_length = 200,

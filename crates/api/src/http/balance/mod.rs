@@ -68,13 +68,10 @@ async fn get_balance(
         .iter()
         .map(|(entry, after)| entry_response(entry, *after))
         .collect();
-    let next_cursor = if found.entries.has_more {
-        entries
-            .last()
-            .map(|e| CursorKey::BalanceEntry.encode(&e.id))
-    } else {
-        None
-    };
+    let next_cursor = CursorKey::BalanceEntry.after(
+        found.entries.has_more,
+        entries.last().map(|e| e.id.as_str()),
+    );
     Ok(HttpResponse::Ok().json(BalanceResponse {
         account_id: found.account.id.to_string(),
         currency: CurrencyCode(found.account.currency.code().to_owned()),

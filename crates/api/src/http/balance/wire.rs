@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::http::wire::{CurrencyCode, NAME_RE};
+use crate::http::wire::CurrencyCode;
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -77,10 +77,7 @@ pub struct DepositRequest {
     #[schema(pattern = r"^[0-9]{1,15}(\.[0-9]{1,4})?$", example = "10000")]
     pub amount: String,
     /// What the customer sees in the ledger.
-    #[validate(
-        length(min = 1, max = 400, message = "must be 1 to 400 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::description"))]
     #[schema(
         min_length = 1,
         max_length = 400,

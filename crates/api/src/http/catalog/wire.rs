@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::http::problem::ApiError;
-use crate::http::wire::{list_type, CurrencyCode, NAME_RE};
+use crate::http::wire::{list_type, CurrencyCode};
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -93,10 +93,7 @@ pub struct ProductRequest {
     /// Stable identifier used by usage events and plans.
     #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]{0,63}$", example = "api_calls")]
     pub code: String,
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::display_name"))]
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -210,10 +207,7 @@ pub enum PriceSpec {
 pub struct PlanRequest {
     #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]{0,63}$", example = "standard-2026")]
     pub code: String,
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::display_name"))]
     #[schema(
         min_length = 1,
         max_length = 200,

@@ -133,11 +133,8 @@ async fn list_credit_codes(
 ) -> Result<HttpResponse, ApiError> {
     let page = credits::list_codes(&state, &query.to_request(CursorKey::CreditCode)?).await?;
     let data: Vec<CreditCodeResponse> = page.items.iter().map(code_response).collect();
-    let next_cursor = if page.has_more {
-        data.last().map(|c| CursorKey::CreditCode.encode(&c.id))
-    } else {
-        None
-    };
+    let next_cursor =
+        CursorKey::CreditCode.after(page.has_more, data.last().map(|c| c.id.as_str()));
     Ok(HttpResponse::Ok().json(CreditCodeList {
         data,
         has_more: page.has_more,
@@ -259,11 +256,8 @@ async fn list_credits(
         .iter()
         .map(|v| credit_response(v, offset))
         .collect();
-    let next_cursor = if history.credits.has_more {
-        data.last().map(|c| CursorKey::Credit.encode(&c.id))
-    } else {
-        None
-    };
+    let next_cursor =
+        CursorKey::Credit.after(history.credits.has_more, data.last().map(|c| c.id.as_str()));
     Ok(HttpResponse::Ok().json(CreditHistoryResponse {
         account_id: history.account.id.to_string(),
         currency: CurrencyCode(history.account.currency.code().to_owned()),

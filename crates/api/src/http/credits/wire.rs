@@ -4,17 +4,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::http::wire::{CurrencyCode, NAME_RE};
+use crate::http::wire::CurrencyCode;
 
 /// Credit codes to issue: one, or a batch alike.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct IssueCreditCodesRequest {
     /// What the customer sees in its credit history.
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::display_name"))]
     #[schema(
         min_length = 1,
         max_length = 200,

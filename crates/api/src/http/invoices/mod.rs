@@ -166,11 +166,10 @@ async fn list_invoices(
         .iter()
         .map(|i| invoice_response(i, offset, false))
         .collect();
-    let next_cursor = if history.invoices.has_more {
-        data.last().map(|i| CursorKey::Invoice.encode(&i.id))
-    } else {
-        None
-    };
+    let next_cursor = CursorKey::Invoice.after(
+        history.invoices.has_more,
+        data.last().map(|i| i.id.as_str()),
+    );
     Ok(HttpResponse::Ok().json(InvoiceListResponse {
         currency: CurrencyCode(history.account.currency.code().to_owned()),
         unpaid_amount: history.unpaid_amount.to_string(),

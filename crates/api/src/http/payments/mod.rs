@@ -178,11 +178,7 @@ async fn list_payments(
         .iter()
         .map(|p| payment_response(p, account.billing_offset))
         .collect();
-    let next_cursor = if found.has_more {
-        data.last().map(|p| CursorKey::Payment.encode(&p.id))
-    } else {
-        None
-    };
+    let next_cursor = CursorKey::Payment.after(found.has_more, data.last().map(|p| p.id.as_str()));
     Ok(HttpResponse::Ok().json(PaymentList {
         data,
         has_more: found.has_more,

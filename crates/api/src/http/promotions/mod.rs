@@ -173,11 +173,7 @@ async fn list_promotions(
 ) -> Result<HttpResponse, ApiError> {
     let page = promotions::list(&state, &query.to_request(CursorKey::Promotion)?).await?;
     let data: Vec<PromotionResponse> = page.items.iter().map(promotion_response).collect();
-    let next_cursor = if page.has_more {
-        data.last().map(|p| CursorKey::Promotion.encode(&p.id))
-    } else {
-        None
-    };
+    let next_cursor = CursorKey::Promotion.after(page.has_more, data.last().map(|p| p.id.as_str()));
     Ok(HttpResponse::Ok().json(PromotionList {
         data,
         has_more: page.has_more,
@@ -248,12 +244,8 @@ async fn list_applied_promotions(
     let page = query.to_request(CursorKey::AppliedPromotion)?;
     let applied = promotions::applied(&state, &reader, &account, &page).await?;
     let data: Vec<AppliedPromotionResponse> = applied.items.iter().map(applied_response).collect();
-    let next_cursor = if applied.has_more {
-        data.last()
-            .map(|a| CursorKey::AppliedPromotion.encode(&a.id))
-    } else {
-        None
-    };
+    let next_cursor =
+        CursorKey::AppliedPromotion.after(applied.has_more, data.last().map(|a| a.id.as_str()));
     Ok(HttpResponse::Ok().json(AppliedPromotionList {
         data,
         has_more: applied.has_more,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::http::wire::{CurrencyCode, NAME_RE};
+use crate::http::wire::CurrencyCode;
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -30,10 +30,7 @@ pub struct CreatePromotionRequest {
     )]
     pub code: String,
     /// What the customer sees on invoices.
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        regex(path = *NAME_RE, message = "must not be only spaces or contain control characters")
-    )]
+    #[validate(custom(function = "crate::http::wire::display_name"))]
     #[schema(
         min_length = 1,
         max_length = 200,

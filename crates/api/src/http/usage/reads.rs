@@ -39,9 +39,7 @@ fn date_text(date: Date) -> String {
 
 /// The cursor of the page after the one ending with `last`, if there is one.
 fn next_cursor(has_more: bool, last: Option<&Project>) -> Option<String> {
-    has_more
-        .then(|| last.map(|p| CursorKey::Project.encode(p.id.as_str())))
-        .flatten()
+    CursorKey::Project.after(has_more, last.map(|p| p.id.as_str()))
 }
 
 fn product_usage(product: &Product, totals: &Totals) -> ProductUsage {
