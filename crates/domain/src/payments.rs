@@ -298,6 +298,26 @@ pub struct Payment {
     pub paid_at: Option<OffsetDateTime>,
 }
 
+/// The latest card attempt among an invoice's payments.
+pub fn last_card_attempt<'p>(
+    payments: impl IntoIterator<Item = &'p Payment>,
+) -> Option<LastAttempt> {
+    payments
+        .into_iter()
+        .filter(|p| p.method == PaymentMethodKind::Card)
+        .max_by_key(|p| p.attempt)
+        .map(|p| LastAttempt {
+            status: p.status,
+            next_attempt_at: p.next_attempt_at,
+        })
+}
+
+/// How many times an invoice was charged: its payments' latest attempt number (the balance's
+/// and the card's part of one charge share it).
+pub fn attempt_count<'p>(payments: impl IntoIterator<Item = &'p Payment>) -> u32 {
+    payments.into_iter().map(|p| p.attempt).max().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,8 +284,8 @@ async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, Ap
         "receipt" => {
             let id = billing_domain::names::PaymentId::parse(&mail.subject_id)
                 .map_err(|e| AppError::Internal(format!("outbox: {e}")))?;
-            let crate::payments::PaymentWithInvoice { payment, invoice } =
-                crate::payments::with_invoice(state, &account, &id)
+            let crate::payments::history::PaymentWithInvoice { payment, invoice } =
+                crate::payments::history::with_invoice(state, &account, &id)
                     .await?
                     .ok_or_else(|| AppError::Internal("outbox: the payment is gone".into()))?;
             let pdf = crate::invoices::pdf::render_receipt(

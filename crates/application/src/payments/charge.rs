@@ -21,7 +21,7 @@ use billing_domain::names::{AccountId, BalanceEntryId, InvoiceId, PaymentId, Rec
 use billing_domain::payments::Card;
 use billing_domain::payments::Payment;
 use billing_domain::payments::{
-    gateway_key, is_due, split, Decline, PaymentMethodKind, PaymentStatus,
+    gateway_key, is_due, last_card_attempt, split, Decline, PaymentMethodKind, PaymentStatus,
 };
 use billing_persistence::db::begin_write;
 use billing_persistence::repo;
@@ -33,7 +33,6 @@ use time::OffsetDateTime;
 use crate::error::out_of_range;
 use crate::error::{AppError, ConflictKind};
 use crate::payments::gateway::{ChargeOutcome, ChargeRequest, GatewayError};
-use crate::payments::last_card_attempt;
 use crate::state::AppState;
 
 /// Why an invoice is being charged.

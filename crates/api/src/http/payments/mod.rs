@@ -20,7 +20,8 @@ use crate::http::payments::wire::*;
 use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, CurrencyCode};
 use billing_application::idempotency::{Answer, KeyScope};
-use billing_application::payments::{self, cards, PaymentWithInvoice};
+use billing_application::payments::history::{self, PaymentWithInvoice};
+use billing_application::payments::{self, cards};
 use billing_application::{AppState, ConflictKind};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -172,7 +173,7 @@ async fn list_payments(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.to_request(CursorKey::Payment)?;
-    let (account, found) = payments::list(&state, &reader, &account, &page).await?;
+    let (account, found) = history::list(&state, &reader, &account, &page).await?;
     let data: Vec<PaymentResponse> = found
         .items
         .iter()
@@ -201,7 +202,7 @@ async fn get_payment(
     AccountParam(account): AccountParam,
     PaymentParam(payment): PaymentParam,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, found) = payments::detail(&state, &reader, &account, &payment).await?;
+    let (account, found) = history::detail(&state, &reader, &account, &payment).await?;
     Ok(HttpResponse::Ok().json(payment_response(&found, account.billing_offset)))
 }
 
@@ -224,7 +225,7 @@ async fn get_receipt(
     AccountParam(account): AccountParam,
     PaymentParam(payment): PaymentParam,
 ) -> Result<HttpResponse, ApiError> {
-    let (account, found) = payments::receipt(&state, &reader, &account, &payment).await?;
+    let (account, found) = history::receipt(&state, &reader, &account, &payment).await?;
     Ok(HttpResponse::Ok().json(ReceiptResponse {
         seller: state.seller_name.clone(),
         account_id: account.id.to_string(),
@@ -248,7 +249,7 @@ async fn get_receipt_pdf(
     AccountParam(account): AccountParam,
     PaymentParam(payment): PaymentParam,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, bytes) = payments::receipt_pdf(&state, &reader, &account, &payment).await?;
+    let (name, bytes) = history::receipt_pdf(&state, &reader, &account, &payment).await?;
     Ok(crate::http::answer::pdf(&name, bytes))
 }
 
