@@ -838,3 +838,50 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    an_invoice_that_owes_nothing_is_never_said_to_be_charged,
+    async |app: &TestApp| {
+        // A plan with no base fee and no prices: October's invoice totals 0 won.
+        let admin = app.admin_token();
+        let account = app.create_account("Freeco", "KRW").await;
+        let resp = app
+            .post(
+                "/v1/admin/plans",
+                &admin,
+                json!({"code": "free", "name": "Free", "currency": "KRW", "base_fee": "0",
+                       "prices": {}}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        let project = app.create_project(&account, "web").await;
+        crate::fixtures::assign(app, &project, "free", "2026-10-01T00:00:00Z").await;
+        app.add_member(&account, "owner@freeco", "owner").await;
+        let run = run_billing(app, "2026-11-02T00:00:00Z").await;
+        let invoice = run.body["finalized"][0]["invoices"][0]["invoice_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no invoice: {}", run.body))
+            .to_owned();
+        let owner = app.user_token("owner@freeco");
+        let path = format!("/v1/accounts/{account}/invoices/{invoice}");
+        let detail = app.get(&path, &owner).await;
+        assert_eq!(detail.body["total"], "0", "{}", detail.body);
+        assert_eq!(detail.body["amount_remaining"], "0");
+        assert_eq!(detail.body["attempt_count"], 0);
+        // Nothing is owed, so no charge is due: no date is promised.
+        assert!(
+            detail.body.get("next_payment_attempt").is_none(),
+            "{}",
+            detail.body
+        );
+        if let Some(text) =
+            crate::helpers::pdf_text(&app.get_bytes(&format!("{path}/pdf"), &owner).await)
+        {
+            assert!(
+                text.contains("Nothing to pay: no charge is made."),
+                "{text}"
+            );
+            assert!(!text.contains("It is charged on"), "{text}");
+        }
+    }
+);

@@ -213,7 +213,8 @@ db_test!(
         assert_eq!(row["credit"], "0");
         assert_eq!(row["determined_amount"], "10000");
         assert_eq!(row["tax"], "1000");
-        assert_eq!(row["payment_amount"], "11000");
+        // 10,000 + 10 % tax = 11,000, all of it paid by this card payment.
+        assert_eq!(row["invoice_total"], "11000");
         assert_eq!(row["amount"], "11000");
         assert!(row["receipt_id"].as_str().unwrap().starts_with("rcpt_"));
 

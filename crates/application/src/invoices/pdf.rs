@@ -195,19 +195,25 @@ pub fn render(seller: &str, account: &Account, found: &Finalized) -> Result<Vec<
     l.down(LINE);
     let payment = &found.payment;
     if payment.attempt_count == 0 {
-        // Nothing was tried yet: no figure of the balance or the card is a fact so far.
-        let when = payment
-            .next_payment_attempt
-            .map(|at| format!("It is charged on {}:", date(at)))
-            .unwrap_or_else(|| "It is charged".to_owned());
-        l.put(
-            MARGIN,
-            BODY,
-            format!("Not charged yet. {when} the prepaid balance pays first,"),
-        );
-        l.down(LINE);
-        l.put(MARGIN, BODY, "the card the rest.");
-        l.down(LINE);
+        // Nothing was tried yet: no figure of the balance or the card is a fact so far. An
+        // invoice that owes nothing is never charged.
+        let lines = match payment.next_payment_attempt {
+            Some(at) => vec![
+                format!(
+                    "Not charged yet. It is charged on {}: the prepaid balance pays first,",
+                    date(at)
+                ),
+                "the card the rest.".to_owned(),
+            ],
+            None if payment.amount_remaining.is_zero() => {
+                vec!["Nothing to pay: no charge is made.".to_owned()]
+            }
+            None => vec!["Not charged yet.".to_owned()],
+        };
+        for line in lines {
+            l.put(MARGIN, BODY, line);
+            l.down(LINE);
+        }
     } else {
         l.amounts(
             currency,

@@ -193,8 +193,18 @@ fn invoice_text(invoice: &NewInvoice<'_>, charge_day: ChargeDay) -> (String, Str
         invoice.invoice.total,
         invoice.invoice.currency.code()
     );
-    let offset = invoice.period.offset();
-    let charged_on = offset.date_of(charge_day.of(invoice.period));
+    // An invoice that owes nothing is never charged.
+    let charge = if invoice.invoice.total.is_zero() {
+        "Nothing is owed: no charge is made.".to_owned()
+    } else {
+        let charged_on = invoice
+            .period
+            .offset()
+            .date_of(charge_day.of(invoice.period));
+        format!(
+            "It is charged on {charged_on}: your prepaid balance pays first, your card the rest."
+        )
+    };
     let body = format!(
         "Your invoice {number} for {period} is attached.\n\n\
          Usage amount: {usage} {currency}\n\
@@ -202,7 +212,7 @@ fn invoice_text(invoice: &NewInvoice<'_>, charge_day: ChargeDay) -> (String, Str
          Credit: {credit} {currency}\n\
          Tax: {tax} {currency}\n\
          Total: {total} {currency}\n\n\
-         It is charged on {charged_on}: your prepaid balance pays first, your card the rest.\n",
+         {charge}\n",
         number = invoice.number,
         period = invoice.period,
         usage = invoice.invoice.usage_amount,

@@ -98,7 +98,7 @@ pub struct InvoiceAmountsResponse {
 /// a fact of the moment: when the invoice is charged (from the charge day, the 5th by
 /// default) the prepaid balance pays first and the card the rest, so before that nothing is
 /// paid, `attempt_count` is 0 and `next_payment_attempt` says when it will be.
-/// `amount_paid` + `amount_remaining` = `total` while it is owed;
+/// `amount_paid` + `amount_remaining` = `total` (a void invoice remains 0);
 /// `paid_from_balance` + `paid_by_card` = `amount_paid` always.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoicePaymentResponse {

@@ -144,7 +144,7 @@ fn payment_response(found: &PaymentWithInvoice, offset: BillingOffset) -> Paymen
         usage_amount: i.invoice.usage_amount.to_string(),
         determined_amount: i.invoice.determined_amount.to_string(),
         tax: i.invoice.tax.to_string(),
-        payment_amount: i.invoice.total.to_string(),
+        invoice_total: i.invoice.total.to_string(),
         failure_code: p.failure_code.clone(),
         decline: p.decline.map(DeclineDto::from),
         next_attempt_at: p.next_attempt_at.map(local),
@@ -156,7 +156,7 @@ fn payment_response(found: &PaymentWithInvoice, offset: BillingOffset) -> Paymen
 ///
 /// The account's payments in the order they were made (seed 000): receipt id, billing date,
 /// payment date, payment method, the invoice's credit, usage amount, determined amount, tax and
-/// payment amount, what this payment paid, and its status (`pending`, `successful`, `failed`).
+/// total, what this payment paid, and its status (`pending`, `successful`, `failed`).
 /// The balance's part and the card's part of one charge are two rows; each retry is a row.
 #[utoipa::path(
     tag = "payments",

@@ -140,9 +140,10 @@ pub struct PaymentResponse {
     pub determined_amount: String,
     /// The invoice's tax.
     pub tax: String,
-    /// The invoice's payment amount: its total, what its payments pay in all (the prepaid
-    /// balance's part and the card's are rows of their own, each with its `amount`).
-    pub payment_amount: String,
+    /// The invoice's total: what its payments pay in all (the prepaid balance's part and the
+    /// card's are rows of their own, each with its `amount`).
+    #[schema(pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$", example = "11000")]
+    pub invoice_total: String,
     /// Why it failed (`card_declined`, `insufficient_funds`, `no_payment_method`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<String>,
