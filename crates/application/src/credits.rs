@@ -11,12 +11,12 @@
 //! 429 until the oldest of them is 15 minutes old.
 
 use billing_domain::accounts::Account;
-use billing_domain::credits::Credit;
 use billing_domain::credits::IssuedCode;
 use billing_domain::credits::{
     check_registration, counts_for, expiring, CodeState, CreditCode, EntryKind, Refusal, Standing,
-    Status, Validity,
+    Validity,
 };
+use billing_domain::credits::{Credit, CreditView};
 use billing_domain::invoices::assembly;
 use billing_domain::money::{Currency, Money};
 use billing_domain::names::{AccountId, CreditCodeId, CreditId};
@@ -267,26 +267,6 @@ where
     outcome
 }
 
-/// A credit as the history shows it.
-pub struct CreditView {
-    pub credit: Credit,
-    /// What is left now: nothing once expired.
-    pub available: Money,
-    pub status: Status,
-}
-
-impl CreditView {
-    /// The credit as it stands at `now`.
-    pub fn at(credit: Credit, now: OffsetDateTime) -> Result<Self, AppError> {
-        let standing = standing_of(&credit)?;
-        Ok(CreditView {
-            available: standing.available_at(credit.expires_at, now),
-            status: standing.status(credit.expires_at, now),
-            credit,
-        })
-    }
-}
-
 /// The credit history (seed 000): the total available credit now, and a page of the
 /// account's credits in the order they were registered.
 pub struct CreditHistory {
@@ -314,7 +294,10 @@ pub async fn history(
     }
     let found = repo::credits::list(&txn, &account.id, page).await?;
     txn.commit().await?;
-    let credits = found.try_map(|credit| CreditView::at(credit, now))?;
+    let credits = found.try_map(|credit| {
+        let id = credit.id.clone();
+        CreditView::at(credit, now).map_err(|e| AppError::Internal(format!("credit {id}: {e}")))
+    })?;
     Ok(CreditHistory {
         account,
         total_available,

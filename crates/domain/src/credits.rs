@@ -237,6 +237,27 @@ impl Standing {
     }
 }
 
+/// A credit as the history shows it.
+#[derive(Clone, Debug)]
+pub struct CreditView {
+    pub credit: Credit,
+    /// What is left now: nothing once expired.
+    pub available: Money,
+    pub status: Status,
+}
+
+impl CreditView {
+    /// The credit as it stands at `now`; refused if its sums take more than was charged.
+    pub fn at(credit: Credit, now: OffsetDateTime) -> Result<Self, DomainError> {
+        let standing = Standing::of(credit.charged, credit.used, credit.expired)?;
+        Ok(CreditView {
+            available: standing.available_at(credit.expires_at, now),
+            status: standing.status(credit.expires_at, now),
+            credit,
+        })
+    }
+}
+
 /// Where a credit stands, as the credit history shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

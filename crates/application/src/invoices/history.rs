@@ -13,7 +13,9 @@ use billing_persistence::repo;
 use crate::accounts::{billing_reader, Reader};
 use crate::error::out_of_range;
 use crate::error::AppError;
-use crate::invoices::{with_payments, Finalized};
+use billing_domain::invoices::Finalized;
+
+use crate::invoices::with_payments;
 use crate::state::AppState;
 
 /// A page of the history and what the account still owes.

@@ -17,7 +17,7 @@ use billing_domain::invoices::assembly::{
     assemble, Credit, Discount, Inputs, Invoice, ProjectCharges,
 };
 use billing_domain::invoices::status::PaymentState;
-use billing_domain::invoices::FinalizedInvoice;
+use billing_domain::invoices::{Finalized, FinalizedInvoice};
 use billing_domain::names::{InvoiceId, ProjectId};
 use billing_domain::payments::Payment;
 use billing_domain::payments::{attempt_count, last_card_attempt};
@@ -101,13 +101,6 @@ pub fn assemble_charged(
         invoice,
         projects: by_id,
     })
-}
-
-/// A finalized invoice with what was paid of it and how, and when it is charged next.
-#[derive(Clone, Debug)]
-pub struct Finalized {
-    pub invoice: FinalizedInvoice,
-    pub payment: PaymentState,
 }
 
 /// These invoices with their payment states, their payments read in one statement.

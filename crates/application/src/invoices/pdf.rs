@@ -15,7 +15,7 @@ use krilla::text::{Font, TextDirection};
 use krilla::Document;
 
 use crate::error::AppError;
-use crate::invoices::Finalized;
+use billing_domain::invoices::Finalized;
 
 /// The font, compiled into the binary: `cargo run` needs nothing from the machine.
 pub const FONT: &[u8] = include_bytes!("../../assets/fonts/NanumSquareR.ttf");

@@ -294,7 +294,7 @@ async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, Ap
         "receipt" => {
             let id = billing_domain::names::PaymentId::parse(&mail.subject_id)
                 .map_err(|e| AppError::Internal(format!("outbox: {e}")))?;
-            let crate::payments::history::PaymentWithInvoice { payment, invoice } =
+            let billing_domain::payments::PaymentWithInvoice { payment, invoice } =
                 crate::payments::history::with_invoice(state, &account, &id)
                     .await?
                     .ok_or_else(|| AppError::Internal("outbox: the payment is gone".into()))?;

@@ -7,18 +7,12 @@ use billing_domain::accounts::Account;
 use billing_domain::invoices::FinalizedInvoice;
 use billing_domain::names::{AccountId, InvoiceId, PaymentId};
 use billing_domain::page::{Page, PageRequest};
-use billing_domain::payments::{Payment, PaymentStatus};
+use billing_domain::payments::{PaymentStatus, PaymentWithInvoice};
 use billing_persistence::repo;
 
 use crate::accounts::{billing_reader, Reader};
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// A payment with the invoice it paid (the history shows the invoice's amounts beside it).
-pub struct PaymentWithInvoice {
-    pub payment: Payment,
-    pub invoice: FinalizedInvoice,
-}
 
 /// The account's payments, in the order they were made, each with its invoice.
 pub async fn list(

@@ -36,3 +36,10 @@ pub struct FinalizedInvoice {
     /// The projects' names at finalization, by id.
     pub project_names: HashMap<ProjectId, String>,
 }
+
+/// A finalized invoice with what was paid of it and how, and when it is charged next.
+#[derive(Clone, Debug)]
+pub struct Finalized {
+    pub invoice: FinalizedInvoice,
+    pub payment: status::PaymentState,
+}

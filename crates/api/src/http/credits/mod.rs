@@ -19,10 +19,11 @@ use crate::http::extract::{
 };
 use crate::http::problem::ApiError;
 use crate::http::wire::{date_field, AccountPath, CurrencyCode};
-use billing_application::credits::{self, CreditView, NewCodes};
+use billing_application::credits::{self, NewCodes};
 use billing_application::idempotency::{Answer, KeyScope};
 use billing_application::ConflictKind;
 use billing_application::{AppState, FieldError};
+use billing_domain::credits::CreditView;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(register_credit).service(list_credits);
@@ -220,7 +221,8 @@ async fn register_credit(
     let location = format!("/v1/accounts/{account}/credits");
     let now = state.clock.now();
     let done = credits::register(&state, &reader, &account, &body.0.code, request, |credit| {
-        let view = CreditView::at(credit.clone(), now)?;
+        let view = CreditView::at(credit.clone(), now)
+            .map_err(|e| billing_application::AppError::Internal(format!("credit: {e}")))?;
         // Registered now: UTC here; the history answers instants in the account's offset.
         Answer::created(location, credit_response(&view, BillingOffset::UTC))
     })

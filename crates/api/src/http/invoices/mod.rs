@@ -24,9 +24,10 @@ use crate::http::usage::wire::RatedLineResponse;
 use crate::http::wire::{AccountPath, CurrencyCode};
 use billing_application::billing_run::{self, BillingRun};
 use billing_application::idempotency::{Answer, KeyScope};
+use billing_application::invoices::history;
 use billing_application::invoices::preview::{self, Preview};
-use billing_application::invoices::{history, Finalized};
 use billing_application::{AppState, ConflictKind};
+use billing_domain::invoices::Finalized;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // The preview before the detail: `preview` is not an invoice id.

@@ -20,9 +20,10 @@ use crate::http::payments::wire::*;
 use crate::http::problem::ApiError;
 use crate::http::wire::{AccountPath, CurrencyCode};
 use billing_application::idempotency::{Answer, KeyScope};
-use billing_application::payments::history::{self, PaymentWithInvoice};
+use billing_application::payments::history;
 use billing_application::payments::{self, cards};
 use billing_application::{AppState, ConflictKind};
+use billing_domain::payments::PaymentWithInvoice;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(put_payment_method)
