@@ -16,6 +16,7 @@ mod m20261124_000008_monthly_rollups;
 mod m20261124_000009_merged_segments_function;
 mod m20261124_000010_run_rollups;
 mod m20261205_000011_invoice_payments;
+mod m20261205_000012_events_and_webhooks;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_merged_segments_function::Migration),
             Box::new(m20261124_000010_run_rollups::Migration),
             Box::new(m20261205_000011_invoice_payments::Migration),
+            Box::new(m20261205_000012_events_and_webhooks::Migration),
         ]
     }
 }

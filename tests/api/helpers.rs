@@ -108,6 +108,9 @@ pub fn test_settings() -> Settings {
     settings.database.max_connections = 5;
     settings.auth.hs256_secret = TEST_SECRET.into();
     settings.billing.default_offset = "+09:00".into();
+    // The webhook receivers of the tests listen on 127.0.0.1.
+    settings.billing.webhooks.allow_private_targets = true;
+    settings.billing.webhooks.timeout = "2s".into();
     settings
 }
 
@@ -183,11 +186,12 @@ impl TestApp {
     /// The use cases' state on this app's database and clock, for tests that call them without
     /// HTTP (the demo loader, the billing run, the mail sender), as `billing serve` does.
     pub fn state(&self) -> billing_application::state::AppState {
-        billing_application::state::AppState::new(
-            self.db.clone(),
+        billing_api::startup::app_state(
+            &self.settings,
             Arc::new(self.clock.clone()),
-            billing_domain::period::BillingOffset::UTC,
+            self.db.clone(),
         )
+        .expect("the test settings are valid")
     }
 
     /// A second server on the same database, with its own connection pool and the same clock:
@@ -694,5 +698,112 @@ pub fn pdf_text(bytes: &[u8]) -> Option<String> {
             eprintln!("skipping the PDF's text: pdftotext is not installed");
             None
         }
+    }
+}
+
+/// One request a [`WebhookReceiver`] took: its headers (lowercase names) and body.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+    /// The status it answered.
+    pub status: u16,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A real HTTP server on 127.0.0.1 that takes webhooks: it answers the statuses it is told to,
+/// in order (then 200), or stalls for as long as it is told, and keeps every request.
+pub struct WebhookReceiver {
+    pub url: String,
+    received: Arc<std::sync::Mutex<Vec<Received>>>,
+    script: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+    stall: Arc<std::sync::Mutex<Option<std::time::Duration>>>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> WebhookReceiver {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let received: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
+        let script: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>> = Arc::default();
+        let stall: Arc<std::sync::Mutex<Option<std::time::Duration>>> = Arc::default();
+        let (r, sc, st) = (received.clone(), script.clone(), stall.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
+        let port = listener.local_addr().expect("its address").port();
+        let server = HttpServer::new(move || {
+            let (r, sc, st) = (r.clone(), sc.clone(), st.clone());
+            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                let (r, sc, st) = (r.clone(), sc.clone(), st.clone());
+                async move {
+                    let wait = *st.lock().unwrap();
+                    if let Some(wait) = wait {
+                        tokio::time::sleep(wait).await;
+                    }
+                    let status = sc.lock().unwrap().pop_front().unwrap_or(200);
+                    let headers = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_owned(),
+                                v.to_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect();
+                    r.lock().unwrap().push(Received {
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        status,
+                    });
+                    HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(status).expect("a status"),
+                    )
+                    .finish()
+                }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .expect("listen")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        WebhookReceiver {
+            url: format!("http://127.0.0.1:{port}/hooks"),
+            received,
+            script,
+            stall,
+            server: handle,
+        }
+    }
+
+    /// Answers these statuses to the next requests, in order.
+    pub fn answer(&self, statuses: &[u16]) {
+        self.script.lock().unwrap().extend(statuses.iter().copied());
+    }
+
+    /// Waits this long before answering each request (`None`: answers at once).
+    pub fn stall(&self, wait: Option<std::time::Duration>) {
+        *self.stall.lock().unwrap() = wait;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub async fn stop(self) {
+        self.server.stop(false).await;
     }
 }

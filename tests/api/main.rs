@@ -26,3 +26,4 @@ mod problems;
 mod promotions;
 mod security;
 mod usage;
+mod webhooks;

@@ -130,6 +130,27 @@ pub struct BillingSettings {
     /// The payment gateway cards are registered and charged with: `sandbox` (the built-in
     /// one, the default).
     pub gateway: String,
+    pub webhooks: WebhookConfig,
+    pub events: EventConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Allow plain `http` URLs and loopback, link-local and private-network targets
+    /// (development and demos; `--demo` sets it). Off by default: no request forgery through a
+    /// webhook URL.
+    pub allow_private_targets: bool,
+    /// How long an endpoint may take to answer (`15s`).
+    pub timeout: String,
+    /// How often the sender in `billing serve` looks for deliveries due (`200ms`; `0s` turns
+    /// it off).
+    pub poll_every: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EventConfig {
+    /// How long events (and their deliveries) are kept (`90d`).
+    pub retention: String,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -198,6 +219,14 @@ impl Default for Settings {
                 charge_day: 5,
                 retry_after: "1d,3d,7d".into(),
                 gateway: billing_application::payments::gateway::SANDBOX.into(),
+                webhooks: WebhookConfig {
+                    allow_private_targets: false,
+                    timeout: "15s".into(),
+                    poll_every: "200ms".into(),
+                },
+                events: EventConfig {
+                    retention: "90d".into(),
+                },
             },
             mail: MailSettings {
                 smtp_url: String::new(),
@@ -254,6 +283,9 @@ impl Settings {
         self.billing_run_every()?;
         self.charge_day()?;
         self.retry_schedule()?;
+        self.webhook_settings()?;
+        self.webhook_poll_every()?;
+        self.event_retention()?;
         if !billing_application::payments::gateway::GATEWAYS.contains(&self.billing.gateway.trim())
         {
             return Err(ConfigError::Invalid(format!(
@@ -326,6 +358,49 @@ impl Settings {
             ConfigError::Invalid("billing.run_every must be a duration such as 15m or 0s".into())
         })?;
         Ok((!every.is_zero()).then_some(every))
+    }
+
+    /// How webhooks are sent.
+    pub fn webhook_settings(
+        &self,
+    ) -> Result<billing_application::state::WebhookSettings, ConfigError> {
+        let timeout = humantime::parse_duration(&self.billing.webhooks.timeout)
+            .ok()
+            .filter(|t| !t.is_zero() && *t <= std::time::Duration::from_secs(60))
+            .ok_or_else(|| {
+                ConfigError::Invalid(
+                    "billing.webhooks.timeout must be a duration from 1ms to 60s, such as 15s"
+                        .into(),
+                )
+            })?;
+        Ok(billing_application::state::WebhookSettings {
+            allow_private_targets: self.billing.webhooks.allow_private_targets,
+            timeout,
+        })
+    }
+
+    /// How often the webhook sender looks for deliveries; `None` when it is off.
+    pub fn webhook_poll_every(&self) -> Result<Option<std::time::Duration>, ConfigError> {
+        let every = humantime::parse_duration(&self.billing.webhooks.poll_every).map_err(|_| {
+            ConfigError::Invalid(
+                "billing.webhooks.poll_every must be a duration such as 200ms or 0s".into(),
+            )
+        })?;
+        Ok((!every.is_zero()).then_some(every))
+    }
+
+    /// How long events are kept.
+    pub fn event_retention(&self) -> Result<time::Duration, ConfigError> {
+        humantime::parse_duration(&self.billing.events.retention)
+            .ok()
+            .and_then(|d| time::Duration::try_from(d).ok())
+            .filter(|d| *d >= time::Duration::days(1))
+            .ok_or_else(|| {
+                ConfigError::Invalid(
+                    "billing.events.retention must be a duration of at least 1d, such as 90d"
+                        .into(),
+                )
+            })
     }
 
     /// The default billing offset (validated by [`Settings::validate`]).

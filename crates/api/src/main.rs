@@ -105,6 +105,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 settings.server.bind = bind;
             }
             settings.auth.insecure_dev_key = demo || insecure_dev_key;
+            if demo {
+                // The demo's webhook endpoints are on this machine.
+                settings.billing.webhooks.allow_private_targets = true;
+            }
             init_telemetry(&settings);
             serve(settings, demo).await
         }
@@ -217,7 +221,12 @@ async fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
         &settings.mail.from,
     )
     .map_err(|e| anyhow::anyhow!(e))?;
-    billing_api::jobs::spawn_mailer(state, mailer, std::time::Duration::from_secs(30));
+    billing_api::jobs::spawn_mailer(state.clone(), mailer, std::time::Duration::from_secs(30));
+    billing_api::jobs::spawn_webhooks(
+        state,
+        settings.webhook_poll_every()?,
+        settings.event_retention()?,
+    )?;
     app.run_until_stopped().await?;
     Ok(())
 }

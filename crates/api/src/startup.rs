@@ -18,7 +18,10 @@ use crate::http::middleware::request_context;
 use crate::http::openapi;
 use crate::http::{self, RouteTable};
 use billing_application::clock::Clock;
+use billing_application::events::Events;
+use billing_application::mail::MailSubscriber;
 use billing_application::state::AppState;
+use billing_application::webhooks::send::Sender;
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -51,8 +54,14 @@ pub fn app_state(
     let gateway =
         billing_application::payments::gateway::configured(&settings.billing.gateway, db.clone())
             .ok_or_else(|| anyhow::anyhow!("billing.gateway: unknown payment gateway"))?;
-    let mut state = AppState::new(db, clock, settings.default_offset());
+    let charge_day = settings.charge_day()?;
+    let events = Events {
+        render: Arc::new(crate::http::events::Renderer),
+        subscribers: vec![Arc::new(MailSubscriber { charge_day })],
+    };
+    let mut state = AppState::new(db, clock, settings.default_offset(), events);
     state.gateway = gateway;
+    state.webhooks = settings.webhook_settings()?;
     state.finalize_grace = settings.finalize_grace()?;
     state.seller_name = settings.billing.seller_name.clone();
     state.charge_day = settings.charge_day()?;
@@ -88,6 +97,7 @@ impl Application {
         let document = openapi::document_for(&settings.server.public_url);
         let route_table = web::Data::new(RouteTable::from_openapi(&document));
         let json_limit = JsonLimit(settings.server.json_limit_bytes);
+        let sender = web::Data::new(Sender::new(state.webhooks)?);
         let state = web::Data::new(state);
         let verifier = web::Data::new(verifier);
 
@@ -97,6 +107,7 @@ impl Application {
                 .configure(http::configure)
                 .split_for_parts();
             app.app_data(state.clone())
+                .app_data(sender.clone())
                 .app_data(verifier.clone())
                 .app_data(route_table.clone())
                 .app_data(json_limit)

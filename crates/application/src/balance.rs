@@ -14,6 +14,7 @@ use billing_persistence::repo;
 use crate::accounts::{billing_reader, Reader};
 use crate::error::out_of_range;
 use crate::error::AppError;
+use crate::events::Occurred;
 use crate::idempotency::{self, Answer, Done, Idempotent};
 use crate::state::AppState;
 
@@ -85,6 +86,7 @@ where
         ));
     }
     let now = state.clock.now();
+    let events = state.events.clone();
     idempotency::run_locked(
         state,
         account_id,
@@ -116,6 +118,13 @@ where
                     created_at: now,
                 };
                 repo::balance::insert(txn, &entry).await?;
+                if entry.kind == EntryKind::Deposit {
+                    let deposited = Occurred::BalanceDeposited {
+                        entry: &entry,
+                        balance: after,
+                    };
+                    crate::events::record(&events, txn, &[(&account, deposited)], now).await?;
+                }
                 Ok((entry, after))
             })
         }),

@@ -31,6 +31,7 @@ use time::{Duration, OffsetDateTime};
 use crate::accounts::{billing_reader, Reader};
 use crate::error::out_of_range;
 use crate::error::{AppError, ConflictKind, FieldError};
+use crate::events::Occurred;
 use crate::idempotency::{self, Answer, Done, Idempotent};
 use crate::state::AppState;
 
@@ -205,6 +206,7 @@ where
         });
     }
     let typed = CreditCode::parse(code);
+    let events = state.events.clone();
     let outcome = idempotency::run_locked(
         state,
         &account.id,
@@ -242,6 +244,10 @@ where
                 };
                 let entry = format!("cre_{}", uuid::Uuid::now_v7().simple());
                 repo::credits::insert_credit(txn, &credit, &entry).await?;
+                let view = CreditView::at(credit.clone(), now)
+                    .map_err(|e| AppError::Internal(format!("credit {}: {e}", credit.id)))?;
+                let registered = Occurred::CreditRegistered(&view);
+                crate::events::record(&events, txn, &[(&account, registered)], now).await?;
                 Ok(credit)
             })
         }),
@@ -349,7 +355,11 @@ pub async fn expire(state: &AppState, now: OffsetDateTime) -> Result<usize, AppE
     let mut expired = 0;
     for credit in repo::credits::expiring(&state.db, now - state.finalize_grace).await? {
         let txn = begin_write(&state.db).await?;
-        repo::accounts::find_locked(&txn, &credit.account, AccountLock::Update).await?;
+        let Some(account) =
+            repo::accounts::find_locked(&txn, &credit.account, AccountLock::Update).await?
+        else {
+            continue;
+        };
         let current = repo::credits::of_accounts(&txn, &[&credit.account])
             .await?
             .into_iter()
@@ -369,6 +379,17 @@ pub async fn expire(state: &AppState, now: OffsetDateTime) -> Result<usize, AppE
             current.expires_at,
         )
         .await?;
+        let after = Credit {
+            expired: current
+                .expired
+                .checked_add(remaining)
+                .map_err(out_of_range)?,
+            ..current
+        };
+        let view =
+            CreditView::at(after, now).map_err(|e| AppError::Internal(format!("credit: {e}")))?;
+        let gone = Occurred::CreditExpired(&view);
+        crate::events::record(&state.events, &txn, &[(&account, gone)], now).await?;
         txn.commit().await?;
         expired += 1;
     }

@@ -159,6 +159,8 @@ conflict_kinds! {
     PromotionCurrencyMismatch => "promotion-currency-mismatch", "The promotion is in another currency than the account";
     /// The gateway knows no such card token.
     UnknownCardToken => "unknown-card-token", "The payment gateway knows no such card token";
+    /// A sender is sending the webhook delivery now.
+    DeliveryInProgress => "delivery-in-progress", "A sender is sending this webhook delivery now";
 }
 
 /// One offending input field.

@@ -24,6 +24,7 @@ pub mod catalog;
 pub mod clock;
 pub mod credits;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod invoices;
@@ -33,6 +34,7 @@ pub mod promotions;
 pub mod rating;
 pub mod state;
 pub mod usage;
+pub mod webhooks;
 
 pub use error::{out_of_range, AppError, ConflictKind, FieldCheck, FieldError};
 pub use state::AppState;

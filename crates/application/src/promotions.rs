@@ -27,6 +27,7 @@ use time::Date;
 
 use crate::accounts::{billing_reader, Reader};
 use crate::error::{AppError, ConflictKind, FieldError};
+use crate::events::Occurred;
 use crate::idempotency::{self, Answer, Done, Idempotent};
 use crate::state::AppState;
 
@@ -200,6 +201,7 @@ where
     let account = billing_reader(state, reader, account_id).await?;
     let typed = PromotionCode::parse(code);
     let now = state.clock.now();
+    let events = state.events.clone();
     idempotency::run_locked(
         state,
         &account.id,
@@ -234,6 +236,8 @@ where
                     discounted: 0,
                 };
                 repo::promotions::insert_applied(txn, &applied).await?;
+                let occurred = Occurred::PromotionApplied(&applied);
+                crate::events::record(&events, txn, &[(&account, occurred)], now).await?;
                 Ok(applied)
             })
         }),

@@ -9,6 +9,7 @@ use billing_persistence::DatabaseConnection;
 use billing_domain::payments::{ChargeDay, RetrySchedule};
 
 use crate::clock::Clock;
+use crate::events::Events;
 use crate::payments::gateway::{PaymentGateway, SandboxGateway};
 
 /// A day for late usage after a period ends.
@@ -36,6 +37,28 @@ pub struct AppState {
     pub charge_day: ChargeDay,
     /// When softly declined charges are tried again.
     pub retries: RetrySchedule,
+    /// How events are rendered, and who inside the product hears of them.
+    pub events: Events,
+    /// Which webhook targets are allowed, and how long a delivery may take.
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhooks are sent.
+#[derive(Clone, Copy, Debug)]
+pub struct WebhookSettings {
+    /// Plain `http` and loopback, link-local and private-network targets (development, demos).
+    pub allow_private_targets: bool,
+    /// How long an endpoint may take to answer.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_private_targets: false,
+            timeout: std::time::Duration::from_secs(15),
+        }
+    }
 }
 
 impl AppState {
@@ -43,6 +66,7 @@ impl AppState {
         db: DatabaseConnection,
         clock: Arc<dyn Clock>,
         default_offset: BillingOffset,
+        events: Events,
     ) -> Self {
         AppState {
             db: db.clone(),
@@ -54,6 +78,8 @@ impl AppState {
             gateway: Arc::new(SandboxGateway::new(db.clone())),
             charge_day: ChargeDay::default(),
             retries: RetrySchedule::default(),
+            events,
+            webhooks: WebhookSettings::default(),
         }
     }
 }

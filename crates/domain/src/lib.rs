@@ -10,7 +10,8 @@
 //! [`payments`] (cards and payments, the charge day, the split between balance and card,
 //! retries), [`balance`] (the prepaid ledger and its entries), [`credits`] (codes, validity,
 //! the credits and their ledger) and [`promotions`] (offers, applied promotions, who may apply
-//! one, which invoices it discounts). The persistence crate stores and loads these types; the
+//! one, which invoices it discounts), [`events`] (what happened, by type) and [`webhooks`]
+//! (their signatures, targets and retries). The persistence crate stores and loads these types; the
 //! application and HTTP layers speak them. Everything here is deterministic; time is passed
 //! in, never read.
 
@@ -20,6 +21,7 @@ pub mod card;
 pub mod catalog;
 pub mod credits;
 pub mod error;
+pub mod events;
 pub mod instant;
 pub mod invoices;
 pub mod money;
@@ -29,5 +31,6 @@ pub mod payments;
 pub mod period;
 pub mod promotions;
 pub mod usage;
+pub mod webhooks;
 
 pub use error::DomainError;

@@ -238,6 +238,24 @@ prefixed_id!(
     "bal",
     "balance entry"
 );
+prefixed_id!(
+    /// Something that happened, as events and webhooks tell it.
+    EventId,
+    "evt",
+    "event"
+);
+prefixed_id!(
+    /// Where an operator wants events sent.
+    WebhookEndpointId,
+    "whe",
+    "webhook endpoint"
+);
+prefixed_id!(
+    /// One event on its way to one endpoint.
+    WebhookDeliveryId,
+    "whd",
+    "webhook delivery"
+);
 
 #[cfg(test)]
 mod tests {

@@ -495,10 +495,3 @@ mod tests {
         }
     }
 }
-
-/// A payment with the invoice it paid (the history shows the invoice's amounts beside it).
-#[derive(Clone, Debug)]
-pub struct PaymentWithInvoice {
-    pub payment: Payment,
-    pub invoice: crate::invoices::FinalizedInvoice,
-}

@@ -247,6 +247,11 @@ pub enum CursorKey {
     Credit,
     Promotion,
     AppliedPromotion,
+    /// An event's place in the order events were recorded.
+    Event,
+    WebhookEndpoint,
+    /// A webhook delivery's place in the order deliveries were written.
+    WebhookDelivery,
 }
 
 impl CursorKey {
@@ -265,6 +270,9 @@ impl CursorKey {
             CursorKey::Credit => "credit",
             CursorKey::Promotion => "promotion",
             CursorKey::AppliedPromotion => "applied_promotion",
+            CursorKey::Event => "event",
+            CursorKey::WebhookEndpoint => "webhook_endpoint",
+            CursorKey::WebhookDelivery => "webhook_delivery",
         }
     }
 
@@ -287,6 +295,12 @@ impl CursorKey {
             CursorKey::Promotion => billing_domain::names::PromotionId::parse(key).is_ok(),
             CursorKey::AppliedPromotion => {
                 billing_domain::names::AppliedPromotionId::parse(key).is_ok()
+            }
+            CursorKey::Event | CursorKey::WebhookDelivery => {
+                key.len() <= 19 && key.parse::<i64>().is_ok_and(|n| n > 0)
+            }
+            CursorKey::WebhookEndpoint => {
+                billing_domain::names::WebhookEndpointId::parse(key).is_ok()
             }
         }
     }

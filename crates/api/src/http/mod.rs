@@ -13,6 +13,7 @@ pub mod balance;
 pub mod card_guard;
 pub mod catalog;
 pub mod credits;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod invoices;
@@ -22,6 +23,7 @@ pub mod payments;
 pub mod problem;
 pub mod promotions;
 pub mod usage;
+pub mod webhooks;
 pub mod wire;
 
 use actix_web::dev::ResourceDef;
@@ -42,6 +44,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(balance::configure_admin)
                 .configure(credits::configure_admin)
                 .configure(promotions::configure_admin)
+                .configure(events::configure_admin)
+                .configure(webhooks::configure_admin)
                 .configure(catalog::configure)
                 .configure(usage::configure)
                 .configure(invoices::configure)
@@ -49,6 +53,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(balance::configure)
                 .configure(credits::configure)
                 .configure(promotions::configure)
+                .configure(events::configure)
                 .configure(accounts::configure),
         );
 }

@@ -62,6 +62,8 @@ answer customers' questions.",
         (name = "credits", description = "Credit codes issued by operators, registered by customers, consumed by finalized invoices."),
         (name = "promotions", description = "Promotion codes offered by operators, applied by customers with a payment method, discounting invoices."),
         (name = "balance", description = "The prepaid balance and its ledger: deposits, deductions, refunds, adjustments."),
+        (name = "events", description = "What happened to an account's billing, in order: the events webhooks send, kept for a configured time."),
+        (name = "webhooks", description = "Endpoints events are sent to, signed as the Standard Webhooks specification says; their deliveries and attempts."),
         (name = "health", description = "Liveness and readiness probes.")
     ),
     components(schemas(Problem, FieldErrorSchema)),
@@ -484,7 +486,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(count, 23, "the links declared beside the handlers");
+        assert_eq!(count, 24, "the links declared beside the handlers");
         // No declaration of a handler's is left in the document.
         assert!(!doc.to_string().contains(CONFLICTS_EXTENSION));
     }

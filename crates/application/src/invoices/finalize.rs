@@ -22,6 +22,8 @@ use billing_domain::accounts::{Account, Project};
 use billing_domain::credits::EntryKind;
 use billing_domain::invoices::assembly::Invoice;
 use billing_domain::invoices::finalization::{periods_due, ProjectHistory};
+use billing_domain::invoices::status::InvoiceStatus;
+use billing_domain::invoices::{Finalized, FinalizedInvoice};
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, AppliedPromotionId, InvoiceId, ProjectId};
 use billing_domain::page::{PageRequest, MAX_PAGE_SIZE};
@@ -36,14 +38,15 @@ use time::OffsetDateTime;
 use crate::credits::available_for;
 use crate::error::out_of_range;
 use crate::error::{AppError, FieldError};
-use crate::invoices::assemble_charged;
+use crate::events::Occurred;
+use crate::invoices::{assemble_charged, payment_state};
 use crate::promotions::discounts_for;
 use crate::rating::{charge_periods, Catalog, Charged};
 use crate::state::AppState;
 
 /// One invoice a run finalized.
 #[derive(Clone, Debug)]
-pub struct Finalized {
+pub struct RunFinalized {
     pub period: BillingPeriod,
     pub invoice: InvoiceId,
     pub number: String,
@@ -56,7 +59,7 @@ pub struct Finalized {
 pub struct RunReport {
     pub as_of: OffsetDateTime,
     pub accounts_examined: u64,
-    pub finalized: Vec<(AccountId, Vec<Finalized>)>,
+    pub finalized: Vec<(AccountId, Vec<RunFinalized>)>,
 }
 
 /// Runs billing as of `as_of`: finalizes every period of every account that ended at least the
@@ -174,7 +177,7 @@ pub async fn finalize_accounts(
     state: &AppState,
     due: Vec<(AccountId, Vec<BillingPeriod>)>,
     as_of: OffsetDateTime,
-) -> Result<Vec<(AccountId, Vec<Finalized>)>, AppError> {
+) -> Result<Vec<(AccountId, Vec<RunFinalized>)>, AppError> {
     if due.is_empty() {
         return Ok(Vec::new());
     }
@@ -406,25 +409,42 @@ async fn record_side_effects(
             .await?;
         }
     }
-    // Their mail to the billing email, in the same transaction: both or neither.
-    let new: Vec<NewInvoice<'_>> = drafts
+    // Their `invoice.finalized` events (and so their mail), in the same transaction: both or
+    // neither. Each invoice as its GET answers it now: nothing paid yet.
+    let finalized: Vec<Finalized> = drafts
         .iter()
         .zip(numbers)
-        .map(|(draft, number)| new_invoice(draft, number, as_of))
-        .collect();
-    let mail: Vec<_> = drafts
+        .map(|(draft, number)| {
+            let invoice = FinalizedInvoice {
+                id: draft.id.clone(),
+                account: draft.account.id.clone(),
+                period: draft.period,
+                number: number.clone(),
+                status: InvoiceStatus::Finalized,
+                invoice: draft.invoice.clone(),
+                paid: Money::zero(draft.invoice.currency),
+                paid_from_balance: Money::zero(draft.invoice.currency),
+                billing_date: draft.period.end(),
+                finalized_at: as_of,
+                project_names: draft.names.clone(),
+            };
+            let payment = payment_state(state, &invoice, &[])?;
+            Ok(Finalized { invoice, payment })
+        })
+        .collect::<Result<_, AppError>>()?;
+    let occurred: Vec<_> = drafts
         .iter()
-        .zip(&new)
-        .map(|(draft, new)| (&draft.account, new))
+        .zip(&finalized)
+        .map(|(draft, f)| (&draft.account, Occurred::InvoiceFinalized(f)))
         .collect();
-    crate::mail::queue_invoices(txn, &mail, state.charge_day, state.clock.now()).await
+    crate::events::record(&state.events, txn, &occurred, state.clock.now()).await
 }
 
 /// What was finalized, per account in order.
-fn by_account(drafts: Vec<Draft>, numbers: Vec<String>) -> Vec<(AccountId, Vec<Finalized>)> {
-    let mut by_account: Vec<(AccountId, Vec<Finalized>)> = Vec::new();
+fn by_account(drafts: Vec<Draft>, numbers: Vec<String>) -> Vec<(AccountId, Vec<RunFinalized>)> {
+    let mut by_account: Vec<(AccountId, Vec<RunFinalized>)> = Vec::new();
     for (draft, number) in drafts.into_iter().zip(numbers) {
-        let finalized = Finalized {
+        let finalized = RunFinalized {
             period: draft.period,
             invoice: draft.id,
             number,

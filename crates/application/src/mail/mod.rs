@@ -1,6 +1,7 @@
 //! Mail (SPEC 5, issue 10): each finalized invoice is mailed, with its PDF, to the account's
-//! billing email. The mail is queued in the outbox in the transaction that finalizes the invoice
-//! ([`queue_invoice`]), so an invoice and its mail exist together or not at all, and
+//! billing email, a receipt follows each payment and a notice each failed charge. The mail
+//! is queued in the outbox by [`MailSubscriber`], a subscriber of the events, in the
+//! transaction that records them, so an invoice and its mail exist together or not at all, and
 //! [`deliver_due`] sends what is due through a [`Mailer`]: SMTP ([`smtp::SmtpMailer`]), or the
 //! log when no SMTP server is configured ([`LogMailer`]). Tests swap in their own.
 //!
@@ -13,20 +14,19 @@
 
 pub mod smtp;
 
-use billing_domain::invoices::FinalizedInvoice;
 use std::future::Future;
 
 use billing_domain::accounts::Account;
+use billing_domain::invoices::{FinalizedInvoice, PaymentWithInvoice};
 use billing_domain::names::AccountId;
 use billing_domain::payments::ChargeDay;
-use billing_domain::payments::Payment;
 use billing_persistence::repo;
-use billing_persistence::repo::invoices::NewInvoice;
 use billing_persistence::repo::mail::{NewMail, QueuedMail};
-use billing_persistence::ConnectionTrait;
+use billing_persistence::DatabaseTransaction;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::AppError;
+use crate::events::{BoxFuture, Occurred, Subscriber};
 use crate::state::AppState;
 
 /// A message ready to send.
@@ -101,53 +101,87 @@ pub fn backoff(attempts: i32) -> Duration {
     }
 }
 
-/// Queues the mail of each finalized invoice to its account's billing email, if it has one,
-/// in the finalizing transaction.
-pub async fn queue_invoices<C: ConnectionTrait>(
-    db: &C,
-    invoices: &[(&Account, &NewInvoice<'_>)],
-    charge_day: ChargeDay,
-    now: OffsetDateTime,
-) -> Result<(), AppError> {
-    let texts: Vec<_> = invoices
-        .iter()
-        .filter_map(|(account, invoice)| {
-            let recipient = account.billing_email.as_ref()?;
-            let id = format!("mail_{}", uuid::Uuid::now_v7().simple());
-            let (subject, body) = invoice_text(invoice, charge_day);
-            Some((id, account, invoice, recipient, subject, body))
-        })
-        .collect();
-    let mail: Vec<NewMail<'_>> = texts
-        .iter()
-        .map(|(id, account, invoice, recipient, subject, body)| NewMail {
-            id,
-            account: &account.id,
-            kind: "invoice",
-            subject_id: invoice.id.as_str(),
-            recipient: recipient.as_str(),
-            subject,
-            body,
-            now,
-        })
-        .collect();
-    repo::mail::enqueue_all(db, &mail).await?;
-    Ok(())
+/// The billing mail as a subscriber of events: an invoice's mail with its
+/// `invoice.finalized`, a receipt with each `payment.succeeded`, and a notice with each
+/// `payment.failed`, each to the account's billing email (if it has one), queued in the
+/// transaction that records the event: both or neither.
+pub struct MailSubscriber {
+    /// The day invoices are charged (the invoice mail says when).
+    pub charge_day: ChargeDay,
 }
 
-/// Queues the receipt of a successful payment to the account's billing email, if it has one,
-/// in the transaction that records the payment.
-pub async fn queue_receipt<C: ConnectionTrait>(
-    db: &C,
-    account: &Account,
-    invoice: &FinalizedInvoice,
-    payment: &Payment,
-    now: OffsetDateTime,
-) -> Result<(), AppError> {
-    let Some(recipient) = &account.billing_email else {
-        return Ok(());
-    };
-    let id = format!("mail_{}", uuid::Uuid::now_v7().simple());
+/// A mail's text before it is queued.
+struct Text<'a> {
+    id: String,
+    account: &'a Account,
+    kind: &'static str,
+    subject_id: String,
+    recipient: &'a str,
+    subject: String,
+    body: String,
+}
+
+impl Subscriber for MailSubscriber {
+    fn on<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        events: &'a [(&'a Account, Occurred<'a>)],
+        now: OffsetDateTime,
+    ) -> BoxFuture<'a, Result<(), AppError>> {
+        Box::pin(async move {
+            let texts: Vec<Text<'_>> = events
+                .iter()
+                .filter_map(|(account, what)| {
+                    let recipient = account.billing_email.as_ref()?.as_str();
+                    let (kind, subject_id, (subject, body)) = match what {
+                        Occurred::InvoiceFinalized(f) => (
+                            "invoice",
+                            f.invoice.id.to_string(),
+                            invoice_text(&f.invoice, self.charge_day),
+                        ),
+                        Occurred::PaymentSucceeded(p) => {
+                            ("receipt", p.payment.id.to_string(), receipt_text(p))
+                        }
+                        Occurred::PaymentFailed(p) => (
+                            "payment_failed",
+                            p.payment.id.to_string(),
+                            failure_text(account, p),
+                        ),
+                        _ => return None,
+                    };
+                    Some(Text {
+                        id: format!("mail_{}", uuid::Uuid::now_v7().simple()),
+                        account,
+                        kind,
+                        subject_id,
+                        recipient,
+                        subject,
+                        body,
+                    })
+                })
+                .collect();
+            let mail: Vec<NewMail<'_>> = texts
+                .iter()
+                .map(|t| NewMail {
+                    id: &t.id,
+                    account: &t.account.id,
+                    kind: t.kind,
+                    subject_id: &t.subject_id,
+                    recipient: t.recipient,
+                    subject: &t.subject,
+                    body: &t.body,
+                    now,
+                })
+                .collect();
+            repo::mail::enqueue_all(txn, &mail).await?;
+            Ok(())
+        })
+    }
+}
+
+/// The subject and body of a receipt.
+fn receipt_text(found: &PaymentWithInvoice) -> (String, String) {
+    let PaymentWithInvoice { payment, invoice } = found;
     let currency = payment.amount.currency().code();
     let subject = format!(
         "Receipt {} for invoice {} ({} {currency})",
@@ -167,25 +201,56 @@ pub async fn queue_receipt<C: ConnectionTrait>(
         receipt = payment.receipt,
         total = invoice.invoice.total,
     );
-    repo::mail::enqueue_all(
-        db,
-        &[NewMail {
-            id: &id,
-            account: &account.id,
-            kind: "receipt",
-            subject_id: payment.id.as_str(),
-            recipient: recipient.as_str(),
-            subject: &subject,
-            body: &body,
-            now,
-        }],
-    )
-    .await?;
-    Ok(())
+    (subject, body)
+}
+
+/// The subject and body of the notice of a failed charge: what failed, what is owed, when it
+/// is tried again, and how to update the card.
+fn failure_text(account: &Account, found: &PaymentWithInvoice) -> (String, String) {
+    let PaymentWithInvoice { payment, invoice } = found;
+    let currency = payment.amount.currency().code();
+    let subject = format!(
+        "Payment of invoice {} failed ({} {currency})",
+        invoice.number, payment.amount
+    );
+    let what = match (&payment.method_label, payment.failure_code.as_deref()) {
+        (_, Some("no_payment_method")) => "No card is registered to charge.".to_owned(),
+        (Some(card), Some(code)) => format!("The charge to {card} was declined ({code})."),
+        (Some(card), None) => format!("The charge to {card} failed."),
+        (None, code) => format!("The charge failed ({}).", code.unwrap_or("unknown")),
+    };
+    // What the invoice still owes after this attempt (the balance may have paid a part).
+    let owed = invoice
+        .invoice
+        .total
+        .checked_sub(invoice.paid)
+        .unwrap_or(payment.amount);
+    let next = match payment.next_attempt_at {
+        Some(at) => format!(
+            "We will try again on {}.",
+            account.billing_offset.date_of(at)
+        ),
+        None => "We will not try again on our own: once the card is updated, pay the invoice \
+                 from the billing console."
+            .to_owned(),
+    };
+    let body = format!(
+        "We could not collect {amount} {currency} for invoice {number} ({period}).\n\n\
+         {what}\n\
+         Still owed: {owed} {currency}\n\
+         {next}\n\n\
+         To update your card, register a new one in the billing console \
+         (PUT /v1/accounts/{account}/payment-method).\n",
+        amount = payment.amount,
+        number = invoice.number,
+        period = invoice.period,
+        account = account.id,
+    );
+    (subject, body)
 }
 
 /// The subject and body of an invoice's mail.
-fn invoice_text(invoice: &NewInvoice<'_>, charge_day: ChargeDay) -> (String, String) {
+fn invoice_text(invoice: &FinalizedInvoice, charge_day: ChargeDay) -> (String, String) {
     let subject = format!(
         "Invoice {} for {} ({} {})",
         invoice.number,
@@ -200,7 +265,7 @@ fn invoice_text(invoice: &NewInvoice<'_>, charge_day: ChargeDay) -> (String, Str
         let charged_on = invoice
             .period
             .offset()
-            .date_of(charge_day.of(invoice.period));
+            .date_of(charge_day.of(&invoice.period));
         format!(
             "It is charged on {charged_on}: your prepaid balance pays first, your card the rest."
         )
@@ -294,7 +359,7 @@ async fn compose(state: &AppState, mail: &QueuedMail) -> Result<OutgoingMail, Ap
         "receipt" => {
             let id = billing_domain::names::PaymentId::parse(&mail.subject_id)
                 .map_err(|e| AppError::Internal(format!("outbox: {e}")))?;
-            let billing_domain::payments::PaymentWithInvoice { payment, invoice } =
+            let billing_domain::invoices::PaymentWithInvoice { payment, invoice } =
                 crate::payments::history::with_invoice(state, &account, &id)
                     .await?
                     .ok_or_else(|| AppError::Internal("outbox: the payment is gone".into()))?;

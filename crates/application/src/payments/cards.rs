@@ -10,6 +10,7 @@ use billing_persistence::repo::accounts::AccountLock;
 
 use crate::accounts::{billing_reader, Reader};
 use crate::error::{AppError, ConflictKind};
+use crate::events::Occurred;
 use crate::payments::gateway::GatewayError;
 use crate::state::AppState;
 
@@ -49,10 +50,12 @@ pub async fn register(
         created_at: state.clock.now(),
     };
     let txn = begin_write(&state.db).await?;
-    repo::accounts::find_locked(&txn, &account.id, AccountLock::Update)
+    let account = repo::accounts::find_locked(&txn, &account.id, AccountLock::Update)
         .await?
         .ok_or(AppError::NotFound)?;
     repo::payments::replace_card(&txn, &card).await?;
+    let updated = Occurred::PaymentMethodUpdated(&card);
+    crate::events::record(&state.events, &txn, &[(&account, updated)], card.created_at).await?;
     txn.commit().await?;
     Ok(card)
 }
@@ -64,9 +67,17 @@ pub async fn remove(
     account_id: &AccountId,
 ) -> Result<(), AppError> {
     let account = billing_reader(state, reader, account_id).await?;
-    if repo::payments::remove_card(&state.db, &account.id, state.clock.now()).await? {
-        Ok(())
-    } else {
-        Err(AppError::NotFound)
-    }
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let account = repo::accounts::find_locked(&txn, &account.id, AccountLock::Update)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let Some(card) = repo::payments::card(&txn, &account.id).await? else {
+        return Err(AppError::NotFound);
+    };
+    repo::payments::remove_card(&txn, &account.id, now).await?;
+    let removed = Occurred::PaymentMethodRemoved(&card);
+    crate::events::record(&state.events, &txn, &[(&account, removed)], now).await?;
+    txn.commit().await?;
+    Ok(())
 }

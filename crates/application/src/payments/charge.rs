@@ -15,7 +15,7 @@ use billing_domain::accounts::Account;
 use billing_domain::balance::Entry;
 use billing_domain::balance::EntryKind;
 use billing_domain::invoices::status::InvoiceStatus;
-use billing_domain::invoices::FinalizedInvoice;
+use billing_domain::invoices::{FinalizedInvoice, PaymentWithInvoice};
 use billing_domain::money::Money;
 use billing_domain::names::{AccountId, BalanceEntryId, InvoiceId, PaymentId, ReceiptId};
 use billing_domain::payments::Card;
@@ -32,6 +32,7 @@ use time::OffsetDateTime;
 
 use crate::error::out_of_range;
 use crate::error::{AppError, ConflictKind};
+use crate::events::Occurred;
 use crate::payments::gateway::{ChargeOutcome, ChargeRequest, GatewayError};
 use crate::state::AppState;
 
@@ -177,16 +178,19 @@ pub async fn charge(
             status,
         )
         .await?;
+        announce(state, &txn, &owing.account, &owing.invoice.id, &made).await?;
         txn.commit().await?;
         return Ok(made);
     }
     let Some(card) = repo::payments::card(&txn, &owing.account.id).await? else {
         made.push(no_card(state, &txn, &owing, paid_now, at).await?);
+        announce(state, &txn, &owing.account, &owing.invoice.id, &made).await?;
         txn.commit().await?;
         return Ok(made);
     };
     let payment = pending_card_payment(&txn, &owing, &card, paid_now, at).await?;
     // Pending, with its key, before the gateway is called.
+    announce(state, &txn, &owing.account, &owing.invoice.id, &made).await?;
     txn.commit().await?;
     let key = payment.gateway_key.clone().unwrap_or_default();
     let outcome = state
@@ -308,7 +312,6 @@ async fn pay_from_balance(
         },
     )
     .await?;
-    crate::mail::queue_receipt(txn, &owing.account, &owing.invoice, &payment, at).await?;
     Ok(Some(payment))
 }
 
@@ -440,6 +443,62 @@ async fn record_paid(
     Ok(())
 }
 
+/// Records what a charge did as events, in its transaction: each payment that ended
+/// (`payment.succeeded`, `payment.failed`), then `invoice.paid` once the invoice owes nothing,
+/// or `invoice.payment_failed` after a failed charge. Each object as its GET answers it after
+/// the change; the receipt and the notice of a failed charge are mailed on these events.
+async fn announce(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    account: &Account,
+    invoice_id: &InvoiceId,
+    made: &[Payment],
+) -> Result<(), AppError> {
+    let ended: Vec<&Payment> = made
+        .iter()
+        .filter(|p| p.status != PaymentStatus::Pending)
+        .collect();
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let invoice = repo::invoices::find(txn, &account.id, invoice_id, account.billing_offset)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let finalized = crate::invoices::with_payments(state, txn, vec![invoice.clone()])
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound)?;
+    let payments: Vec<PaymentWithInvoice> = ended
+        .iter()
+        .map(|p| PaymentWithInvoice {
+            payment: (*p).clone(),
+            invoice: invoice.clone(),
+        })
+        .collect();
+    let mut occurred = Vec::new();
+    for p in &payments {
+        occurred.push(match p.payment.status {
+            PaymentStatus::Failed => (account, Occurred::PaymentFailed(p)),
+            _ => (account, Occurred::PaymentSucceeded(p)),
+        });
+    }
+    if invoice.status == InvoiceStatus::Paid {
+        occurred.push((account, Occurred::InvoicePaid(&finalized)));
+    } else if let Some(failed) = payments
+        .iter()
+        .find(|p| p.payment.status == PaymentStatus::Failed)
+    {
+        occurred.push((
+            account,
+            Occurred::InvoicePaymentFailed {
+                invoice: &finalized,
+                payment: failed,
+            },
+        ));
+    }
+    crate::events::record(&state.events, txn, &occurred, state.clock.now()).await
+}
+
 /// Records how a pending card payment ended, if it is still pending (another process may have
 /// recorded it): answers the payment as recorded, or `None` when the outcome is still unknown
 /// or someone else recorded it.
@@ -509,12 +568,19 @@ async fn record_outcome(
             .after_paying(owed, done.amount)
             .map_err(out_of_range)?;
         record_paid(&txn, &invoice, done.amount, done.method, status).await?;
-        crate::mail::queue_receipt(&txn, &account, &invoice, &done, at).await?;
     } else {
         let zero = Money::zero(account.currency);
         let status = invoice.status.after_failed_charge();
         record_paid(&txn, &invoice, zero, done.method, status).await?;
     }
+    announce(
+        state,
+        &txn,
+        &account,
+        &invoice.id,
+        std::slice::from_ref(&done),
+    )
+    .await?;
     txn.commit().await?;
     Ok(Some(done))
 }

@@ -5,9 +5,10 @@
 
 use billing_domain::accounts::Account;
 use billing_domain::invoices::FinalizedInvoice;
+use billing_domain::invoices::PaymentWithInvoice;
 use billing_domain::names::{AccountId, InvoiceId, PaymentId};
 use billing_domain::page::{Page, PageRequest};
-use billing_domain::payments::{PaymentStatus, PaymentWithInvoice};
+use billing_domain::payments::PaymentStatus;
 use billing_persistence::repo;
 
 use crate::accounts::{billing_reader, Reader};

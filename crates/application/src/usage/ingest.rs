@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use billing_domain::accounts::Account;
 use billing_domain::catalog::{Aggregation, Code};
 use billing_domain::names::{AccountId, ProjectId};
 use billing_domain::period::{BillingOffset, BillingPeriod};
 use billing_domain::usage::{
     accumulate_runs, check_timestamp, fold_batch, judge, month_bucket, parse_event_quantity,
-    run_starts, EventContext, EventId, Folded, Grain, Rejection, Rollup, RollupKey, UsageEvent,
+    run_starts, ClosedPeriodRejection, EventContext, EventId, Folded, Grain, Rejection, Rollup,
+    RollupKey, UsageEvent,
 };
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
@@ -18,6 +20,7 @@ use billing_persistence::{ConnectionTrait, DatabaseTransaction, DbBackend, Persi
 use time::OffsetDateTime;
 
 use crate::error::AppError;
+use crate::events::Occurred;
 use crate::state::AppState;
 
 /// One event as the client sent it.
@@ -110,9 +113,10 @@ async fn ingest_once(
 ) -> Result<Result<Vec<EventOutcome>, Retry>, AppError> {
     let now = state.clock.now();
     let txn = billing_persistence::db::begin_write(&state.db).await?;
-    let offset = lock_account(&txn, account_id, careful).await?;
+    let account = lock_account(&txn, account_id, careful).await?;
+    let offset = account.billing_offset;
     let mut batch = parse_all(inputs, now, offset);
-    let products = judge_all(state, &txn, account_id, offset, &mut batch).await?;
+    let products = judge_all(state, &txn, &account, &mut batch, now).await?;
     if careful {
         mark_stored(&txn, account_id, &mut batch).await?;
     }
@@ -178,16 +182,15 @@ async fn lock_account(
     txn: &DatabaseTransaction,
     account_id: &AccountId,
     careful: bool,
-) -> Result<BillingOffset, AppError> {
+) -> Result<Account, AppError> {
     let lock = if careful {
         AccountLock::Update
     } else {
         AccountLock::Share
     };
-    let account = repo::accounts::find_locked(txn, account_id, lock)
+    repo::accounts::find_locked(txn, account_id, lock)
         .await?
-        .ok_or(AppError::NotFound)?;
-    Ok(account.billing_offset)
+        .ok_or(AppError::NotFound)
 }
 
 /// Parses every event; a repeated id within the batch counts once: the first one.
@@ -214,30 +217,57 @@ fn parse_all(inputs: &[EventInput], now: OffsetDateTime, offset: BillingOffset) 
 }
 
 /// Refuses the events of unknown or closed projects, of unknown products and of closed
-/// (invoiced) periods. Answers the batch's products.
+/// (invoiced) periods, and records a `usage.period_closed_rejected` event when it refused
+/// some for a closed period. Answers the batch's products.
 async fn judge_all(
     state: &AppState,
     txn: &DatabaseTransaction,
-    account_id: &AccountId,
-    offset: BillingOffset,
+    account: &Account,
     batch: &mut Batch,
+    now: OffsetDateTime,
 ) -> Result<HashMap<Code, ProductRef>, AppError> {
+    let account_id = &account.id;
+    let offset = account.billing_offset;
     let project_ids: Vec<&ProjectId> = batch.candidates.iter().map(|c| &c.event.project).collect();
     let projects = repo::accounts::projects::find_many(txn, account_id, &project_ids).await?;
     let codes: Vec<&Code> = batch.candidates.iter().map(|c| &c.event.product).collect();
     let products = state.catalog.by_codes(txn, &codes).await?;
     // A period is closed once it is invoiced.
     let closed = repo::invoices::invoiced_periods(txn, account_id, offset).await?;
+    let mut event_ids = Vec::new();
+    let mut periods: Vec<BillingPeriod> = Vec::new();
     batch.settle(|c| {
         let e = &c.event;
+        let period = BillingPeriod::containing(e.timestamp, offset).ok();
         let context = EventContext {
             project: projects.get(&e.project).copied(),
             product_known: products.contains_key(&e.product),
-            period_closed: BillingPeriod::containing(e.timestamp, offset)
-                .is_ok_and(|p| closed.contains(&p)),
+            period_closed: period.is_some_and(|p| closed.contains(&p)),
         };
-        judge(e, context).map_err(EventOutcome::Rejected)
+        let verdict = judge(e, context);
+        if verdict == Err(Rejection::PeriodClosed) {
+            event_ids.push(e.id.as_str().to_owned());
+            periods.extend(period.filter(|p| !periods.contains(p)));
+        }
+        verdict.map_err(EventOutcome::Rejected)
     });
+    if !event_ids.is_empty() {
+        let rejection = ClosedPeriodRejection {
+            id: format!("rej_{}", uuid::Uuid::now_v7().simple()),
+            event_ids,
+            periods: {
+                periods.sort_by_key(|p| p.start());
+                periods
+            },
+        };
+        crate::events::record(
+            &state.events,
+            txn,
+            &[(account, Occurred::UsagePeriodClosedRejected(&rejection))],
+            now,
+        )
+        .await?;
+    }
     Ok(products)
 }
 

@@ -43,3 +43,10 @@ pub struct Finalized {
     pub invoice: FinalizedInvoice,
     pub payment: status::PaymentState,
 }
+
+/// A payment with the invoice it paid (the history shows the invoice's amounts beside it).
+#[derive(Clone, Debug)]
+pub struct PaymentWithInvoice {
+    pub payment: crate::payments::Payment,
+    pub invoice: FinalizedInvoice,
+}

@@ -56,6 +56,18 @@ impl fmt::Display for EventId {
     }
 }
 
+/// The events of one batch refused because their period was closed (invoiced): what the
+/// `usage.period_closed_rejected` event tells.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ClosedPeriodRejection {
+    /// The rejection's own id (`rej_...`), the event's object.
+    pub id: String,
+    /// The refused events' ids, in the batch's order.
+    pub event_ids: Vec<String>,
+    /// The closed periods they fell in, oldest first.
+    pub periods: Vec<BillingPeriod>,
+}
+
 /// A validated usage event.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct UsageEvent {

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod balance;
 pub mod catalog;
 pub mod credits;
+pub mod events;
 pub mod idempotency;
 pub mod invoices;
 pub mod mail;
@@ -13,6 +14,7 @@ pub mod promotions;
 pub mod sandbox;
 pub(crate) mod sql;
 pub mod usage;
+pub mod webhooks;
 
 use time::OffsetDateTime;
 

@@ -28,7 +28,7 @@ pub fn configure_admin(cfg: &mut ServiceConfig) {
     cfg.service(admin_deposit);
 }
 
-fn entry_response(entry: &Entry, after: Money) -> BalanceEntryResponse {
+pub(crate) fn entry_response(entry: &Entry, after: Money) -> BalanceEntryResponse {
     BalanceEntryResponse {
         id: entry.id.to_string(),
         kind: entry.kind.into(),

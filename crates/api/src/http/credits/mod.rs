@@ -166,7 +166,7 @@ async fn revoke_credit_code(
     Ok(HttpResponse::Ok().json(code_response(&code)))
 }
 
-fn credit_response(view: &CreditView, offset: BillingOffset) -> CreditResponse {
+pub(crate) fn credit_response(view: &CreditView, offset: BillingOffset) -> CreditResponse {
     let c: &Credit = &view.credit;
     let local = |instant: time::OffsetDateTime| instant.to_offset(offset.utc_offset());
     CreditResponse {

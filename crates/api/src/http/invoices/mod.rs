@@ -112,7 +112,11 @@ fn lines_response(
         .collect()
 }
 
-fn invoice_response(found: &Finalized, offset: BillingOffset, with_lines: bool) -> InvoiceResponse {
+pub(crate) fn invoice_response(
+    found: &Finalized,
+    offset: BillingOffset,
+    with_lines: bool,
+) -> InvoiceResponse {
     let stored = &found.invoice;
     let i = &stored.invoice;
     let p = &found.payment;

@@ -23,7 +23,7 @@ use billing_application::idempotency::{Answer, KeyScope};
 use billing_application::payments::history;
 use billing_application::payments::{self, cards};
 use billing_application::{AppState, ConflictKind};
-use billing_domain::payments::PaymentWithInvoice;
+use billing_domain::invoices::PaymentWithInvoice;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(put_payment_method)
@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(pay_invoice);
 }
 
-fn card_response(card: &Card) -> PaymentMethodResponse {
+pub(crate) fn card_response(card: &Card) -> PaymentMethodResponse {
     PaymentMethodResponse {
         id: card.id.to_string(),
         brand: card.brand.clone(),
@@ -120,7 +120,10 @@ async fn delete_payment_method(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn payment_response(found: &PaymentWithInvoice, offset: BillingOffset) -> PaymentResponse {
+pub(crate) fn payment_response(
+    found: &PaymentWithInvoice,
+    offset: BillingOffset,
+) -> PaymentResponse {
     let p: &Payment = &found.payment;
     let i = &found.invoice;
     let local = |instant: time::OffsetDateTime| instant.to_offset(offset.utc_offset());

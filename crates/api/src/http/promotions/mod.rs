@@ -67,7 +67,7 @@ fn promotion_response(offer: &Offer) -> PromotionResponse {
     }
 }
 
-fn applied_response(applied: &Applied) -> AppliedPromotionResponse {
+pub(crate) fn applied_response(applied: &Applied) -> AppliedPromotionResponse {
     let remaining = applied.offer.lasting.remaining(applied.discounted);
     AppliedPromotionResponse {
         id: applied.id.to_string(),
