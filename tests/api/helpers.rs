@@ -701,12 +701,12 @@ pub fn pdf_text(bytes: &[u8]) -> Option<String> {
     }
 }
 
-/// One request a [`WebhookReceiver`] took: its headers (lowercase names) and body.
+/// One request a [`WebhookReceiver`] took: its headers (lowercase names) and body, and the
+/// status it answered (or would have, had the sender waited).
 #[derive(Clone, Debug)]
 pub struct Received {
     pub headers: std::collections::HashMap<String, String>,
     pub body: String,
-    /// The status it answered.
     pub status: u16,
 }
 
@@ -747,10 +747,6 @@ impl WebhookReceiver {
             App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
                 let (r, sc, st) = (r.clone(), sc.clone(), st.clone());
                 async move {
-                    let wait = *st.lock().unwrap();
-                    if let Some(wait) = wait {
-                        tokio::time::sleep(wait).await;
-                    }
                     let status = sc.lock().unwrap().pop_front().unwrap_or(200);
                     let headers = req
                         .headers()
@@ -767,6 +763,11 @@ impl WebhookReceiver {
                         body: String::from_utf8_lossy(&body).into_owned(),
                         status,
                     });
+                    // Kept as it arrives: a sender that gives up waiting still sent it.
+                    let wait = *st.lock().unwrap();
+                    if let Some(wait) = wait {
+                        tokio::time::sleep(wait).await;
+                    }
                     HttpResponse::build(
                         actix_web::http::StatusCode::from_u16(status).expect("a status"),
                     )

@@ -28,6 +28,17 @@ async fn endpoint(app: &TestApp, url: &str, types: &[&str]) -> (String, String) 
     (resp.body["id"].as_str().unwrap().to_owned(), secret)
 }
 
+/// An operator's bodiless POST with an `Idempotency-Key`.
+async fn post_with_key(app: &TestApp, path: &str, key: &str) -> crate::helpers::Resp {
+    app.send(
+        app.client
+            .post(app.url(path))
+            .bearer_auth(app.admin_token())
+            .header("idempotency-key", key),
+    )
+    .await
+}
+
 /// One pass of the sender, as the job in `billing serve` runs it.
 async fn pass(app: &TestApp) -> send::Sent {
     let state = app.state();
@@ -302,20 +313,29 @@ db_test!(
         assert_eq!(attempt["outcome"], "failed");
         assert_eq!(attempt["error"], "no answer within 2 s");
         assert!(attempt.get("status_code").is_none());
-        let retried = app
-            .post(
-                &format!(
-                    "/v1/admin/webhook-deliveries/{}/retry",
-                    delivery["id"].as_str().unwrap()
-                ),
-                &app.admin_token(),
-                json!({}),
-            )
-            .await;
+        let retry = format!(
+            "/v1/admin/webhook-deliveries/{}/retry",
+            delivery["id"].as_str().unwrap()
+        );
+        let retried = post_with_key(app, &retry, "retry-1").await;
         assert_eq!(retried.status, 200, "{}", retried.body);
         assert_eq!(retried.body["attempt"]["status_code"], 200);
         assert_eq!(retried.body["delivery"]["status"], "delivered");
         assert_eq!(retried.body["delivery"]["attempt_count"], 2);
+        assert_eq!(
+            retried.body["delivery"]["attempts"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        // The same key again: the first answer, and nothing sent.
+        let again = post_with_key(app, &retry, "retry-1").await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.body, retried.body);
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        // The stalled request and the retry: two requests in all.
+        assert_eq!(receiver.received().len(), 2);
         receiver.stop().await;
     }
 );
@@ -367,3 +387,51 @@ async fn private_and_plain_http_targets_are_refused_unless_allowed() {
         .await;
     assert_eq!(ok.status, 201, "{}", ok.body);
 }
+
+db_test!(
+    a_rotation_signs_with_both_secrets_for_a_day_once_per_key,
+    async |app: &TestApp| {
+        let receiver = WebhookReceiver::start().await;
+        let (endpoint_id, old) = endpoint(app, &receiver.url, &["balance.deposited"]).await;
+        // The shop first: it sets the clock to December 2, from which the day is counted.
+        let shop = shop(app).await;
+        let rotate = format!("/v1/admin/webhook-endpoints/{endpoint_id}/rotate-secret");
+        let rotated = post_with_key(app, &rotate, "rotate-1").await;
+        assert_eq!(rotated.status, 200, "{}", rotated.body);
+        let new = rotated.body["secret"].as_str().unwrap().to_owned();
+        assert_ne!(new, old);
+        // The same key: the same answer, not a third secret.
+        let again = post_with_key(app, &rotate, "rotate-1").await;
+        assert_eq!(again.body, rotated.body);
+        let deposit = app
+            .post(
+                &format!("/v1/admin/accounts/{}/balance/deposits", shop.account),
+                &app.admin_token(),
+                json!({"amount": "1000", "description": "Transfer"}),
+            )
+            .await;
+        assert_eq!(deposit.status, 201);
+        assert_eq!(pass(app).await.delivered, 1);
+        // Within the day: signed with the new secret and the old one.
+        let first = &receiver.received()[0];
+        assert_signed(first, &new);
+        assert_signed(first, &old);
+        assert_eq!(first.header("webhook-signature").split(' ').count(), 2);
+
+        // A day later only the new one signs.
+        app.clock.advance(Duration::hours(25));
+        let deposit = app
+            .post(
+                &format!("/v1/admin/accounts/{}/balance/deposits", shop.account),
+                &app.admin_token(),
+                json!({"amount": "2000", "description": "Transfer"}),
+            )
+            .await;
+        assert_eq!(deposit.status, 201);
+        assert_eq!(pass(app).await.delivered, 1);
+        let second = &receiver.received()[1];
+        assert_signed(second, &new);
+        assert_eq!(second.header("webhook-signature").split(' ').count(), 1);
+        receiver.stop().await;
+    }
+);

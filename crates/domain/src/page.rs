@@ -11,6 +11,21 @@ pub struct PageRequest {
     pub after: Option<String>,
 }
 
+impl PageRequest {
+    /// For a list ordered by a sequence number (events, webhook deliveries): the number the
+    /// page starts after.
+    pub fn after_number(&self) -> Result<Option<i64>, crate::DomainError> {
+        self.after
+            .as_deref()
+            .map(|after| {
+                after
+                    .parse::<i64>()
+                    .map_err(|_| crate::DomainError::InvalidId("cursor"))
+            })
+            .transpose()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -54,6 +69,17 @@ impl<T> Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_numbered_cursor_is_a_number() {
+        let page = |after: Option<&str>| PageRequest {
+            limit: 10,
+            after: after.map(str::to_owned),
+        };
+        assert_eq!(page(None).after_number(), Ok(None));
+        assert_eq!(page(Some("42")).after_number(), Ok(Some(42)));
+        assert!(page(Some("evt_1")).after_number().is_err());
+    }
 
     #[test]
     fn a_sorted_list_is_cut_after_the_cursor() {

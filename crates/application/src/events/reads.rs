@@ -9,7 +9,7 @@ use billing_persistence::repo::events::Filter;
 use time::OffsetDateTime;
 
 use crate::accounts::{billing_reader, Reader};
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::state::AppState;
 
 /// Which events to list.
@@ -21,22 +21,6 @@ pub struct Query {
     pub from: Option<OffsetDateTime>,
     /// Created before.
     pub until: Option<OffsetDateTime>,
-}
-
-/// The cursor of a page of events: the last one's place in the order.
-fn after(page: &PageRequest) -> Result<Option<i64>, AppError> {
-    page.after
-        .as_deref()
-        .map(|after| {
-            after.parse::<i64>().map_err(|_| {
-                AppError::InvalidParameters(vec![FieldError::new(
-                    "cursor",
-                    "invalid",
-                    "not a cursor this list gave",
-                )])
-            })
-        })
-        .transpose()
 }
 
 /// The account's events, in the order they happened.
@@ -73,7 +57,10 @@ async fn list(
         from: query.from,
         until: query.until,
     };
-    Ok(repo::events::list(&state.db, &filter, after(page)?, page.limit).await?)
+    let after = page
+        .after_number()
+        .map_err(|e| AppError::parameter("starting_after", &e))?;
+    Ok(repo::events::list(&state.db, &filter, after, page.limit).await?)
 }
 
 /// Deletes the events older than `retention` at `now`, with their deliveries; how many.

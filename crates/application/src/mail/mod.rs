@@ -221,9 +221,8 @@ fn failure_text(account: &Account, found: &PaymentWithInvoice) -> (String, Strin
     };
     // What the invoice still owes after this attempt (the balance may have paid a part).
     let owed = invoice
-        .invoice
-        .total
-        .checked_sub(invoice.paid)
+        .status
+        .still_owed(invoice.invoice.total, invoice.paid)
         .unwrap_or(payment.amount);
     let next = match payment.next_attempt_at {
         Some(at) => format!(

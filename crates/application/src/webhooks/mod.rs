@@ -39,17 +39,12 @@ pub struct EndpointChange {
     pub enabled: Option<bool>,
 }
 
-/// A new random secret.
-fn new_secret() -> Secret {
+/// A new secret of random bytes from the operating system.
+fn new_secret() -> Result<Secret, AppError> {
     let mut key = [0u8; SECRET_BYTES];
-    // Two v4 UUIDs are 244 random bits from the operating system's generator; the key takes
-    // 256 bits of them and of a third.
-    let mut random = Vec::with_capacity(48);
-    for _ in 0..3 {
-        random.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    }
-    key.copy_from_slice(&random[..SECRET_BYTES]);
-    Secret::from_key(&key)
+    getrandom::fill(&mut key)
+        .map_err(|e| AppError::Internal(format!("no randomness for a secret: {e}")))?;
+    Ok(Secret::from_key(&key))
 }
 
 fn check_url(state: &AppState, url: &str, errors: &mut Vec<FieldError>) {
@@ -166,7 +161,7 @@ where
         enabled,
         disabled_reason: (!enabled).then(|| "disabled by an operator".to_owned()),
         failing_since: None,
-        secret: new_secret(),
+        secret: new_secret()?,
         previous_secret: None,
         created_at: now,
         updated_at: now,
@@ -257,19 +252,38 @@ pub async fn delete(state: &AppState, id: &WebhookEndpointId) -> Result<(), AppE
     Ok(())
 }
 
-/// Gives the endpoint a new secret; the old one keeps signing (beside it) for 24 hours.
-pub async fn rotate_secret(state: &AppState, id: &WebhookEndpointId) -> Result<Endpoint, AppError> {
-    let txn = billing_persistence::db::begin_write(&state.db).await?;
-    let mut endpoint = repo::webhooks::find_endpoint(&txn, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+/// Gives the endpoint a new secret, once per `Idempotency-Key`; the old one keeps signing
+/// (beside it) for 24 hours.
+pub async fn rotate_secret<R>(
+    state: &AppState,
+    id: &WebhookEndpointId,
+    request: Idempotent,
+    render: R,
+) -> Result<Done<Endpoint>, AppError>
+where
+    R: FnOnce(&Endpoint) -> Result<Answer, AppError>,
+{
+    let secret = new_secret()?;
     let now = state.clock.now();
-    let old = std::mem::replace(&mut endpoint.secret, new_secret());
-    endpoint.previous_secret = Some((old, now + ROTATION_GRACE));
-    endpoint.updated_at = now;
-    repo::webhooks::save_endpoint(&txn, &endpoint).await?;
-    txn.commit().await?;
-    Ok(endpoint)
+    let id = id.clone();
+    idempotency::run(
+        state,
+        request,
+        move |txn| {
+            Box::pin(async move {
+                let mut endpoint = repo::webhooks::find_endpoint(txn, &id)
+                    .await?
+                    .ok_or(AppError::NotFound)?;
+                let old = std::mem::replace(&mut endpoint.secret, secret);
+                endpoint.previous_secret = Some((old, now + ROTATION_GRACE));
+                endpoint.updated_at = now;
+                repo::webhooks::save_endpoint(txn, &endpoint).await?;
+                Ok(endpoint)
+            })
+        },
+        render,
+    )
+    .await
 }
 
 /// A delivery with its attempts.
@@ -288,18 +302,8 @@ pub async fn deliveries(
         .await?
         .ok_or(AppError::NotFound)?;
     let after = page
-        .after
-        .as_deref()
-        .map(|a| {
-            a.parse::<i64>().map_err(|_| {
-                AppError::InvalidParameters(vec![FieldError::new(
-                    "cursor",
-                    "invalid",
-                    "not a cursor this list gave",
-                )])
-            })
-        })
-        .transpose()?;
+        .after_number()
+        .map_err(|e| AppError::parameter("starting_after", &e))?;
     let found = repo::webhooks::list_deliveries(&state.db, id, after, page.limit).await?;
     let ids: Vec<&WebhookDeliveryId> = found.items.iter().map(|d| &d.id).collect();
     let mut attempts = repo::webhooks::attempts_of(&state.db, &ids).await?;
@@ -313,13 +317,4 @@ pub async fn deliveries(
             attempts: own.into_iter().map(|(_, a)| a).collect(),
         })
     })
-}
-
-/// A delivery's attempts, in order.
-pub async fn attempts(state: &AppState, id: &WebhookDeliveryId) -> Result<Vec<Attempt>, AppError> {
-    Ok(repo::webhooks::attempts_of(&state.db, &[id])
-        .await?
-        .into_iter()
-        .map(|(_, a)| a)
-        .collect())
 }

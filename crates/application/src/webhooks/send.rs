@@ -25,7 +25,9 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 
 use crate::error::{AppError, ConflictKind};
+use crate::idempotency::{self, Answer, Done, Idempotent};
 use crate::state::{AppState, WebhookSettings};
+use crate::webhooks::DeliveryView;
 
 /// How many requests one sender has in flight at most.
 const IN_FLIGHT: usize = 64;
@@ -189,13 +191,34 @@ pub async fn deliver_due(state: &AppState, sender: &Sender, limit: u64) -> Resul
     Ok(sent)
 }
 
+/// What sending a delivery again did.
+pub struct Retried {
+    /// The delivery after it, with all its attempts.
+    pub delivery: DeliveryView,
+    /// The attempt just made.
+    pub attempt: Attempt,
+}
+
 /// Sends one delivery again now, whether delivered or not, and answers the attempt (an
-/// operator's retry). 409 while a sender holds it.
-pub async fn retry(
+/// operator's retry), once per `Idempotency-Key`. 409 while a sender holds it.
+pub async fn retry<R>(
     state: &AppState,
     sender: &Sender,
     id: &WebhookDeliveryId,
-) -> Result<(Delivery, Attempt), AppError> {
+    request: Idempotent,
+    render: R,
+) -> Result<Done<Retried>, AppError>
+where
+    R: FnOnce(&Retried) -> Result<Answer, AppError>,
+{
+    idempotency::run_with_calls(state, request, || retry_now(state, sender, id), render).await
+}
+
+async fn retry_now(
+    state: &AppState,
+    sender: &Sender,
+    id: &WebhookDeliveryId,
+) -> Result<Retried, AppError> {
     let now = state.clock.now();
     let Some(delivery) =
         repo::webhooks::claim_one(&state.db, id, now, now + sender.lease()).await?
@@ -216,7 +239,15 @@ pub async fn retry(
     let delivery = repo::webhooks::find_delivery(&state.db, &delivery.id)
         .await?
         .unwrap_or(delivery);
-    Ok((delivery, attempt))
+    let attempts = repo::webhooks::attempts_of(&state.db, &[&delivery.id])
+        .await?
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
+    Ok(Retried {
+        delivery: DeliveryView { delivery, attempts },
+        attempt,
+    })
 }
 
 /// Sends claimed deliveries, many at once.
@@ -269,10 +300,13 @@ async fn send_all(
     Ok(done)
 }
 
-/// A number in -1000..=1000 from the operating system's randomness.
+/// A number in -1000..=1000 from the operating system's randomness (none: no jitter).
 fn jitter() -> i64 {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    i64::from(u16::from_le_bytes([bytes[0], bytes[1]]) % 2001) - 1000
+    let mut bytes = [0u8; 2];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0;
+    }
+    i64::from(u16::from_le_bytes(bytes) % 2001) - 1000
 }
 
 /// Records the attempts, in one transaction: delivered ones done, failed ones tried again

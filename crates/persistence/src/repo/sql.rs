@@ -23,6 +23,34 @@ where
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// A hand-written statement with `?` placeholders (no `?` elsewhere in it), numbered `$1`,
+/// `$2`, ... for PostgreSQL.
+pub(crate) fn numbered(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 pub(crate) fn get<T: TryGetable>(
     row: &sea_orm::QueryResult,
     column: &str,

@@ -11,10 +11,10 @@ use billing_domain::names::{AccountId, EventId, WebhookDeliveryId, WebhookEndpoi
 use billing_domain::page::{Page, PageRequest};
 use billing_domain::webhooks::{Attempt, Delivery, Endpoint, Secret};
 use sea_orm::sea_query::{Expr, Func, Order, Query};
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, Value};
 use time::OffsetDateTime;
 
-use super::sql::{a, build, get};
+use super::sql::{a, build, get, numbered};
 use super::utc;
 use crate::error::PersistenceError;
 
@@ -314,28 +314,6 @@ fn delivery_of(row: &sea_orm::QueryResult) -> Result<Delivery, PersistenceError>
     })
 }
 
-/// A statement written with `?` placeholders, numbered for PostgreSQL.
-fn raw(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            let mut numbered = String::with_capacity(sql.len() + 16);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    numbered.push_str(&format!("${n}"));
-                } else {
-                    numbered.push(c);
-                }
-            }
-            numbered
-        }
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
 /// Claims up to `limit` deliveries due at `now` until `lease_until`: of each account and
 /// endpoint (enabled) only the oldest undelivered delivery, and only if no sender holds it.
 /// Two senders at once never claim the same one: the update checks the claim again on the
@@ -371,7 +349,7 @@ pub async fn claim_due<C: ConnectionTrait>(
         now.into(),
     ];
     let mut claimed: Vec<Delivery> = db
-        .query_all(raw(db, &sql, values))
+        .query_all(numbered(db, &sql, values))
         .await?
         .iter()
         .map(delivery_of)
@@ -393,7 +371,7 @@ pub async fn claim_one<C: ConnectionTrait>(
          RETURNING {DELIVERY_COLUMNS}"
     );
     let values = vec![utc(lease_until).into(), id.as_str().into(), utc(now).into()];
-    db.query_one(raw(db, &sql, values))
+    db.query_one(numbered(db, &sql, values))
         .await?
         .map(|row| delivery_of(&row))
         .transpose()
@@ -404,7 +382,7 @@ pub async fn find_delivery<C: ConnectionTrait>(
     id: &WebhookDeliveryId,
 ) -> Result<Option<Delivery>, PersistenceError> {
     let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?");
-    db.query_one(raw(db, &sql, vec![id.as_str().into()]))
+    db.query_one(numbered(db, &sql, vec![id.as_str().into()]))
         .await?
         .map(|row| delivery_of(&row))
         .transpose()
@@ -426,7 +404,7 @@ pub async fn list_deliveries<C: ConnectionTrait>(
         after.unwrap_or(0).into(),
         i64::try_from(limit + 1).unwrap_or(i64::MAX).into(),
     ];
-    let rows = db.query_all(raw(db, &sql, values)).await?;
+    let rows = db.query_all(numbered(db, &sql, values)).await?;
     Page::from_overfetch(rows, limit).try_map(|row| delivery_of(&row))
 }
 
@@ -531,13 +509,14 @@ pub async fn record<C: ConnectionTrait>(
         }
         db.execute(build(db, &insert)).await?;
     }
-    // The delivered ones, in one statement.
-    let delivered: Vec<&Outcome<'_>> = outcomes
+    // The delivered ones: one statement per status code they answered (all 2xx).
+    let mut delivered: Vec<&Outcome<'_>> = outcomes
         .iter()
         .filter(|o| o.delivered_at.is_some())
         .collect();
-    if let Some(first) = delivered.first() {
-        let at = first.delivered_at.map(utc);
+    delivered.sort_by_key(|o| o.attempt.status_code);
+    for same in delivered.chunk_by(|x, y| x.attempt.status_code == y.attempt.status_code) {
+        let at = same[0].delivered_at.map(utc);
         let update = Query::update()
             .table(a("webhook_deliveries"))
             .value(a("attempts"), Expr::col(a("attempts")).add(1))
@@ -548,13 +527,11 @@ pub async fn record<C: ConnectionTrait>(
             )
             .value(
                 a("last_status_code"),
-                first.attempt.status_code.map(i32::from),
+                same[0].attempt.status_code.map(i32::from),
             )
             .value(a("last_error"), Option::<String>::None)
-            .and_where(Expr::col(a("id")).is_in(delivered.iter().map(|o| o.delivery.as_str())))
+            .and_where(Expr::col(a("id")).is_in(same.iter().map(|o| o.delivery.as_str())))
             .to_owned();
-        // All succeeded with a 2xx; the one status kept is the first's (each attempt row has
-        // its own).
         db.execute(build(db, &update)).await?;
     }
     for o in outcomes.iter().filter(|o| o.delivered_at.is_none()) {

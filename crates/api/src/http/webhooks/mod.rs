@@ -14,7 +14,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::answer::respond;
 use crate::http::auth::Operator;
-use crate::http::extract::{CursorKey, Idempotency, IdempotencyKeyHeader, PageQuery, ValidJson};
+use crate::http::extract::{
+    BodyDigest, CursorKey, Idempotency, IdempotencyKeyHeader, PageQuery, ValidJson,
+};
 use crate::http::problem::ApiError;
 use crate::http::webhooks::wire::*;
 
@@ -230,22 +232,29 @@ async fn delete_endpoint(
 /// Rotate a webhook endpoint's secret
 ///
 /// A new secret signs from now on; the old one signs beside it for 24 hours, so receivers can
-/// switch without missing a delivery. The answer shows the new secret this once.
+/// switch without missing a delivery. The answer shows the new secret this once. Honours
+/// `Idempotency-Key`: a repeated request gets the first answer and rotates nothing more.
 #[utoipa::path(
     tag = "webhooks",
     operation_id = "admin_rotate_webhook_secret",
-    params(EndpointPath),
+    params(EndpointPath, IdempotencyKeyHeader),
     responses((status = 200, description = "The endpoint, with its new secret", body = WebhookEndpointResponse)),
     security(("bearer" = ["admin"]))
 )]
 #[post("/admin/webhook-endpoints/{endpoint_id}/rotate-secret")]
 async fn rotate_secret(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     path: web::Path<EndpointPath>,
+    idempotency: Idempotency,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = webhooks::rotate_secret(&state, &endpoint_id(&path.endpoint_id)?).await?;
-    Ok(HttpResponse::Ok().json(endpoint_response(&endpoint, true)))
+    let id = endpoint_id(&path.endpoint_id)?;
+    let request = idempotency.request(KeyScope::Operator(&operator.subject), &BodyDigest::of(b""));
+    let done = webhooks::rotate_secret(&state, &id, request, |endpoint| {
+        Answer::ok(endpoint_response(endpoint, true))
+    })
+    .await?;
+    Ok(respond(done.answer))
 }
 
 /// List a webhook endpoint's deliveries
@@ -285,27 +294,33 @@ async fn list_deliveries(
 /// Send a delivery again
 ///
 /// Sends it now, delivered or not, and answers how it went. A pending delivery that succeeds
-/// is delivered, and the account's later deliveries to the endpoint follow.
+/// is delivered, and the account's later deliveries to the endpoint follow. Honours
+/// `Idempotency-Key`: a repeated request gets the first answer and sends nothing more.
 #[utoipa::path(
     tag = "webhooks",
     operation_id = "admin_retry_webhook_delivery",
     extensions(("x-conflicts" = json!([ConflictKind::DeliveryInProgress.slug()]))),
-    params(DeliveryPath),
+    params(DeliveryPath, IdempotencyKeyHeader),
     responses((status = 200, description = "The delivery and the attempt just made", body = WebhookRetryResponse)),
     security(("bearer" = ["admin"]))
 )]
 #[post("/admin/webhook-deliveries/{delivery_id}/retry")]
 async fn retry_delivery(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     sender: web::Data<Sender>,
     path: web::Path<DeliveryPath>,
+    idempotency: Idempotency,
 ) -> Result<HttpResponse, ApiError> {
     let id = WebhookDeliveryId::parse(&path.delivery_id).map_err(|_| ApiError::NotFound)?;
-    let (delivery, attempt) = send::retry(&state, &sender, &id).await?;
-    let attempts = webhooks::attempts(&state, &delivery.id).await?;
-    Ok(HttpResponse::Ok().json(WebhookRetryResponse {
-        delivery: delivery_response(&delivery, &attempts),
-        attempt: attempt_response(&attempt),
-    }))
+    let request = idempotency.request(KeyScope::Operator(&operator.subject), &BodyDigest::of(b""));
+    let done = send::retry(&state, &sender, &id, request, |retried| {
+        let DeliveryView { delivery, attempts } = &retried.delivery;
+        Answer::ok(WebhookRetryResponse {
+            delivery: delivery_response(delivery, attempts),
+            attempt: attempt_response(&retried.attempt),
+        })
+    })
+    .await?;
+    Ok(respond(done.answer))
 }
