@@ -202,6 +202,19 @@ db_test!(
         )
         .await
         .assert_problem(409, "plan-change-exists");
+        // A change outside the billing periods kept (years 2000 to 9998): 422, nothing stored.
+        for instant in ["0801-10-24T15:26:51Z", "1999-12-31T14:59:59Z"] {
+            let refused = app
+                .post(
+                    &path,
+                    &admin,
+                    json!({"plan": "pro", "effective_from": instant}),
+                )
+                .await;
+            refused.assert_problem(422, "validation-error");
+            assert_eq!(refused.error_fields(), ["effective_from"]);
+            assert!(!refused.body.to_string().contains(instant));
+        }
         // A KRW plan on a USD account, and an unknown plan.
         app.post(
             &format!("/v1/admin/projects/{usd_project}/plans"),

@@ -6,6 +6,7 @@ use billing_domain::catalog::{Code, Plan, PlanAssignment, Product};
 use billing_domain::instant::normalize;
 use billing_domain::names::ProjectId;
 use billing_domain::page::{Page, PageRequest};
+use billing_domain::period::BillingPeriod;
 use billing_persistence::repo;
 use billing_persistence::repo::accounts::AccountLock;
 
@@ -171,6 +172,10 @@ async fn insert_assignment(
     let account = repo::accounts::find_locked(db, &found.account_id, AccountLock::Update)
         .await?
         .ok_or(AppError::NotFound)?;
+    // A change must fall in a billing period the product keeps (years 2000 to 9998 in the
+    // account's offset), as usage does.
+    BillingPeriod::containing(effective_from, account.billing_offset)
+        .map_err(|e| AppError::validation("effective_from", &e))?;
     record
         .plan
         .check_currency(account.currency)

@@ -243,6 +243,8 @@ pub struct PlanResponse {
 pub struct AssignPlanRequest {
     #[schema(pattern = r"^[a-z0-9][a-z0-9_.-]{0,63}$", example = "standard-2026")]
     pub plan: String,
+    /// When the project moves to the plan (default: now): an instant in a billing period of
+    /// the years 2000 to 9998 in the account's offset, else 422 on `effective_from`.
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime, example = "2026-11-11T00:00:00+09:00")]
     pub effective_from: Option<OffsetDateTime>,
